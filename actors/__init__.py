@@ -1,0 +1,1 @@
+"""pykka actors: the concurrent shell around the engine's pure logic."""

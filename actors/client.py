@@ -1,0 +1,143 @@
+"""EngineClient: the synchronous face of the actor system for the API, tools and tests.
+
+Each method is one ask (or a few independent ones) with a deadline, plus the
+wait on a Ticket where an answer must be durable first. Nothing here decides
+anything: it carries requests to the actors that own the state.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pykka
+
+from actors.messages import Cancel, CheckWritable, GetOrder, GetRiskStatus, GetTicker, GetWallet, Halt, ListOrders, Place, Resume, Ticket
+from actors.risk import RiskStatus
+from actors.system import ActorSystem
+from engine.errors import ActorUnavailable, EngineError, EngineTimeout, SymbolNotFound
+from engine.model import BookTicker, Order
+from engine.orders import PlaceOrder
+
+
+class PlacedOrder(msgspec.Struct, frozen=True):
+    order: Order
+    replayed: bool  # an idempotent retry: this is the first request's order
+    pending: bool  # accepted and durable, but the exchange has not answered yet
+
+
+class WalletLine(msgspec.Struct, frozen=True):
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+
+class HealthReport(msgspec.Struct, frozen=True):
+    ok: bool
+    checks: dict[str, Any]
+    problems: list[str]
+
+
+class EngineClient:
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+        self.timeout = system.config.ask_timeout_seconds
+
+    # -- trading -----------------------------------------------------------------------
+
+    def place_order(self, user_id: str, command: PlaceOrder) -> PlacedOrder:
+        deadline = time.monotonic() + self.timeout
+        ticket: Ticket = self.system.ask_portfolio(user_id, Place(command, deadline))
+        try:
+            order = ticket.settled.result(timeout=max(deadline - time.monotonic(), 0.0))
+            return PlacedOrder(order=order, replayed=ticket.replayed, pending=False)
+        except FutureTimeout:
+            pass
+        # The exchange is slow; if the acceptance itself is durable, say so.
+        try:
+            order = ticket.accepted.result(timeout=0)
+        except FutureTimeout:
+            raise EngineTimeout(
+                "the order was not confirmed in time; query it by clientOrderId before retrying"
+            ) from None
+        return PlacedOrder(order=order, replayed=ticket.replayed, pending=True)
+
+    def cancel_order(self, user_id: str, order_id: str) -> Order:
+        deadline = time.monotonic() + self.timeout
+        ticket: Ticket = self.system.ask_portfolio(user_id, Cancel(order_id, deadline))
+        try:
+            return ticket.settled.result(timeout=max(deadline - time.monotonic(), 0.0))
+        except FutureTimeout:
+            raise EngineTimeout("the exchange did not confirm the cancel in time; the order may still be open") from None
+
+    def get_order(self, user_id: str, order_id: str) -> Order:
+        return self.system.ask_portfolio(user_id, GetOrder(order_id))
+
+    def list_orders(self, user_id: str, *, symbol: str | None = None, open_only: bool = False, limit: int = 100) -> list[Order]:
+        return self.system.ask_portfolio(user_id, ListOrders(symbol, open_only, limit))
+
+    def wallet(self, user_id: str) -> list[WalletLine]:
+        lines = self.system.ask_portfolio(user_id, GetWallet())
+        return [WalletLine(asset, free, locked) for asset, free, locked in lines]
+
+    # -- market ------------------------------------------------------------------------
+
+    def ticker(self, symbol: str) -> BookTicker | None:
+        if symbol not in self.system.catalog:
+            raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
+        return self.system.ask_market(symbol, GetTicker(), self.timeout)
+
+    def tickers(self) -> list[tuple[str, BookTicker | None]]:
+        """Every symbol's ticker; the asks run concurrently under one deadline."""
+        deadline = time.monotonic() + self.timeout
+        futures = [(s, self.system.ref("market", s).ask(GetTicker(), block=False)) for s in self.system.catalog.symbols()]
+        out = []
+        for symbol, future in futures:
+            try:
+                out.append((symbol, future.get(timeout=max(deadline - time.monotonic(), 0.0))))
+            except pykka.Timeout:
+                raise EngineTimeout(f"market {symbol} did not answer in time") from None
+            except pykka.ActorDeadError:
+                raise ActorUnavailable(f"market {symbol} stopped before answering") from None
+        return out
+
+    def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
+        if symbol not in self.system.catalog:
+            raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
+        return self.system.set_paper_price(symbol, price)
+
+    # -- operations ----------------------------------------------------------------------
+
+    def risk_status(self) -> RiskStatus:
+        return self.system.ask_risk(GetRiskStatus())
+
+    def halt(self, reason: str, by: str) -> RiskStatus:
+        return self.system.ask_risk(Halt(reason, by))
+
+    def resume(self, by: str) -> RiskStatus:
+        return self.system.ask_risk(Resume(by))
+
+    def health(self) -> HealthReport:
+        problems: list[str] = []
+        checks: dict[str, Any] = {}
+        try:
+            self.system.ask_persistence(CheckWritable(), timeout=min(self.timeout, 2.0))
+            checks["journal"] = "writable"
+        except EngineError as exc:
+            checks["journal"] = exc.message
+            problems.append(f"journal: {exc.message}")
+        actors = self.system.actor_health()
+        checks["actors"] = actors
+        problems.extend(f"actor {name} is not running" for name, alive in actors.items() if not alive)
+        checks["bridge"] = "running" if self.system.bridge.alive else "stopped"
+        if not self.system.bridge.alive:
+            problems.append("the I/O thread is not running")
+        checks["portfolios"] = len(self.system.live_portfolios())
+        try:
+            checks["tradingHalted"] = self.risk_status().halted
+        except EngineError:
+            pass
+        return HealthReport(ok=not problems, checks=checks, problems=problems)

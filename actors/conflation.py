@@ -1,0 +1,54 @@
+"""Conflation: a slow consumer sees the newest value, never a growing mailbox.
+
+A producer ``offer``s values per key; the consumer is notified once and takes
+the newest value when it gets to it. Whatever arrives in between replaces the
+waiting value. At most one notification per key is outstanding, so memory is
+bounded by the number of keys however fast the producer is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class Conflator:
+    def __init__(self, notify: Callable[[Hashable], bool]) -> None:
+        """``notify(key)`` tells the consumer a value waits; it returns False if the
+        consumer is gone, in which case the next offer notifies again."""
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._latest: dict[Hashable, Any] = {}
+        self._notified: set[Hashable] = set()
+        self.offered = 0
+        self.delivered = 0
+
+    def offer(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._latest[key] = value
+            self.offered += 1
+            if key in self._notified:
+                return
+            self._notified.add(key)
+        if not self._notify(key):
+            with self._lock:
+                self._notified.discard(key)
+
+    def take(self, key: Hashable) -> Any | None:
+        with self._lock:
+            self._notified.discard(key)
+            value = self._latest.pop(key, None)
+            if value is not None:
+                self.delivered += 1
+            return value
+
+    def renotify(self, key: Hashable) -> None:
+        """After the consumer was replaced: make sure it hears of a waiting value."""
+        with self._lock:
+            if key not in self._latest:
+                return
+            self._notified.add(key)
+        if not self._notify(key):
+            with self._lock:
+                self._notified.discard(key)

@@ -1,0 +1,208 @@
+"""Typed messages between actors. One struct per request; replies are documented
+on each. ``deadline`` values are ``time.monotonic()`` instants: work whose caller
+has already given up is refused instead of done late."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from engine.exchanges.base import ExchangeOrder, ExecutionReport
+from engine.model import BookTicker, Order
+from engine.orders import PlaceOrder
+
+# -- PortfolioActor ---------------------------------------------------------------------
+
+
+class Place(msgspec.Struct, frozen=True):
+    """ask -> Ticket"""
+
+    command: PlaceOrder
+    deadline: float
+
+
+class Cancel(msgspec.Struct, frozen=True):
+    """ask -> Ticket"""
+
+    order_id: str
+    deadline: float
+
+
+class GetWallet(msgspec.Struct, frozen=True):
+    """ask -> list[tuple[asset, free, locked]]"""
+
+
+class GetOrder(msgspec.Struct, frozen=True):
+    """ask -> Order (a snapshot); OrderNotFound"""
+
+    order_id: str
+
+
+class ListOrders(msgspec.Struct, frozen=True):
+    """ask -> list[Order], newest first"""
+
+    symbol: str | None = None
+    open_only: bool = False
+    limit: int = 100
+
+
+class Execution(msgspec.Struct, frozen=True):
+    """tell: what the exchange did with an order."""
+
+    report: ExecutionReport
+
+
+class Passivate(msgspec.Struct, frozen=True):
+    """tell: stop if idle for ``idle_seconds`` with nothing open."""
+
+    idle_seconds: float
+
+
+class Ticket:
+    """The answer to Place and Cancel: futures the API thread waits on.
+
+    ``accepted`` resolves with the order once its acceptance is durable;
+    ``settled`` once the exchange's first answer is applied and durable too.
+    """
+
+    __slots__ = ("order_id", "replayed", "accepted", "settled")
+
+    def __init__(self, order_id: str, *, replayed: bool = False) -> None:
+        self.order_id = order_id
+        self.replayed = replayed
+        self.accepted: Future[Order] = Future()
+        self.settled: Future[Order] = Future()
+
+
+# -- MarketActor -------------------------------------------------------------------------
+
+
+class Drain(msgspec.Struct, frozen=True):
+    """tell: the newest market update is waiting in the conflator."""
+
+
+class GetTicker(msgspec.Struct, frozen=True):
+    """ask -> BookTicker | None"""
+
+
+# -- ExchangeGateway ---------------------------------------------------------------------
+
+
+class Submit(msgspec.Struct, frozen=True):
+    """tell: send an order to the exchange; the answer comes back as Execution."""
+
+    order: ExchangeOrder
+
+
+class CancelAtExchange(msgspec.Struct, frozen=True):
+    """tell: cancel an order; the answer comes back as Execution."""
+
+    user_id: str
+    order_id: str
+
+
+class MarketUpdate(msgspec.Struct, frozen=True):
+    """tell: a new top of book, for matching resting paper orders."""
+
+    book: BookTicker
+
+
+class QueryOrders(msgspec.Struct, frozen=True):
+    """ask -> list[ExecutionReport] for the orders the exchange knows"""
+
+    order_ids: tuple[str, ...]
+
+
+class RestoreOrders(msgspec.Struct, frozen=True):
+    """ask -> int: put back resting orders known from the journal."""
+
+    orders: tuple[ExchangeOrder, ...]
+
+
+class SetPaperPrice(msgspec.Struct, frozen=True):
+    """Not an actor message: a request to the paper feed (admin/test only)."""
+
+    symbol: str
+    price: Decimal
+
+
+# -- RiskSupervisor ----------------------------------------------------------------------
+
+
+class CheckOrder(msgspec.Struct, frozen=True):
+    """ask -> None, or raises TradingHalted / RiskLimitExceeded"""
+
+    user_id: str
+    symbol: str
+    side: str
+    notional: Decimal
+
+
+class Halt(msgspec.Struct, frozen=True):
+    """ask -> RiskStatus"""
+
+    reason: str
+    by: str
+
+
+class Resume(msgspec.Struct, frozen=True):
+    """ask -> RiskStatus"""
+
+    by: str
+
+
+class GetRiskStatus(msgspec.Struct, frozen=True):
+    """ask -> RiskStatus"""
+
+
+class ActorFailed(msgspec.Struct, frozen=True):
+    """tell: an actor crashed; restart it and record why."""
+
+    kind: str
+    key: str
+    error: str
+
+
+class SupervisionTick(msgspec.Struct, frozen=True):
+    """tell: periodic check of actor health and idle portfolios."""
+
+
+# -- PersistenceActor --------------------------------------------------------------------
+
+
+class Append:
+    """tell: journal ``events`` on ``stream``; ``done`` resolves with the last seq
+    once committed (or with the exception)."""
+
+    __slots__ = ("stream", "events", "done")
+
+    def __init__(self, stream: str, events: list[Any], done: Future[int]) -> None:
+        self.stream = stream
+        self.events = events
+        self.done = done
+
+
+class Flush(msgspec.Struct, frozen=True):
+    """tell (to itself): commit everything appended so far."""
+
+
+class LoadStream(msgspec.Struct, frozen=True):
+    """ask -> list[event], after every append queued before it is durable"""
+
+    stream: str
+
+
+class LoadOpenOrders(msgspec.Struct, frozen=True):
+    """ask -> list[Order]"""
+
+
+class CheckWritable(msgspec.Struct, frozen=True):
+    """ask -> None, or raises JournalUnavailable"""
+
+
+class Reconcile(msgspec.Struct, frozen=True):
+    """tell (to a PortfolioActor): compare open orders with the exchange, apply what
+    was missed and resubmit what the exchange never got."""

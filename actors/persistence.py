@@ -1,0 +1,92 @@
+"""PersistenceActor: the only writer of the journal, with group commit.
+
+Appends are ``tell``s carrying a future. The first append of a batch schedules
+a Flush behind everything already in the inbox, so all appends that arrived
+while the previous batch was committing share one transaction and one fsync.
+Each caller's future resolves after the commit: nothing is acknowledged before
+it is durable.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from actors.base import EngineActor
+from actors.messages import Append, CheckWritable, Flush, LoadOpenOrders, LoadStream
+from engine.errors import JournalUnavailable
+from persistence.journal import Journal
+
+
+class PersistenceActor(EngineActor):
+    kind = "persistence"
+
+    def __init__(self, system: Any, path: str) -> None:
+        super().__init__(system, key="journal")
+        self._path = path
+        self._journal: Journal | None = None
+        self._pending: list[Append] = []
+        self._flush_scheduled = False
+        self.batches = 0
+        self.appends = 0
+
+    def started(self) -> None:
+        self._journal = Journal.open(self._path)
+
+    def stopping(self) -> None:
+        if self._journal is not None:
+            self._flush()
+            self._journal.close()
+            self._journal = None
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, Append):
+            self._pending.append(message)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.actor_ref.tell(Flush())
+            return None
+        if isinstance(message, Flush):
+            return self._flush()
+        # Reads see every append queued before them.
+        self._flush()
+        if isinstance(message, LoadStream):
+            return [event for _, event in self.journal.read_stream(message.stream)]
+        if isinstance(message, LoadOpenOrders):
+            return self.journal.open_orders()
+        if isinstance(message, CheckWritable):
+            try:
+                self.journal.check_writable(time.time_ns() // 1_000_000)
+            except Exception as exc:
+                raise JournalUnavailable(f"journal is not writable: {exc}") from None
+            return None
+        raise TypeError(f"unexpected message {message!r}")
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            raise JournalUnavailable("journal is closed")
+        return self._journal
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            results = self.journal.commit([(a.stream, a.events) for a in batch])
+        except Exception as exc:
+            error = JournalUnavailable(f"journal commit failed: {exc}")
+            for append in batch:
+                append.done.set_exception(error)
+            self.log.error("journal.commit_failed", error=repr(exc), appends=len(batch))
+            self.system.journal_failed(exc)
+            return
+        self.batches += 1
+        self.appends += len(batch)
+        for append, result in zip(batch, results):
+            if isinstance(result, Exception):
+                self.log.error("journal.append_failed", stream=append.stream, error=repr(result))
+                append.done.set_exception(JournalUnavailable(f"journal append failed: {result}"))
+            else:
+                append.done.set_result(result)

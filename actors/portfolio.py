@@ -1,0 +1,310 @@
+"""PortfolioActor: one per user, started on first use, stopped when idle.
+
+It owns the user's balances and orders. Commands are decided by the pure
+functions of ``engine.portfolio``; the resulting events go to the journal and
+are applied to the state in the same step, so the live state and a replay of
+the journal agree. The caller gets a Ticket: futures that resolve only when
+what they report is durable.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from actors.base import EngineActor
+from actors.messages import (
+    Cancel,
+    CancelAtExchange,
+    CheckOrder,
+    Execution,
+    GetOrder,
+    GetTicker,
+    GetWallet,
+    ListOrders,
+    LoadStream,
+    Passivate,
+    Place,
+    QueryOrders,
+    Reconcile,
+    Submit,
+    Ticket,
+)
+from engine.errors import EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound
+from engine.events import AnyEvent, user_stream
+from engine.exchanges.base import ExchangeOrder, ExecutionReport
+from engine.model import Order
+from engine.money import fmt
+from engine.orders import derive_client_order_id, new_order_id, validate
+from engine.portfolio import PortfolioState, decide_close, decide_fill, decide_open, decide_place, estimate_notional, evolve
+
+
+def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
+    """Resolve ``target`` with ``value`` (or ``error``) once ``durable`` has
+    committed; with the journal's error if it did not."""
+
+    def done(source: Future[Any] | None) -> None:
+        if target.done():
+            return
+        exc = source.exception() if source is not None else None
+        if exc is not None:
+            target.set_exception(exc)
+        elif error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(value)
+
+    if durable is None:
+        done(None)
+    else:
+        durable.add_done_callback(done)
+
+
+class PortfolioActor(EngineActor):
+    kind = "portfolio"
+
+    def __init__(self, system: Any, user_id: str) -> None:
+        super().__init__(system, key=user_id)
+        self.user_id = user_id
+        self.stream = user_stream(user_id)
+        self.state = PortfolioState(user_id)
+        self._placing: dict[str, Ticket] = {}  # orders waiting for the exchange's first answer
+        self._canceling: dict[str, Ticket] = {}
+        self._last_append: Future[int] | None = None
+        self._last_active = time.monotonic()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def started(self) -> None:
+        events = self.system.ask_persistence(LoadStream(self.stream))
+        for event in events:
+            evolve(self.state, event)
+        if not self.state.opened:
+            deposits = self.system.opening_deposits()
+            event = decide_open(self.state, deposits, self.system.clock.now_ms(), reason="paper account opened")
+            self._record([event]).result(timeout=self.system.config.ask_timeout_seconds)
+            self.log.info("account.opened", user_id=self.user_id, deposits={k: fmt(v) for k, v in deposits.items()})
+        self.log.info("portfolio.loaded", user_id=self.user_id, events=len(events), open_orders=len(self.state.open_orders()))
+        self._reconcile()
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, Execution):
+            return self._on_execution(message.report)
+        self._last_active = time.monotonic()
+        if isinstance(message, Place):
+            return self._place(message)
+        if isinstance(message, Cancel):
+            return self._cancel(message)
+        if isinstance(message, GetWallet):
+            return self._wallet()
+        if isinstance(message, GetOrder):
+            return self._order(message.order_id).snapshot()
+        if isinstance(message, ListOrders):
+            return self._list(message)
+        if isinstance(message, Reconcile):
+            return self._reconcile()
+        if isinstance(message, Passivate):
+            return self._passivate(message.idle_seconds)
+        raise TypeError(f"unexpected message {message!r}")
+
+    # -- commands ----------------------------------------------------------------------
+
+    def _place(self, message: Place) -> Ticket:
+        if time.monotonic() > message.deadline:
+            raise EngineTimeout("the request waited too long to be processed and was not executed")
+        cmd = message.command
+        existing = self.state.find_existing(cmd)
+        if existing is not None:
+            return self._replay(existing)
+
+        info = self.system.catalog.get(cmd.symbol)
+        validate(cmd, info)
+        now = self.system.clock.now_ms()
+        book = None
+        if cmd.type == "MARKET":
+            book = self.system.ask_market(cmd.symbol, GetTicker())
+            if book is not None and now - book.time > self.system.config.market_stale_seconds * 1000:
+                raise MarketDataUnavailable(f"market data for {cmd.symbol} is stale; refusing a MARKET order")
+        order_id = new_order_id(now)
+        client_order_id = cmd.client_order_id or derive_client_order_id(self.user_id, cmd.idempotency_key, order_id)
+        event = decide_place(self.state, cmd, info, book, order_id=order_id, client_order_id=client_order_id, now=now)
+        self.system.ask_risk(CheckOrder(self.user_id, cmd.symbol, cmd.side, estimate_notional(cmd, book)))
+
+        durable = self._record([event])
+        order = self.state.orders[order_id]
+        ticket = Ticket(order_id)
+        _resolve_after(durable, ticket.accepted, order.snapshot())
+        self._placing[order_id] = ticket
+        self.log.info(
+            "order.accepted",
+            user_id=self.user_id,
+            order_id=order_id,
+            client_order_id=client_order_id,
+            symbol=cmd.symbol,
+            side=cmd.side,
+            type=cmd.type,
+            quantity=fmt(cmd.quantity),
+            quote_quantity=fmt(cmd.quote_quantity),
+            price=fmt(cmd.price),
+        )
+        self._submit(order)
+        return ticket
+
+    def _replay(self, order: Order) -> Ticket:
+        ticket = Ticket(order.id, replayed=True)
+        original = self._placing.get(order.id)
+        if original is not None:
+            ticket.accepted, ticket.settled = original.accepted, original.settled
+        else:
+            snapshot = order.snapshot()
+            _resolve_after(self._last_append, ticket.accepted, snapshot)
+            _resolve_after(self._last_append, ticket.settled, snapshot)
+        self.log.info("order.replayed", user_id=self.user_id, order_id=order.id, client_order_id=order.client_order_id)
+        return ticket
+
+    def _cancel(self, message: Cancel) -> Ticket:
+        if time.monotonic() > message.deadline:
+            raise EngineTimeout("the request waited too long to be processed and was not executed")
+        order = self._order(message.order_id)
+        if not order.is_open:
+            raise OrderNotCancelable(f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status})
+        pending = self._canceling.get(order.id)
+        if pending is not None:
+            return pending
+        self.system.tell_gateway(CancelAtExchange(self.user_id, order.id))
+        ticket = Ticket(order.id)
+        ticket.accepted.set_result(order.snapshot())
+        self._canceling[order.id] = ticket
+        self.log.info("order.cancel_requested", user_id=self.user_id, order_id=order.id)
+        return ticket
+
+    # -- exchange answers --------------------------------------------------------------
+
+    def _on_execution(self, report: ExecutionReport) -> None:
+        order = self.state.orders.get(report.order_id)
+        if order is None:
+            self.log.warning("execution.unknown_order", user_id=self.user_id, order_id=report.order_id, status=report.status)
+            return
+        events = self._events_for(order, report)
+        durable = self._record(events) if events else self._last_append
+        for event in events:
+            self._log_event(order, event)
+        snapshot = order.snapshot()
+        placing = self._placing.pop(order.id, None)
+        if placing is not None:
+            _resolve_after(durable, placing.settled, snapshot)
+        if not order.is_open:
+            canceling = self._canceling.pop(order.id, None)
+            if canceling is not None:
+                error = None if order.status == "CANCELED" else OrderNotCancelable(
+                    f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status}
+                )
+                _resolve_after(durable, canceling.settled, snapshot, error)
+
+    def _events_for(self, order: Order, report: ExecutionReport) -> list[AnyEvent]:
+        """The events ``report`` causes, decided on a scratch copy of the order so
+        the real state changes only in ``_record``."""
+        info = self.system.catalog.get(order.symbol)
+        scratch = PortfolioState(self.user_id)
+        copy = scratch.orders[order.id] = order.snapshot()
+        events: list[AnyEvent] = []
+        last = len(report.fills) - 1
+        for i, fill in enumerate(report.fills):
+            if not copy.is_open:
+                break
+            final = i == last and report.status in ("FILLED", "PARTIALLY_FILLED")
+            event = decide_fill(copy, info, fill, report.status if final else "PARTIALLY_FILLED")
+            if event is not None:
+                evolve(scratch, event)
+                events.append(event)
+        if copy.is_open and report.status in ("CANCELED", "REJECTED"):
+            reason = report.reason or report.status.lower()
+            event = decide_close(copy, report.status, reason, report.time)
+            evolve(scratch, event)
+            events.append(event)
+        return events
+
+    def _log_event(self, order: Order, event: AnyEvent) -> None:
+        name = {"OrderFilled": "order.filled", "OrderCanceled": "order.canceled", "OrderRejected": "order.rejected"}
+        fields: dict[str, Any] = {"user_id": self.user_id, "order_id": order.id, "status": order.status}
+        fill = getattr(event, "fill", None)
+        if fill is not None:
+            fields.update(price=fmt(fill.price), quantity=fmt(fill.quantity), fee=fmt(fill.fee), fee_asset=fill.fee_asset)
+        reason = getattr(event, "reason", None)
+        if reason is not None:
+            fields["reason"] = reason
+        self.log.info(name.get(type(event).__name__, "order.event"), **fields)
+
+    def _reconcile(self) -> int:
+        """Catch up with the exchange: fills this actor missed (say, while it was
+        being restarted) and orders the exchange never received."""
+        open_orders = self.state.open_orders()
+        if not open_orders:
+            return 0
+        reports = self.system.ask_gateway(QueryOrders(tuple(o.id for o in open_orders)))
+        known = {r.order_id for r in reports}
+        for report in reports:
+            self._on_execution(report)
+        missing = [o for o in open_orders if o.id not in known and o.is_open]
+        for order in missing:
+            self._submit(order)
+        if reports or missing:
+            self.log.info("portfolio.reconciled", user_id=self.user_id, reports=len(reports), resubmitted=len(missing))
+        return len(reports) + len(missing)
+
+    def _submit(self, order: Order) -> None:
+        try:
+            self.system.tell_gateway(Submit(ExchangeOrder.from_order(order)))
+        except EngineError as exc:
+            # Accepted and journaled; reconciliation submits it when the gateway is back.
+            self.log.warning("order.submit_deferred", user_id=self.user_id, order_id=order.id, error=exc.message)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def _order(self, order_id: str) -> Order:
+        order = self.state.orders.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"no order {order_id!r}", details={"orderId": order_id})
+        return order
+
+    def _wallet(self) -> list[tuple[str, Any, Any]]:
+        return [
+            (asset, b.free, b.locked)
+            for asset, b in sorted(self.state.balances.items())
+            if b.free or b.locked or asset == "USDT"
+        ]
+
+    def _list(self, query: ListOrders) -> list[Order]:
+        orders = [
+            o
+            for o in self.state.orders.values()
+            if (query.symbol is None or o.symbol == query.symbol) and (not query.open_only or o.is_open)
+        ]
+        orders.sort(key=lambda o: (o.created_at, o.id), reverse=True)
+        return [o.snapshot() for o in orders[: query.limit]]
+
+    # -- journal & lifecycle ---------------------------------------------------------------
+
+    def _record(self, events: list[AnyEvent]) -> Future[int]:
+        """Send events to the journal, then apply them. If the journal cannot take
+        them (its actor is down) this raises and the state is untouched."""
+        durable = self.system.append(self.stream, events)
+        for event in events:
+            evolve(self.state, event)
+        self._last_append = durable
+        return durable
+
+    def _passivate(self, idle_seconds: float) -> bool:
+        idle = time.monotonic() - self._last_active
+        if idle < idle_seconds or self._placing or self._canceling or self.state.open_orders():
+            return False
+        if self._last_append is not None and not self._last_append.done():
+            return False
+        if self.system.release_portfolio(self.user_id, self.actor_ref):
+            self.log.info("portfolio.passivated", user_id=self.user_id, idle_seconds=round(idle, 1))
+            self._stop()
+            return True
+        return False

@@ -1,0 +1,377 @@
+"""ActorSystem: the composition root. Builds, wires, supervises and stops the actors.
+
+Actors never hold references to each other: they find their peers here by role
+at the moment they need them, so a restarted actor is reached at once. The
+registry is the only shared mutable structure, guarded by one lock.
+
+Start order follows the one-way flow of asks (persistence, risk, gateway,
+markets; portfolios on first use) and stop order reverses it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from decimal import Decimal
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.bridge import TrioBridge
+from actors.conflation import Conflator
+from actors.gateway import ExchangeGateway
+from actors.market import MarketActor
+from actors.messages import ActorFailed, Append, CheckWritable, Drain, GetTicker, Halt, Passivate, QueryOrders, Reconcile, SupervisionTick
+from actors.persistence import PersistenceActor
+from actors.portfolio import PortfolioActor
+from actors.risk import RiskSupervisor
+from engine.clock import Clock, SystemClock
+from engine.config import Config
+from engine.errors import ActorUnavailable, EngineError, EngineTimeout
+from engine.exchanges.paper import PaperExchange
+from engine.feeds.paper import PaperFeed
+from engine.model import BookTicker
+from engine.symbols import SymbolCatalog, paper_symbol
+from persistence.lock import DatabaseLock
+
+log = structlog.get_logger(__name__)
+
+SINGLETONS = ("persistence", "risk", "gateway")
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+class ActorSystem:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        catalog: SymbolCatalog | None = None,
+        feed: PaperFeed | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.catalog = catalog or SymbolCatalog([paper_symbol(s) for s in config.paper_symbols])
+        self.feed = feed or PaperFeed(
+            self.catalog.infos(), self.clock, seed=config.paper_seed, tick_ms=config.paper_tick_ms
+        )
+        self.bridge = TrioBridge()
+        self.conflator = Conflator(self._notify_market)
+        self._lock = threading.RLock()
+        self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
+        self._portfolios: dict[str, pykka.ActorRef] = {}
+        self._last_failure: dict[tuple[str, str], str] = {}
+        self._db_lock = DatabaseLock(config.database_path)
+        self._running = False
+        self.started_at: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> ActorSystem:
+        self._db_lock.acquire()
+        try:
+            self._start_singleton("persistence", "journal")
+            self.ask_persistence(CheckWritable())
+            self._start_singleton("risk", "risk")
+            self._start_singleton("gateway", "paper")
+            self.ask_gateway(QueryOrders(()))  # waits until its open orders are restored
+            for symbol in self.catalog.symbols():
+                self._start_singleton("market", symbol)
+            self.bridge.start()
+            self.bridge.spawn("feed", self.feed.run, self)
+            self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
+        except BaseException:
+            self.stop()
+            raise
+        self._running = True
+        self.started_at = self.clock.now_ms()
+        log.info("engine.started", symbols=self.catalog.symbols(), database=self.config.database_path)
+        return self
+
+    def stop(self) -> None:
+        """Stop everything in reverse order; the journal flushes last."""
+        self._running = False
+        self.bridge.stop()
+        with self._lock:
+            portfolios = list(self._portfolios.values())
+            self._portfolios.clear()
+        self._stop_refs(portfolios)
+        for kind in ("market", "gateway", "risk", "persistence"):
+            with self._lock:
+                refs = [ref for (k, _), ref in self._refs.items() if k == kind]
+            self._stop_refs(refs)
+        with self._lock:
+            self._refs.clear()
+        self._db_lock.release()
+        log.info("engine.stopped")
+
+    @staticmethod
+    def _stop_refs(refs: list[pykka.ActorRef]) -> None:
+        futures = []
+        for ref in refs:
+            try:
+                futures.append(ref.stop(block=False))
+            except pykka.ActorDeadError:
+                pass
+        for future in futures:
+            try:
+                future.get(timeout=STOP_TIMEOUT_SECONDS)
+            except (pykka.Timeout, pykka.ActorDeadError):
+                pass
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- the market data sink (called on the trio thread) --------------------------------------
+
+    def on_book(self, book: BookTicker) -> None:
+        self.conflator.offer(book.symbol, book)
+
+    def _notify_market(self, symbol: Any) -> bool:
+        ref = self._refs.get(("market", symbol))
+        if ref is None:
+            return False
+        try:
+            ref.tell(Drain())
+            return True
+        except pykka.ActorDeadError:
+            return False
+
+    def latest_book(self, symbol: str) -> BookTicker | None:
+        ref = self._refs.get(("market", symbol))
+        if ref is None:
+            return None
+        try:
+            return ref.ask(GetTicker(), timeout=1.0)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+
+    def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
+        self.catalog.get(symbol)
+        return self.bridge.run_sync(self.feed.set_price, symbol, price)
+
+    # -- finding actors ------------------------------------------------------------------------
+
+    def ref(self, kind: str, key: str) -> pykka.ActorRef:
+        ref = self._refs.get((kind, key))
+        if ref is None or not ref.is_alive():
+            reason = self._last_failure.get((kind, key))
+            raise ActorUnavailable(f"{kind} {key} is not running" + (f" ({reason})" if reason else ""))
+        return ref
+
+    def portfolio(self, user_id: str) -> pykka.ActorRef:
+        """The user's PortfolioActor, started (from the journal) if needed."""
+        with self._lock:
+            ref = self._portfolios.get(user_id)
+            if ref is not None and ref.is_alive():
+                return ref
+            if not self._running and self.started_at is not None:
+                raise ActorUnavailable("the engine is stopping")
+            ref = PortfolioActor.start(self, user_id)
+            self._portfolios[user_id] = ref
+            return ref
+
+    def live_portfolios(self) -> list[tuple[str, pykka.ActorRef]]:
+        with self._lock:
+            return [(u, r) for u, r in self._portfolios.items() if r.is_alive()]
+
+    def release_portfolio(self, user_id: str, ref: pykka.ActorRef) -> bool:
+        """Passivation: forget ``ref`` if it is still the user's actor."""
+        with self._lock:
+            if self._portfolios.get(user_id) is ref:
+                del self._portfolios[user_id]
+                return True
+            return False
+
+    # -- talking to actors ---------------------------------------------------------------------
+
+    def ask(self, ref: pykka.ActorRef, message: Any, timeout: float | None = None) -> Any:
+        """Ask with a deadline; a dead or silent actor becomes a clear error."""
+        timeout = self.config.ask_timeout_seconds if timeout is None else timeout
+        try:
+            return ref.ask(message, timeout=timeout)
+        except pykka.ActorDeadError:
+            raise ActorUnavailable(f"{ref.actor_class.__name__} stopped before answering") from None
+        except pykka.Timeout:
+            raise EngineTimeout(f"{ref.actor_class.__name__} did not answer within {timeout:g}s") from None
+
+    def ask_portfolio(self, user_id: str, message: Any, timeout: float | None = None) -> Any:
+        # A passivated actor rejects queued messages with ActorDeadError before
+        # touching them, so one retry on a fresh actor is safe.
+        for attempt in (1, 2):
+            ref = self.portfolio(user_id)
+            try:
+                return self.ask(ref, message, timeout)
+            except ActorUnavailable:
+                if attempt == 2:
+                    reason = self._last_failure.get(("portfolio", user_id))
+                    if reason:
+                        raise ActorUnavailable(f"portfolio of {user_id} could not start: {reason}") from None
+                    raise
+        raise AssertionError("unreachable")
+
+    def tell_portfolio(self, user_id: str, message: Any) -> None:
+        for attempt in (1, 2):
+            try:
+                self.portfolio(user_id).tell(message)
+                return
+            except pykka.ActorDeadError:
+                if attempt == 2:
+                    log.error("portfolio.message_lost", user_id=user_id, message=type(message).__name__)
+
+    def ask_market(self, symbol: str, message: Any, timeout: float | None = None) -> Any:
+        return self.ask(self.ref("market", symbol), message, timeout)
+
+    def ask_risk(self, message: Any, timeout: float | None = None) -> Any:
+        return self.ask(self.ref("risk", "risk"), message, timeout)
+
+    def ask_gateway(self, message: Any, timeout: float | None = None) -> Any:
+        return self.ask(self.ref("gateway", "paper"), message, timeout)
+
+    def tell_gateway(self, message: Any, *, required: bool = True) -> None:
+        try:
+            self.ref("gateway", "paper").tell(message)
+        except (ActorUnavailable, pykka.ActorDeadError):
+            if required:
+                raise ActorUnavailable("the exchange gateway is not running") from None
+
+    def ask_persistence(self, message: Any, timeout: float | None = None) -> Any:
+        return self.ask(self.ref("persistence", "journal"), message, timeout)
+
+    def append(self, stream: str, events: list[Any]) -> Future[int]:
+        """Journal ``events``; the future resolves after they are durable."""
+        done: Future[int] = Future()
+        try:
+            self.ref("persistence", "journal").tell(Append(stream, events, done))
+        except pykka.ActorDeadError:
+            raise ActorUnavailable("the journal is not running") from None
+        return done
+
+    def opening_deposits(self) -> dict[str, Decimal]:
+        return {"USDT": self.config.paper_start_balance}
+
+    # -- supervision -----------------------------------------------------------------------------
+
+    def report_failure(self, kind: str, key: str, exc: Exception) -> None:
+        self._last_failure[(kind, key)] = repr(exc)
+        try:
+            self._refs[("risk", "risk")].tell(ActorFailed(kind, key, repr(exc)))
+        except (KeyError, pykka.ActorDeadError):
+            log.error("supervisor.unreachable", kind=kind, key=key, error=repr(exc))
+
+    def journal_failed(self, exc: Exception) -> None:
+        """A commit failed: what portfolios hold in memory may not be durable.
+        Halt trading and drop them; they reload from the journal when used."""
+        try:
+            self._refs[("risk", "risk")].tell(Halt(reason=f"journal failure: {exc}", by="system"))
+        except (KeyError, pykka.ActorDeadError):
+            log.error("supervisor.unreachable", error=repr(exc))
+        with self._lock:
+            portfolios = list(self._portfolios.values())
+            self._portfolios.clear()
+        for ref in portfolios:
+            ref.stop(block=False)
+
+    def supervise_tick(self) -> None:
+        """On the bridge's timer: keep the supervisor itself alive, then let it work."""
+        if not self._running:
+            return
+        risk = self._refs.get(("risk", "risk"))
+        if risk is None or not risk.is_alive():
+            self.restart("risk", "risk", reason="found dead")
+            return
+        try:
+            risk.tell(SupervisionTick())
+        except pykka.ActorDeadError:
+            pass
+
+    def supervise_once(self) -> None:
+        """Called by the RiskSupervisor: restart singletons that died silently, and
+        ask idle portfolios to passivate."""
+        if not self._running:
+            return
+        for (kind, key), ref in list(self._refs.items()):
+            if kind != "risk" and not ref.is_alive():
+                self.restart(kind, key, reason=self._last_failure.get((kind, key), "found dead"))
+        for _, ref in self.live_portfolios():
+            try:
+                ref.tell(Passivate(self.config.portfolio_idle_seconds))
+            except pykka.ActorDeadError:
+                pass
+
+    def restart(self, kind: str, key: str, *, reason: str) -> bool:
+        """Replace a dead actor with a fresh one built from the journal."""
+        if not self._running:
+            return False
+        with self._lock:
+            if kind == "portfolio":
+                old = self._portfolios.get(key)
+                if old is not None and old.is_alive():
+                    return False
+                self._portfolios.pop(key, None)
+            else:
+                old = self._refs.get((kind, key))
+                if old is not None and old.is_alive():
+                    return False
+        log.warning("actor.restarting", kind=kind, key=key, reason=reason)
+        if kind == "portfolio":
+            self.portfolio(key)  # eager: it reconciles its open orders as it starts
+        else:
+            self._start_singleton(kind, key)
+            self._after_restart(kind, key)
+        return True
+
+    def _after_restart(self, kind: str, key: str) -> None:
+        if kind == "market":
+            self.conflator.renotify(key)
+        elif kind == "gateway":
+            for _, ref in self.live_portfolios():
+                try:
+                    ref.tell(Reconcile())
+                except pykka.ActorDeadError:
+                    pass
+        elif kind == "persistence":
+            # Appends queued in the dead actor are lost: nothing in memory is trusted.
+            self.journal_failed(RuntimeError(f"persistence actor restarted: {self._last_failure.get((kind, key))}"))
+
+    def _start_singleton(self, kind: str, key: str) -> pykka.ActorRef:
+        factories: dict[str, Callable[[], pykka.ActorRef]] = {
+            "persistence": lambda: PersistenceActor.start(self, self.config.database_path),
+            "risk": lambda: RiskSupervisor.start(self),
+            "gateway": lambda: ExchangeGateway.start(self, self._make_exchange),
+            "market": lambda: MarketActor.start(self, key),
+        }
+        ref = factories[kind]()
+        with self._lock:
+            self._refs[(kind, key)] = ref
+        return ref
+
+    def _make_exchange(self) -> PaperExchange:
+        return PaperExchange(
+            self.catalog,
+            self.clock,
+            maker_fee=self.config.paper_maker_fee,
+            taker_fee=self.config.paper_taker_fee,
+        )
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def actor_health(self) -> dict[str, bool]:
+        with self._lock:
+            return {f"{kind}:{key}": ref.is_alive() for (kind, key), ref in sorted(self._refs.items())}
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll ``predicate`` until true or the deadline passes (for tools and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.005)
+        return predicate()
+
+
+__all__ = ["ActorSystem", "EngineError"]

@@ -1,0 +1,250 @@
+"""Configuration from environment variables.
+
+``load(env)`` either returns a complete, validated ``Config`` or raises
+``ConfigError`` with a one-line message naming the variable. The CLI turns that
+into exit status 2, so a bad deployment stops before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from engine.errors import ConfigError
+from engine.money import to_decimal
+
+T = TypeVar("T")
+
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}USDT$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REDACTED = "***redacted***"
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    port: int = 8080
+    host: str = "0.0.0.0"
+    database_path: str = "./data/cryptobot.db"
+    exchange: Literal["paper", "mexc"] = "paper"
+    paper_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    paper_start_balance: Decimal = Decimal(10000)
+    paper_seed: int = 42
+    paper_tick_ms: int = 250
+    paper_taker_fee: Decimal = Decimal("0.0005")
+    paper_maker_fee: Decimal = Decimal(0)
+    clerk_secret_key: str | None = None
+    clerk_jwt_key: str | None = None
+    clerk_authorized_parties: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    max_order_notional: Decimal = Decimal(100000)
+    ask_timeout_seconds: float = 5.0
+    market_stale_seconds: float = 30.0
+    web_threads: int = 8
+    supervisor_interval_seconds: float = 1.0
+    portfolio_idle_seconds: float = 300.0
+    mexc_api_key: str | None = None
+    mexc_secret_key: str | None = None
+    turso_enabled: bool = False
+    turso_url: str | None = None
+    turso_auth_token: str | None = None
+    turso_sync_enabled: bool = False
+    turso_sync_interval_seconds: float = 5.0
+
+    # Names of fields whose values never leave the process.
+    SECRETS = frozenset({"clerk_secret_key", "clerk_jwt_key", "mexc_api_key", "mexc_secret_key", "turso_auth_token"})
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.database_path).resolve().parent
+
+    @property
+    def auth_mode(self) -> Literal["dev", "clerk"]:
+        return "clerk" if (self.clerk_jwt_key or self.clerk_secret_key) else "dev"
+
+    def public(self) -> dict[str, Any]:
+        """Every setting, with secrets replaced; safe to show to an operator."""
+        out: dict[str, Any] = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name in self.SECRETS:
+                value = REDACTED if value else None
+            elif isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
+        out["auth_mode"] = self.auth_mode
+        return out
+
+
+# -- parsers: each takes the raw text and returns a value or raises ValueError --------
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ValueError(f"expected an integer from {lo} to {hi}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected an integer from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise ValueError(f"expected a number from {lo:g} to {hi:g}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected a number from {lo:g} to {hi:g}")
+        return value
+
+    return parse
+
+
+def _decimal(lo: Decimal, hi: Decimal) -> Callable[[str], Decimal]:
+    def parse(text: str) -> Decimal:
+        value = to_decimal(text.strip())
+        if value is None or not lo <= value <= hi:
+            raise ValueError(f"expected a decimal number from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _choice(*options: str, lower: bool = True) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower() if lower else text.strip().upper()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
+    if not symbols:
+        raise ValueError("expected a comma-separated list of symbols such as BTCUSDT,ETHUSDT")
+    for symbol in symbols:
+        if not SYMBOL_RE.match(symbol):
+            raise ValueError(f"{symbol!r} is not a USDT-quoted symbol such as BTCUSDT")
+    return symbols
+
+
+def _database_path(text: str) -> str:
+    value = text.strip()
+    if value.startswith("sqlite:///"):
+        value = value[len("sqlite:///") :]
+    elif value.startswith("file:"):
+        value = value[len("file:") :]
+    elif "://" in value:
+        raise ValueError("expected a SQLite file path or sqlite:///path (Turso is configured with TURSO_URL)")
+    if not value:
+        raise ValueError("expected a SQLite file path")
+    return value
+
+
+def _url(text: str) -> str:
+    value = text.strip()
+    if not re.match(r"^(https?|libsql|wss?)://[^\s]+$", value):
+        raise ValueError("expected a URL such as https://db-name.turso.io")
+    return value
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+def _pem_or_text(text: str) -> str:
+    # Environment files often carry PEM keys with literal "\n".
+    return _nonempty(text).replace("\\n", "\n")
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+# variable name -> (field name, parser)
+VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "PORT": ("port", _int(1, 65535)),
+    "HOST": ("host", _nonempty),
+    "DATABASE_URL": ("database_path", _database_path),
+    "EXCHANGE": ("exchange", _choice("paper", "mexc")),
+    "PAPER_SYMBOLS": ("paper_symbols", _symbols),
+    "PAPER_START_BALANCE": ("paper_start_balance", _decimal(Decimal(0), Decimal(10) ** 12)),
+    "PAPER_SEED": ("paper_seed", _int(0, 2**63 - 1)),
+    "PAPER_TICK_MS": ("paper_tick_ms", _int(0, 3_600_000)),
+    "PAPER_TAKER_FEE": ("paper_taker_fee", _decimal(Decimal(0), Decimal("0.1"))),
+    "PAPER_MAKER_FEE": ("paper_maker_fee", _decimal(Decimal(0), Decimal("0.1"))),
+    "CLERK_SECRET_KEY": ("clerk_secret_key", _nonempty),
+    "CLERK_JWT_KEY": ("clerk_jwt_key", _pem_or_text),
+    "CLERK_AUTHORIZED_PARTIES": ("clerk_authorized_parties", _list),
+    "LOG_LEVEL": ("log_level", _choice(*LOG_LEVELS, lower=False)),
+    "LOG_FORMAT": ("log_format", _choice("json", "console")),
+    "MAX_ORDER_NOTIONAL": ("max_order_notional", _decimal(Decimal(0), Decimal(10) ** 15)),
+    "ASK_TIMEOUT_SECONDS": ("ask_timeout_seconds", _float(0.05, 300)),
+    "MARKET_STALE_SECONDS": ("market_stale_seconds", _float(0.1, 86400)),
+    "WEB_THREADS": ("web_threads", _int(1, 256)),
+    "SUPERVISOR_INTERVAL_SECONDS": ("supervisor_interval_seconds", _float(0.05, 3600)),
+    "PORTFOLIO_IDLE_SECONDS": ("portfolio_idle_seconds", _float(0.1, 86400 * 7)),
+    "MEXC_API_KEY": ("mexc_api_key", _nonempty),
+    "MEXC_SECRET_KEY": ("mexc_secret_key", _nonempty),
+    "TURSO_ENABLED": ("turso_enabled", _bool),
+    "TURSO_URL": ("turso_url", _url),
+    "TURSO_AUTH_TOKEN": ("turso_auth_token", _nonempty),
+    "TURSO_SYNC_ENABLED": ("turso_sync_enabled", _bool),
+    "TURSO_SYNC_INTERVAL_SECONDS": ("turso_sync_interval_seconds", _float(0.1, 86400)),
+}
+
+
+def load(env: Mapping[str, str] | None = None, *, isatty: bool | None = None) -> Config:
+    """Build the configuration from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for variable, (field, parse) in VARIABLES.items():
+        raw = env.get(variable)
+        if raw is None or (raw.strip() == "" and field not in ("turso_enabled", "turso_sync_enabled")):
+            continue
+        try:
+            values[field] = parse(raw)
+        except ValueError as exc:
+            shown = REDACTED if field in Config.SECRETS else raw
+            raise ConfigError(f"invalid {variable}={shown!r}: {exc}") from None
+    if "log_format" not in values:
+        tty = sys.stderr.isatty() if isatty is None else isatty
+        values["log_format"] = "console" if tty else "json"
+    config = Config(**values)
+    _check_combinations(config)
+    return config
+
+
+def _check_combinations(config: Config) -> None:
+    if config.exchange == "mexc":
+        if not (config.mexc_api_key and config.mexc_secret_key):
+            raise ConfigError("invalid EXCHANGE='mexc': MEXC_API_KEY and MEXC_SECRET_KEY must be set")
+        raise ConfigError("invalid EXCHANGE='mexc': the MEXC exchange client is not available in this build; use paper")
+    if config.turso_enabled and not config.turso_url:
+        raise ConfigError("invalid TURSO_ENABLED='true': TURSO_URL must be set")

@@ -1,0 +1,69 @@
+"""Journal events: every change of a user's state is one of these.
+
+Events are facts, self-contained enough to rebuild a portfolio (and the SQL
+projections) by replaying them in order. Each carries the exact balance deltas
+it causes, so balances can be audited against the fills that produced them.
+
+The struct tag (the class name) and ``SCHEMA_VERSION`` are stored with each row;
+changing an event's shape means a new version and an upcaster in persistence.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine.model import BalanceChange, Fill, Order, OrderStatus
+
+SCHEMA_VERSION = 1
+
+
+class Event(msgspec.Struct, tag=True, frozen=True, kw_only=True):
+    time: int
+    changes: tuple[BalanceChange, ...] = ()
+
+
+class AccountOpened(Event):
+    user_id: str
+    reason: str
+
+
+class OrderAccepted(Event):
+    order: Order
+
+
+class OrderFilled(Event):
+    order_id: str
+    fill: Fill
+    status: OrderStatus  # the order's status after this fill
+
+
+class OrderCanceled(Event):
+    order_id: str
+    reason: str
+
+
+class OrderRejected(Event):
+    order_id: str
+    reason: str
+
+
+def user_stream(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+class KillSwitchEngaged(Event):
+    """The kill switch was thrown. Survives restarts until KillSwitchReleased."""
+
+    reason: str
+    by: str
+
+
+class KillSwitchReleased(Event):
+    by: str
+
+
+SystemEvent = KillSwitchEngaged | KillSwitchReleased
+RISK_STREAM = "system:risk"
+
+UserEvent = AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected
+AnyEvent = UserEvent | SystemEvent

@@ -1,0 +1,1 @@
+"""Exchange adapters behind one interface: orders go out, execution reports come back."""

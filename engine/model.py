@@ -1,0 +1,112 @@
+"""The domain's value types as msgspec Structs.
+
+Structs marked ``frozen`` are shared between threads freely. ``Order`` is mutable
+but owned by exactly one PortfolioActor; anything handed to another thread is a
+copy made with ``Order.snapshot``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+Side = Literal["BUY", "SELL"]
+OrderType = Literal["MARKET", "LIMIT"]
+OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED"]
+Role = Literal["viewer", "trader", "admin"]
+
+OPEN_STATUSES: frozenset[str] = frozenset({"NEW", "PARTIALLY_FILLED"})
+ROLE_RANK: dict[str, int] = {"viewer": 0, "trader": 1, "admin": 2}
+
+
+class SymbolInfo(msgspec.Struct, frozen=True):
+    """Trading rules of one spot symbol (MEXC exchangeInfo semantics)."""
+
+    symbol: str
+    base: str
+    quote: str
+    base_precision: int  # decimal places of a quantity
+    quote_precision: int  # decimal places of a price and of a quote amount
+    min_quantity: Decimal = Decimal(0)
+    min_notional: Decimal = Decimal(1)
+    status: Literal["TRADING", "HALTED"] = "TRADING"
+
+
+class BookTicker(msgspec.Struct, frozen=True):
+    """Top of book and last trade price of one symbol at ``time`` (ms)."""
+
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    last: Decimal
+    time: int
+
+
+class Fill(msgspec.Struct, frozen=True):
+    trade_id: str
+    price: Decimal
+    quantity: Decimal  # base units
+    quote: Decimal  # quote units paid (BUY) or received (SELL), before fees
+    fee: Decimal
+    fee_asset: str
+    is_maker: bool
+    time: int
+
+
+class BalanceChange(msgspec.Struct, frozen=True):
+    """A change to one asset's balance: deltas, not resulting values."""
+
+    asset: str
+    free: Decimal = Decimal(0)
+    locked: Decimal = Decimal(0)
+
+
+class Balance(msgspec.Struct):
+    free: Decimal = Decimal(0)
+    locked: Decimal = Decimal(0)
+
+
+class Order(msgspec.Struct):
+    id: str
+    user_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    status: OrderStatus
+    quantity: Decimal | None  # base units, when ordered by quantity
+    quote_quantity: Decimal | None  # quote units, MARKET orders by amount
+    price: Decimal | None  # LIMIT price
+    reserved_asset: str
+    reserved: Decimal  # what is still locked for this order
+    created_at: int
+    updated_at: int
+    executed_quantity: Decimal = Decimal(0)
+    executed_quote: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+    fee_asset: str | None = None
+    fills: list[Fill] = msgspec.field(default_factory=list)
+    idempotency_key: str | None = None
+    reason: str | None = None  # why it was rejected or canceled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def snapshot(self) -> Order:
+        """An independent copy, safe to hand to another thread."""
+        return msgspec.structs.replace(self, fills=list(self.fills))
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: a verified token's subject and role."""
+
+    user_id: str
+    role: Role
+
+    def has_role(self, needed: Role) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[needed]

@@ -1,0 +1,61 @@
+"""Decimal arithmetic for money: parsing, precision checks and formatting.
+
+All money in the engine is ``decimal.Decimal``. Arithmetic that can be inexact
+(division) goes through ``CTX`` so results do not depend on a thread's context.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Context, Decimal, InvalidOperation
+
+# Python's default precision and rounding, pinned: a thread-local context changed
+# elsewhere must never change what an order costs.
+CTX = Context(prec=28, rounding=ROUND_HALF_EVEN)
+
+ZERO = Decimal(0)
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """Decimal from a str/int/Decimal, or None if it is not a finite number."""
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+        try:
+            d = Decimal(value)
+        except (InvalidOperation, ValueError):
+            return None
+    else:
+        return None
+    return d if d.is_finite() else None
+
+
+def decimal_places(value: Decimal) -> int:
+    """Significant decimal places: 1.10 has one, 100 has none."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def fits_places(value: Decimal, places: int) -> bool:
+    return decimal_places(value) <= places
+
+
+def truncate(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+
+
+def round_up(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_UP)
+
+
+def divide(a: Decimal, b: Decimal) -> Decimal:
+    return CTX.divide(a, b)
+
+
+def fmt(value: Decimal | None) -> str | None:
+    """Plain decimal string, no exponent, no trailing zeros: 0.0001, 9900, 0."""
+    if value is None:
+        return None
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text

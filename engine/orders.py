@@ -1,0 +1,91 @@
+"""Order requests: the command, its validation against symbol rules, and ids.
+
+Everything here is pure: no state, no time except what is passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from decimal import Decimal
+
+import msgspec
+
+from engine.errors import InvalidPrice, InvalidQuantity, ValidationFailed
+from engine.model import OrderType, Side, SymbolInfo
+from engine.money import fits_places
+
+CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,36}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's request to place an order, already decoded from the wire."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    price: Decimal | None = None
+    client_order_id: str | None = None
+    idempotency_key: str | None = None
+
+
+def validate(cmd: PlaceOrder, info: SymbolInfo) -> None:
+    """Raise a ValidationFailed subtype if the request breaks a rule of the symbol.
+
+    Checks that need balances or prices are the portfolio's; these need neither.
+    """
+    if cmd.client_order_id is not None and not CLIENT_ORDER_ID_RE.match(cmd.client_order_id):
+        raise ValidationFailed("clientOrderId must be 1-36 characters of A-Z, a-z, 0-9, '_' or '-'")
+    if cmd.idempotency_key is not None and not IDEMPOTENCY_KEY_RE.match(cmd.idempotency_key):
+        raise ValidationFailed("Idempotency-Key must be 1-128 printable ASCII characters")
+    if info.status != "TRADING":
+        raise ValidationFailed(f"{info.symbol} is not trading now")
+
+    if cmd.type == "LIMIT":
+        if cmd.quote_quantity is not None:
+            raise ValidationFailed("quoteQuantity is only for MARKET orders; give quantity and price")
+        if cmd.quantity is None:
+            raise InvalidQuantity("a LIMIT order needs quantity")
+        if cmd.price is None:
+            raise InvalidPrice("a LIMIT order needs price")
+    else:
+        if cmd.price is not None:
+            raise InvalidPrice("price is only for LIMIT orders")
+        if (cmd.quantity is None) == (cmd.quote_quantity is None):
+            raise InvalidQuantity("a MARKET order needs exactly one of quantity or quoteQuantity")
+
+    if cmd.quantity is not None:
+        _check_amount(cmd.quantity, "quantity", info.base_precision, InvalidQuantity)
+        if cmd.quantity < info.min_quantity:
+            raise InvalidQuantity(f"quantity is below the minimum {info.min_quantity} for {info.symbol}")
+    if cmd.quote_quantity is not None:
+        _check_amount(cmd.quote_quantity, "quoteQuantity", info.quote_precision, InvalidQuantity)
+    if cmd.price is not None:
+        _check_amount(cmd.price, "price", info.quote_precision, InvalidPrice)
+
+
+def _check_amount(value: Decimal, name: str, places: int, error: type[ValidationFailed]) -> None:
+    if not value.is_finite():
+        raise error(f"{name} must be a finite number")
+    if value <= 0:
+        raise error(f"{name} must be greater than zero")
+    if not fits_places(value, places):
+        raise error(f"{name} has more than {places} decimal places")
+
+
+def new_order_id(now_ms: int) -> str:
+    """Time-ordered, unguessable id: 12 hex digits of ms then 10 random."""
+    return f"{now_ms:012x}{secrets.token_hex(5)}"
+
+
+def derive_client_order_id(user_id: str, idempotency_key: str | None, order_id: str) -> str:
+    """The id the exchange sees. Derived from the request when it has a key, so a
+    retry after a crash maps to the same exchange order."""
+    if idempotency_key is None:
+        return f"cb{order_id}"
+    digest = hashlib.sha256(f"{user_id}\x00{idempotency_key}".encode()).hexdigest()
+    return f"cbk{digest[:29]}"

@@ -1,0 +1,232 @@
+"""A user's portfolio as pure functions: decide events from commands, evolve state.
+
+``decide_*`` functions check a command against the state and return the events
+it causes, raising an EngineError (and changing nothing) when it is refused.
+``evolve`` applies one event to the state. Live trading and recovery from the
+journal both go through ``evolve``, so a replayed portfolio equals the live one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from engine.errors import InsufficientBalance, BelowMinimum, MarketDataUnavailable
+from engine.events import AccountOpened, AnyEvent, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
+from engine.model import Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
+from engine.money import ZERO, divide, fmt, round_up
+from engine.orders import PlaceOrder
+
+# A market order by quantity (BUY) or by quote amount (SELL) does not know its
+# final cost; it reserves this much more than the current price implies, and
+# the exchange is told never to spend beyond the reservation.
+MARKET_RESERVE_BUFFER = Decimal("0.005")
+
+
+class PortfolioState:
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.opened = False
+        self.balances: dict[str, Balance] = {}
+        self.orders: dict[str, Order] = {}
+        self.by_client_id: dict[str, str] = {}
+        self.by_idempotency_key: dict[str, str] = {}
+
+    def balance(self, asset: str) -> Balance:
+        return self.balances.get(asset) or Balance()
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open]
+
+    def find_existing(self, cmd: PlaceOrder) -> Order | None:
+        """The order an idempotent retry of ``cmd`` refers to, if any."""
+        order_id = None
+        if cmd.idempotency_key is not None:
+            order_id = self.by_idempotency_key.get(cmd.idempotency_key)
+        if order_id is None and cmd.client_order_id is not None:
+            order_id = self.by_client_id.get(cmd.client_order_id)
+        return self.orders.get(order_id) if order_id else None
+
+
+# -- evolve ----------------------------------------------------------------------------
+
+
+def evolve(state: PortfolioState, event: AnyEvent) -> None:
+    """Apply one event. Never raises for an event that decide_* produced."""
+    if isinstance(event, AccountOpened):
+        state.opened = True
+    elif isinstance(event, OrderAccepted):
+        order = event.order.snapshot()
+        state.orders[order.id] = order
+        state.by_client_id[order.client_order_id] = order.id
+        if order.idempotency_key is not None:
+            state.by_idempotency_key[order.idempotency_key] = order.id
+        _track_reservation(order, event.changes)
+    elif isinstance(event, OrderFilled):
+        order = state.orders[event.order_id]
+        fill = event.fill
+        order.fills.append(fill)
+        order.executed_quantity += fill.quantity
+        order.executed_quote += fill.quote
+        order.fee += fill.fee
+        order.fee_asset = fill.fee_asset
+        order.status = event.status
+        order.updated_at = event.time
+        _track_reservation(order, event.changes)
+    elif isinstance(event, (OrderCanceled, OrderRejected)):
+        order = state.orders[event.order_id]
+        order.status = "CANCELED" if isinstance(event, OrderCanceled) else "REJECTED"
+        order.reason = event.reason
+        order.updated_at = event.time
+        _track_reservation(order, event.changes)
+    _apply_changes(state, event.changes)
+
+
+def _apply_changes(state: PortfolioState, changes: tuple[BalanceChange, ...]) -> None:
+    for change in changes:
+        balance = state.balances.get(change.asset)
+        if balance is None:
+            balance = state.balances[change.asset] = Balance()
+        balance.free += change.free
+        balance.locked += change.locked
+
+
+def _track_reservation(order: Order, changes: tuple[BalanceChange, ...]) -> None:
+    # The locked delta of the reserved asset is, by construction, this order's.
+    order.reserved += sum((c.locked for c in changes if c.asset == order.reserved_asset), ZERO)
+
+
+# -- decide ------------------------------------------------------------------------------
+
+
+def decide_open(state: PortfolioState, deposits: dict[str, Decimal], now: int, reason: str) -> AccountOpened:
+    changes = tuple(BalanceChange(asset, free=amount) for asset, amount in sorted(deposits.items()) if amount)
+    return AccountOpened(time=now, user_id=state.user_id, reason=reason, changes=changes)
+
+
+def estimate_notional(cmd: PlaceOrder, book: BookTicker | None) -> Decimal:
+    """Quote-asset value of the order at the current price (or its limit price)."""
+    if cmd.quote_quantity is not None:
+        return cmd.quote_quantity
+    assert cmd.quantity is not None
+    if cmd.price is not None:
+        return cmd.quantity * cmd.price
+    if book is None:
+        raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet; a MARKET order needs a price")
+    return cmd.quantity * (book.ask if cmd.side == "BUY" else book.bid)
+
+
+def decide_place(
+    state: PortfolioState,
+    cmd: PlaceOrder,
+    info: SymbolInfo,
+    book: BookTicker | None,
+    *,
+    order_id: str,
+    client_order_id: str,
+    now: int,
+) -> OrderAccepted:
+    """Accept ``cmd`` (already validated against the symbol) and reserve funds."""
+    if cmd.type == "MARKET" and book is None:
+        raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet; a MARKET order needs a price")
+    notional = estimate_notional(cmd, book)
+    if notional < info.min_notional:
+        raise BelowMinimum(
+            f"order value {fmt(notional)} {info.quote} is below the minimum {fmt(info.min_notional)} {info.quote}"
+        )
+    reserved_asset, reserved = _reservation(state, cmd, info, book)
+    free = state.balance(reserved_asset).free
+    if reserved > free:
+        raise InsufficientBalance(
+            f"order needs {fmt(reserved)} {reserved_asset}, {fmt(free)} {reserved_asset} is free",
+            details={"asset": reserved_asset, "required": fmt(reserved), "free": fmt(free)},
+        )
+    order = Order(
+        id=order_id,
+        user_id=state.user_id,
+        client_order_id=client_order_id,
+        symbol=cmd.symbol,
+        side=cmd.side,
+        type=cmd.type,
+        status="NEW",
+        quantity=cmd.quantity,
+        quote_quantity=cmd.quote_quantity,
+        price=cmd.price,
+        reserved_asset=reserved_asset,
+        reserved=ZERO,  # becomes ``reserved`` through the event's changes
+        created_at=now,
+        updated_at=now,
+        idempotency_key=cmd.idempotency_key,
+    )
+    change = BalanceChange(reserved_asset, free=-reserved, locked=reserved)
+    return OrderAccepted(time=now, order=order, changes=(change,))
+
+
+def _reservation(
+    state: PortfolioState, cmd: PlaceOrder, info: SymbolInfo, book: BookTicker | None
+) -> tuple[str, Decimal]:
+    if cmd.side == "BUY":
+        if cmd.price is not None:
+            assert cmd.quantity is not None
+            return info.quote, cmd.quantity * cmd.price
+        if cmd.quote_quantity is not None:
+            return info.quote, cmd.quote_quantity
+        assert cmd.quantity is not None and book is not None
+        return info.quote, round_up(cmd.quantity * book.ask * (1 + MARKET_RESERVE_BUFFER), info.quote_precision)
+    if cmd.quantity is not None:
+        return info.base, cmd.quantity
+    assert cmd.quote_quantity is not None and book is not None
+    if book.bid <= 0:
+        raise MarketDataUnavailable(f"no bid for {cmd.symbol}; cannot sell by quote amount")
+    needed = divide(cmd.quote_quantity, book.bid)
+    free = state.balance(info.base).free
+    if needed > free:
+        # Report the shortfall in the asset the user holds.
+        raise InsufficientBalance(
+            f"order needs about {fmt(needed)} {info.base}, {fmt(free)} {info.base} is free",
+            details={"asset": info.base, "required": fmt(needed), "free": fmt(free)},
+        )
+    return info.base, min(free, round_up(needed * (1 + MARKET_RESERVE_BUFFER), info.base_precision))
+
+
+def decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus) -> OrderFilled | None:
+    """The event for one fill reported by the exchange; None if already applied."""
+    if any(f.trade_id == fill.trade_id for f in order.fills):
+        return None
+    deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # asset -> [free, locked]
+    if order.side == "BUY":
+        spent_asset, spent, received_asset, received = info.quote, fill.quote, info.base, fill.quantity
+    else:
+        spent_asset, spent, received_asset, received = info.base, fill.quantity, info.quote, fill.quote
+    from_reserve = min(order.reserved, spent) if spent_asset == order.reserved_asset else ZERO
+    deltas[spent_asset][1] -= from_reserve
+    deltas[spent_asset][0] -= spent - from_reserve
+    deltas[received_asset][0] += received
+    deltas[fill.fee_asset][0] -= fill.fee
+    if status not in ("NEW", "PARTIALLY_FILLED"):
+        _release(deltas, order.reserved_asset, order.reserved - from_reserve)
+    return OrderFilled(time=fill.time, order_id=order.id, fill=fill, status=status, changes=_changes(deltas))
+
+
+def decide_close(order: Order, status: OrderStatus, reason: str, now: int) -> OrderCanceled | OrderRejected:
+    """Cancel or reject an open order, releasing whatever it still reserves."""
+    deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    _release(deltas, order.reserved_asset, order.reserved)
+    changes = _changes(deltas)
+    if status == "REJECTED":
+        return OrderRejected(time=now, order_id=order.id, reason=reason, changes=changes)
+    return OrderCanceled(time=now, order_id=order.id, reason=reason, changes=changes)
+
+
+def _release(deltas: dict[str, list[Decimal]], asset: str, amount: Decimal) -> None:
+    if amount:
+        deltas[asset][0] += amount
+        deltas[asset][1] -= amount
+
+
+def _changes(deltas: dict[str, list[Decimal]]) -> tuple[BalanceChange, ...]:
+    return tuple(
+        BalanceChange(asset, free=free, locked=locked)
+        for asset, (free, locked) in sorted(deltas.items())
+        if free or locked
+    )

@@ -1,0 +1,1 @@
+"""The journal (SQLite through apsw), its projections, migrations and backups."""
