@@ -88,6 +88,14 @@ class SymbolNotFound(NotFound):
     code = "UNKNOWN_SYMBOL"
 
 
+class RateLimited(EngineError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
 class Conflict(EngineError):
     code = "CONFLICT"
 

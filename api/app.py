@@ -1,0 +1,39 @@
+"""create_app: the Falcon WSGI application over a running engine."""
+
+from __future__ import annotations
+
+import falcon
+
+from actors.client import EngineClient
+from api import errors
+from api.auth import AuthMiddleware
+from api.logging import RequestLogMiddleware
+from api.resources import account, health, market, status, trading
+from engine.auth import TokenVerifier
+
+
+def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
+    app = falcon.App(middleware=[RequestLogMiddleware(), AuthMiddleware(verifier)])
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    config = client.system.config
+
+    app.add_route("/health", health.Health(client))
+    app.add_route("/version", health.Version())
+    app.add_route("/config", health.ConfigView(config))
+
+    v1 = "/api/v1"
+    app.add_route(f"{v1}/me", account.Me())
+    app.add_route(f"{v1}/account/wallet", account.Wallet(client))
+    app.add_route(f"{v1}/market/symbols", market.Symbols(client))
+    app.add_route(f"{v1}/market/tickers", market.Tickers(client))
+    app.add_route(f"{v1}/market/ticker/{{symbol}}", market.Ticker(client))
+    app.add_route(f"{v1}/trading/orders", trading.Orders(client))
+    app.add_route(f"{v1}/trading/orders/{{order_id}}", trading.Order(client))
+    app.add_route(f"{v1}/status/risk", status.Risk(client))
+    app.add_route(f"{v1}/status/halt", status.HaltTrading(client))
+    app.add_route(f"{v1}/status/resume", status.ResumeTrading(client))
+    app.add_route(f"{v1}/status/actors", status.Actors(client))
+    if config.exchange == "paper":
+        app.add_route(f"{v1}/paper/prices/{{symbol}}", status.PaperPrice(client))
+    return app

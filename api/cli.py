@@ -1,0 +1,131 @@
+"""The ``cryptobot`` command: serve, migrate, dev-token, healthcheck, version.
+
+This is the outermost layer (it starts gunicorn and opens the database), so it
+may import every package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+from engine import config as config_module
+from engine.config import Config
+from engine.errors import EngineError
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cryptobot", description="Actor-model trading engine for MEXC spot.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the engine and its HTTP API under gunicorn")
+    serve.add_argument("--port", type=int, help="overrides PORT")
+    serve.add_argument("--host", help="overrides HOST")
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--status", action="store_true", help="list migrations and whether each is applied")
+
+    token = sub.add_parser("dev-token", help="print a dev-mode bearer token")
+    token.add_argument("--user", required=True, help="user id (the token's subject)")
+    token.add_argument("--role", default="trader", choices=("viewer", "trader", "admin"))
+    token.add_argument("--ttl", type=int, default=86400, help="lifetime in seconds (default 86400)")
+
+    sub.add_parser("healthcheck", help="exit 0 if the local engine's /health answers 200")
+    sub.add_parser("version", help="print the version")
+
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        print(f"cryptobot {__version__}")
+        return 0
+    if args.command == "serve":
+        if args.port is not None:
+            os.environ["PORT"] = str(args.port)
+        if args.host is not None:
+            os.environ["HOST"] = args.host
+    try:
+        config = config_module.load()
+        handler = {"serve": _serve, "migrate": _migrate, "dev-token": _dev_token, "healthcheck": _healthcheck}
+        return handler[args.command](config, args)
+    except EngineError as exc:
+        print(f"cryptobot: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    # Fail here, with a clear message, rather than in a worker that gunicorn
+    # would report only as "failed to boot".
+    from persistence import db, migrate
+    from persistence.lock import DatabaseLock
+
+    if DatabaseLock(config.database_path).is_held_elsewhere():
+        print(f"cryptobot: another engine is already running on {config.database_path}", file=sys.stderr)
+        return EXIT_USAGE
+    conn = db.connect(config.database_path)
+    try:
+        migrate.apply(conn)
+    finally:
+        conn.close()
+    gunicorn_args = [sys.executable, "-m", "gunicorn", "--config", "python:api.gunicorn_conf", "api.wsgi:app"]
+    os.execv(sys.executable, gunicorn_args)
+    return 0  # not reached
+
+
+def _migrate(config: Config, args: argparse.Namespace) -> int:
+    from persistence import db, migrate
+
+    conn = db.connect(config.database_path)
+    try:
+        if args.status:
+            for item in migrate.status(conn):
+                state = "applied" if item.applied_at else "pending"
+                print(f"{item.version:04d}  {item.name:<30}  {state}")
+            return 0
+        applied = migrate.apply(conn)
+    finally:
+        conn.close()
+    for item in applied:
+        print(f"applied {item.version:04d}_{item.name}")
+    if not applied:
+        print(f"database {config.database_path} is up to date")
+    return 0
+
+
+def _dev_token(config: Config, args: argparse.Namespace) -> int:
+    from engine.auth import issue_dev_token, load_or_create_dev_key
+
+    if config.auth_mode != "dev":
+        print("cryptobot: Clerk is configured (CLERK_*); the engine will not accept dev tokens", file=sys.stderr)
+        return EXIT_USAGE
+    if args.ttl <= 0:
+        print("cryptobot: --ttl must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        token = issue_dev_token(load_or_create_dev_key(config.data_dir), args.user, args.role, ttl_seconds=args.ttl)
+    except ValueError as exc:
+        print(f"cryptobot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(token)
+    return 0
+
+
+def _healthcheck(config: Config, args: argparse.Namespace) -> int:
+    import httpx
+
+    try:
+        response = httpx.get(f"http://127.0.0.1:{config.port}/health", timeout=5.0)
+    except httpx.HTTPError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"unhealthy: {response.text}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

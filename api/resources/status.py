@@ -1,0 +1,96 @@
+"""/api/v1/status: operator views and controls (admin only)."""
+
+from __future__ import annotations
+
+import falcon
+import msgspec
+
+from actors.client import EngineClient
+from actors.risk import RiskStatus
+from api.auth import principal
+from api.resources import read, send
+from api.schemas import HaltRequest, PriceRequest, ticker_out
+from engine.errors import InvalidPrice, SymbolNotFound, ValidationFailed
+from engine.money import fits_places, fmt
+
+
+def risk_out(status: RiskStatus) -> dict:
+    out = msgspec.to_builtins(status)
+    out["max_order_notional"] = fmt(status.max_order_notional)
+    return {_camel(k): v for k, v in out.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+class Risk:
+    roles = {"GET": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, risk_out(self.client.risk_status()))
+
+
+class HaltTrading:
+    roles = {"POST": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body: HaltRequest = read(req, HaltRequest)
+        if not body.reason.strip():
+            raise ValidationFailed("reason must not be empty")
+        send(resp, risk_out(self.client.halt(body.reason.strip()[:500], principal(req).user_id)))
+
+
+class ResumeTrading:
+    roles = {"POST": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, risk_out(self.client.resume(principal(req).user_id)))
+
+
+class Actors:
+    roles = {"GET": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        system = self.client.system
+        send(resp, {
+            "actors": system.actor_health(),
+            "portfolios": [user for user, _ in system.live_portfolios()],
+            "conflation": {"offered": system.conflator.offered, "delivered": system.conflator.delivered},
+        })
+
+
+class PaperPrice:
+    """Move the paper market: for demos and tests that need a price to cross."""
+
+    roles = {"PUT": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        body: PriceRequest = read(req, PriceRequest)
+        symbol = symbol.upper()
+        if symbol not in self.client.system.catalog:
+            raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
+        info = self.client.system.catalog.get(symbol)
+        if not body.price.is_finite() or body.price <= 0:
+            raise InvalidPrice("price must be greater than zero")
+        if not fits_places(body.price, info.quote_precision):
+            raise InvalidPrice(f"price has more than {info.quote_precision} decimal places")
+        book = self.client.set_paper_price(symbol, body.price)
+        stale_ms = int(self.client.system.config.market_stale_seconds * 1000)
+        send(resp, ticker_out(symbol, book, self.client.system.clock.now_ms(), stale_ms))

@@ -1,0 +1,204 @@
+"""Wire shapes: request bodies in, response bodies out (camelCase JSON).
+
+Decimals leave as plain strings (no exponent, no trailing zeros), times as
+integer milliseconds UTC. Request structs reject unknown fields, so a typo such
+as ``qty`` is an error, not a silently ignored field.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from engine.errors import InvalidJson, ValidationFailed
+from engine.model import BookTicker, Fill, Order, SymbolInfo
+from engine.money import divide, fmt
+from engine.orders import PlaceOrder
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+# -- requests ------------------------------------------------------------------------------
+
+
+class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    symbol: str
+    side: str
+    type: str
+    quantity: Decimal | None = None
+    quote_quantity: Decimal | None = None
+    price: Decimal | None = None
+    client_order_id: str | None = None
+
+    def to_command(self, idempotency_key: str | None) -> PlaceOrder:
+        side, type_ = self.side.upper(), self.type.upper()
+        if side not in ("BUY", "SELL"):
+            raise ValidationFailed(f"side must be BUY or SELL, not {self.side!r}")
+        if type_ not in ("MARKET", "LIMIT"):
+            raise ValidationFailed(f"type must be MARKET or LIMIT, not {self.type!r}")
+        return PlaceOrder(
+            symbol=self.symbol.strip().upper(),
+            side=side,  # type: ignore[arg-type]
+            type=type_,  # type: ignore[arg-type]
+            quantity=self.quantity,
+            quote_quantity=self.quote_quantity,
+            price=self.price,
+            client_order_id=self.client_order_id,
+            idempotency_key=idempotency_key,
+        )
+
+
+class HaltRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    reason: str
+
+
+class PriceRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    price: Decimal
+
+
+def decode_body(raw: bytes, type_: type) -> object:
+    if not raw.strip():
+        raise InvalidJson("the request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"invalid request: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidJson(f"the request body is not valid JSON: {exc}") from None
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+class FillOut(msgspec.Struct, rename="camel"):
+    trade_id: str
+    price: str
+    quantity: str
+    quote_quantity: str
+    fee: str
+    fee_asset: str
+    is_maker: bool
+    time: int
+
+
+class OrderOut(msgspec.Struct, rename="camel"):
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    status: str
+    quantity: str | None
+    quote_quantity: str | None
+    price: str | None
+    executed_quantity: str
+    executed_quote: str
+    average_price: str | None
+    fee: str
+    fee_asset: str | None
+    fills: list[FillOut]
+    reason: str | None
+    created_at: int
+    updated_at: int
+
+
+class BalanceOut(msgspec.Struct):
+    asset: str
+    free: str
+    locked: str
+
+
+class WalletOut(msgspec.Struct, rename="camel"):
+    user_id: str
+    balances: list[BalanceOut]
+
+
+class TickerOut(msgspec.Struct, rename="camel"):
+    symbol: str
+    last_price: str | None
+    bid_price: str | None
+    bid_qty: str | None
+    ask_price: str | None
+    ask_qty: str | None
+    time: int | None
+    age_ms: int | None
+    stale: bool
+
+
+class SymbolOut(msgspec.Struct, rename="camel"):
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    base_precision: int
+    quote_precision: int
+    min_quantity: str
+    min_notional: str
+    status: str
+
+
+def fill_out(fill: Fill) -> FillOut:
+    return FillOut(
+        trade_id=fill.trade_id,
+        price=fmt(fill.price),
+        quantity=fmt(fill.quantity),
+        quote_quantity=fmt(fill.quote),
+        fee=fmt(fill.fee),
+        fee_asset=fill.fee_asset,
+        is_maker=fill.is_maker,
+        time=fill.time,
+    )
+
+
+def order_out(order: Order) -> OrderOut:
+    average = divide(order.executed_quote, order.executed_quantity) if order.executed_quantity else None
+    return OrderOut(
+        id=order.id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        status=order.status,
+        quantity=fmt(order.quantity),
+        quote_quantity=fmt(order.quote_quantity),
+        price=fmt(order.price),
+        executed_quantity=fmt(order.executed_quantity),
+        executed_quote=fmt(order.executed_quote),
+        average_price=fmt(average),
+        fee=fmt(order.fee),
+        fee_asset=order.fee_asset,
+        fills=[fill_out(f) for f in order.fills],
+        reason=order.reason,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+def ticker_out(symbol: str, book: BookTicker | None, now_ms: int, stale_after_ms: int) -> TickerOut:
+    if book is None:
+        return TickerOut(symbol, None, None, None, None, None, None, None, True)
+    age = max(now_ms - book.time, 0)
+    return TickerOut(
+        symbol=symbol,
+        last_price=fmt(book.last),
+        bid_price=fmt(book.bid),
+        bid_qty=fmt(book.bid_qty),
+        ask_price=fmt(book.ask),
+        ask_qty=fmt(book.ask_qty),
+        time=book.time,
+        age_ms=age,
+        stale=age > stale_after_ms,
+    )
+
+
+def symbol_out(info: SymbolInfo) -> SymbolOut:
+    return SymbolOut(
+        symbol=info.symbol,
+        base_asset=info.base,
+        quote_asset=info.quote,
+        base_precision=info.base_precision,
+        quote_precision=info.quote_precision,
+        min_quantity=fmt(info.min_quantity),
+        min_notional=fmt(info.min_notional),
+        status=info.status,
+    )
