@@ -20,6 +20,7 @@ class Conflator:
         self._notify = notify
         self._lock = threading.Lock()
         self._latest: dict[Hashable, Any] = {}
+        self._last: dict[Hashable, Any] = {}  # newest ever offered, kept after take
         self._notified: set[Hashable] = set()
         self.offered = 0
         self.delivered = 0
@@ -27,6 +28,7 @@ class Conflator:
     def offer(self, key: Hashable, value: Any) -> None:
         with self._lock:
             self._latest[key] = value
+            self._last[key] = value
             self.offered += 1
             if key in self._notified:
                 return
@@ -42,6 +44,11 @@ class Conflator:
             if value is not None:
                 self.delivered += 1
             return value
+
+    def last(self, key: Hashable) -> Any | None:
+        """The newest value ever offered for ``key``: a restarted consumer's start."""
+        with self._lock:
+            return self._last.get(key)
 
     def renotify(self, key: Hashable) -> None:
         """After the consumer was replaced: make sure it hears of a waiting value."""

@@ -23,6 +23,10 @@ class MarketActor(EngineActor):
         self.book: BookTicker | None = None
         self.updates = 0
 
+    def started(self) -> None:
+        # After a restart, begin from the newest update the feed has sent.
+        self.book = self.system.conflator.last(self.symbol)
+
     def handle(self, message: Any) -> Any:
         if isinstance(message, Drain):
             book = self.system.conflator.take(self.symbol)

@@ -24,7 +24,8 @@ class RequestLogMiddleware:
         resp.set_header("X-Request-ID", req.context.get("request_id", ""))
         elapsed = time.perf_counter() - req.context.get("started", time.perf_counter())
         status = resp.status_code if hasattr(resp, "status_code") else resp.status
-        event = log.info if int(str(status)[:3]) < 500 else log.error
-        if req.path != "/health" or int(str(status)[:3]) >= 500:
+        code = int(str(status)[:3])
+        event = log.error if code == 500 else log.warning if code >= 500 else log.info
+        if req.path != "/health" or code >= 500:
             event("http.request", method=req.method, path=req.path, status=status, ms=round(elapsed * 1000, 2))
         structlog.contextvars.clear_contextvars()

@@ -12,6 +12,15 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Context, Decimal, Inv
 # elsewhere must never change what an order costs.
 CTX = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
+# Balances and order totals add amounts of very different scales (a quantity
+# bought for a quote amount carries 28 significant digits). Sums in this context
+# are exact, so a balance always equals the sum of the fills that made it.
+LEDGER = Context(prec=60, rounding=ROUND_HALF_EVEN)
+
+# Fees are rounded to the scale of the amount they are charged on, and never to
+# fewer than this many places: amount - fee is then exact.
+MIN_FEE_PLACES = 18
+
 ZERO = Decimal(0)
 
 
@@ -31,7 +40,7 @@ def to_decimal(value: object) -> Decimal | None:
 
 def decimal_places(value: Decimal) -> int:
     """Significant decimal places: 1.10 has one, 100 has none."""
-    exponent = value.normalize().as_tuple().exponent
+    exponent = value.normalize(LEDGER).as_tuple().exponent
     return max(0, -int(exponent))
 
 
@@ -51,11 +60,20 @@ def divide(a: Decimal, b: Decimal) -> Decimal:
     return CTX.divide(a, b)
 
 
+def fee_on(amount: Decimal, rate: Decimal) -> Decimal:
+    """``amount * rate`` rounded to the amount's scale (at least MIN_FEE_PLACES)."""
+    fee = LEDGER.multiply(amount, rate)
+    places = max(decimal_places(amount), MIN_FEE_PLACES)
+    if decimal_places(fee) > places:
+        fee = fee.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=LEDGER)
+    return fee
+
+
 def fmt(value: Decimal | None) -> str | None:
     """Plain decimal string, no exponent, no trailing zeros: 0.0001, 9900, 0."""
     if value is None:
         return None
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
+    text = format(value.normalize(LEDGER), "f")
     return text

@@ -9,12 +9,12 @@ journal both go through ``evolve``, so a replayed portfolio equals the live one.
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from engine.errors import InsufficientBalance, BelowMinimum, MarketDataUnavailable
 from engine.events import AccountOpened, AnyEvent, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
 from engine.model import Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
-from engine.money import ZERO, divide, fmt, round_up
+from engine.money import LEDGER, ZERO, divide, fmt, round_up
 from engine.orders import PlaceOrder
 
 # A market order by quantity (BUY) or by quote amount (SELL) does not know its
@@ -53,6 +53,11 @@ class PortfolioState:
 
 def evolve(state: PortfolioState, event: AnyEvent) -> None:
     """Apply one event. Never raises for an event that decide_* produced."""
+    with localcontext(LEDGER):
+        _evolve(state, event)
+
+
+def _evolve(state: PortfolioState, event: AnyEvent) -> None:
     if isinstance(event, AccountOpened):
         state.opened = True
     elif isinstance(event, OrderAccepted):
@@ -191,6 +196,11 @@ def _reservation(
 
 def decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus) -> OrderFilled | None:
     """The event for one fill reported by the exchange; None if already applied."""
+    with localcontext(LEDGER):
+        return _decide_fill(order, info, fill, status)
+
+
+def _decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus) -> OrderFilled | None:
     if any(f.trade_id == fill.trade_id for f in order.fills):
         return None
     deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # asset -> [free, locked]
@@ -210,9 +220,10 @@ def decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus)
 
 def decide_close(order: Order, status: OrderStatus, reason: str, now: int) -> OrderCanceled | OrderRejected:
     """Cancel or reject an open order, releasing whatever it still reserves."""
-    deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    _release(deltas, order.reserved_asset, order.reserved)
-    changes = _changes(deltas)
+    with localcontext(LEDGER):
+        deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        _release(deltas, order.reserved_asset, order.reserved)
+        changes = _changes(deltas)
     if status == "REJECTED":
         return OrderRejected(time=now, order_id=order.id, reason=reason, changes=changes)
     return OrderCanceled(time=now, order_id=order.id, reason=reason, changes=changes)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from engine.clock import Clock
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
 from engine.model import BookTicker, Fill, SymbolInfo
-from engine.money import divide, truncate
+from engine.money import divide, fee_on, truncate
 from engine.symbols import SymbolCatalog
 
 # How many finished orders stay queryable for reconciliation.
@@ -168,9 +168,9 @@ class PaperExchange:
         rate = self._maker_fee if maker else self._taker_fee
         # Fees are taken from what the trade brings in, as on MEXC spot.
         if order.side == "BUY":
-            fee, fee_asset = quantity * rate, info.base
+            fee, fee_asset = fee_on(quantity, rate), info.base
         else:
-            fee, fee_asset = quote * rate, info.quote
+            fee, fee_asset = fee_on(quote, rate), info.quote
         return Fill(
             trade_id=f"{order.order_id}-{n}",
             price=price,

@@ -1,0 +1,95 @@
+"""MarketActor: the latest top of book per symbol, fed through the conflator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pykka
+
+from actors.messages import GetTicker
+from actors.system import ActorSystem
+from engine.model import BookTicker
+from tests.support.waiting import wait_for
+
+FLOOD = 100_000
+
+
+def market_ref(system: ActorSystem, symbol: str) -> pykka.ActorRef:
+    return system.ref("market", symbol)
+
+
+def ticker(system: ActorSystem, symbol: str) -> BookTicker | None:
+    return system.ask_market(symbol, GetTicker())
+
+
+def make_book(symbol: str, n: int) -> BookTicker:
+    bid = Decimal(90_000) + Decimal(n) / 100
+    return BookTicker(symbol, bid, Decimal(1), bid + Decimal("0.01"), Decimal(2), bid, 1_700_000_000_000 + n)
+
+
+def test_every_market_actor_answers_get_ticker_with_a_book_after_start(system: ActorSystem) -> None:
+    symbols = system.catalog.symbols()
+    assert symbols == list(system.config.paper_symbols) and len(symbols) == 3
+    for symbol in symbols:
+        book = wait_for(lambda: ticker(system, symbol), timeout=5, message=f"first book of {symbol}")
+        assert isinstance(book, BookTicker)
+        assert book.symbol == symbol
+        assert 0 < book.bid < book.ask
+
+
+def test_a_flood_of_updates_is_conflated_to_the_newest_with_a_small_inbox(system: ActorSystem) -> None:
+    symbol = "BTCUSDT"
+    wait_for(lambda: ticker(system, symbol), timeout=5)  # the feed's first book is in
+    ref = market_ref(system, symbol)
+    offered0, delivered0 = system.conflator.offered, system.conflator.delivered
+
+    books = [make_book(symbol, n) for n in range(FLOOD)]
+    largest_inbox = 0
+    for book in books:
+        system.on_book(book)
+        size = ref.actor_inbox.qsize()
+        if size > largest_inbox:
+            largest_inbox = size
+    newest = books[-1]
+
+    wait_for(lambda: ticker(system, symbol) == newest, timeout=10, message="the actor holds the newest book")
+    offered = system.conflator.offered - offered0
+    delivered = system.conflator.delivered - delivered0
+    assert offered == FLOOD
+    assert 1 <= delivered <= offered // 10, (delivered, offered)
+    assert largest_inbox <= 2
+    assert system.conflator.take(symbol) is None  # nothing left waiting
+    assert ref.is_alive() and market_ref(system, symbol) is ref  # conflation, not a crash
+
+
+def test_a_crashed_market_actor_is_restarted_and_receives_new_updates(system: ActorSystem) -> None:
+    symbol = "ETHUSDT"
+    wait_for(lambda: ticker(system, symbol), timeout=5)
+    old = market_ref(system, symbol)
+    old.tell(object())  # an unknown message crashes it
+
+    def replaced() -> pykka.ActorRef | None:
+        ref = system._refs.get(("market", symbol))
+        return ref if ref is not None and ref is not old and ref.is_alive() else None
+
+    new = wait_for(replaced, timeout=5, message="a new market actor")
+    assert not old.is_alive()
+    book = make_book(symbol, 7)
+    system.on_book(book)
+    wait_for(lambda: new.ask(GetTicker(), timeout=1) == book, timeout=5, message="the new actor got the update")
+    assert ticker(system, symbol) == book
+
+
+def test_a_value_offered_while_the_market_actor_was_down_reaches_its_successor(system: ActorSystem) -> None:
+    symbol = "SOLUSDT"
+    wait_for(lambda: ticker(system, symbol), timeout=5)
+    old = market_ref(system, symbol)
+    old.stop()
+    book = make_book(symbol, 3)
+    system.on_book(book)  # nobody to tell now: it waits in the conflator
+
+    def restarted_with_book() -> bool:
+        ref = system._refs.get(("market", symbol))
+        return ref is not None and ref is not old and ref.is_alive() and ref.ask(GetTicker(), timeout=1) == book
+
+    wait_for(restarted_with_book, timeout=5, message="the restarted actor was renotified")
