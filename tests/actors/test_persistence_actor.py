@@ -1,0 +1,122 @@
+"""PersistenceActor: the single journal writer, with group commit and ack after durability."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from decimal import Decimal
+
+import apsw
+import pytest
+
+from actors.messages import LoadStream
+from actors.persistence import PersistenceActor
+from actors.system import ActorSystem
+from engine.errors import JournalUnavailable
+from engine.events import AccountOpened, OrderFilled
+from engine.model import BalanceChange, Fill
+from tests.support.waiting import wait_for
+
+THREADS = 8
+PER_THREAD = 200
+
+
+def event(n: int) -> AccountOpened:
+    return AccountOpened(time=1_700_000_000_000 + n, user_id=f"n{n}", reason="load", changes=(BalanceChange("USDT", free=Decimal(n)),))
+
+
+def counters(system: ActorSystem) -> tuple[int, int]:
+    """(batches, appends) of the PersistenceActor, read in its own thread through a proxy."""
+    ref = system.ref("persistence", "journal")
+    assert ref.actor_class is PersistenceActor
+    proxy = ref.proxy()
+    return proxy.batches.get(timeout=5), proxy.appends.get(timeout=5)
+
+
+def fresh_connection(system: ActorSystem) -> apsw.Connection:
+    return apsw.Connection(system.config.database_path, flags=apsw.SQLITE_OPEN_READONLY)
+
+
+def test_concurrent_appends_all_commit_with_unique_seqs_in_fewer_batches(system: ActorSystem) -> None:
+    batches0, appends0 = counters(system)
+    seqs: list[list[int]] = [[] for _ in range(THREADS)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def writer(t: int) -> None:
+        try:
+            start.wait(timeout=10)
+            futures = [system.append(f"test:{t}", [event(t * PER_THREAD + i)]) for i in range(PER_THREAD)]
+            seqs[t] = [f.result(timeout=30) for f in futures]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+
+    everything = [seq for per_thread in seqs for seq in per_thread]
+    assert len(everything) == THREADS * PER_THREAD
+    assert len(set(everything)) == len(everything)
+    for per_thread in seqs:
+        assert per_thread == sorted(per_thread)  # one caller's appends keep their order
+
+    batches1, appends1 = counters(system)
+    appends, batches = appends1 - appends0, batches1 - batches0
+    assert appends == THREADS * PER_THREAD
+    assert 1 <= batches < appends  # group commit: some transactions carried several appends
+
+    conn = fresh_connection(system)
+    try:
+        rows = dict(conn.execute("SELECT seq, stream FROM events WHERE stream LIKE 'test:%'"))
+    finally:
+        conn.close()
+    assert set(rows) == set(everything)
+    for t, per_thread in enumerate(seqs):
+        assert {rows[seq] for seq in per_thread} == {f"test:{t}"}
+
+
+def test_an_append_is_visible_to_another_connection_when_its_future_resolves(system: ActorSystem) -> None:
+    seen_at_resolution: list[tuple[int, int]] = []
+
+    def check(done: Future[int]) -> None:
+        # Runs in the journal's thread the moment the future resolves.
+        seq = done.result()
+        conn = fresh_connection(system)
+        try:
+            count = conn.execute("SELECT count(*) FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+        finally:
+            conn.close()
+        seen_at_resolution.append((seq, count))
+
+    futures = []
+    for n in range(20):
+        future = system.append("test:durable", [event(n)])
+        future.add_done_callback(check)
+        futures.append(future)
+    results = [f.result(timeout=10) for f in futures]
+    wait_for(lambda: len(seen_at_resolution) == len(futures), timeout=5, message="every callback ran")
+    assert sorted(seen_at_resolution) == [(seq, 1) for seq in sorted(results)]
+
+
+def test_a_failing_append_fails_only_its_own_future(system: ActorSystem) -> None:
+    fill = Fill("t-1", Decimal(1), Decimal(1), Decimal(1), Decimal(0), "BTC", False, 0)
+    good_before = system.append("test:ok", [event(1)])
+    bad = system.append("user:nobody", [OrderFilled(time=0, order_id="missing", fill=fill, status="FILLED")])
+    good_after = system.append("test:ok", [event(2)])
+    with pytest.raises(JournalUnavailable, match="missing"):
+        bad.result(timeout=10)
+    assert good_after.result(timeout=10) > good_before.result(timeout=10)
+    loaded = system.ask_persistence(LoadStream("test:ok"))
+    assert loaded == [event(1), event(2)]
+
+
+def test_a_load_sees_every_append_queued_before_it(system: ActorSystem) -> None:
+    futures = [system.append("test:order", [event(n)]) for n in range(50)]
+    loaded = system.ask_persistence(LoadStream("test:order"))
+    assert loaded == [event(n) for n in range(50)]
+    assert all(f.done() for f in futures)
