@@ -31,13 +31,14 @@ from actors.messages import (
     Submit,
     Ticket,
 )
-from engine.errors import EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound
+from engine.errors import EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
 from engine.model import Order
 from engine.money import fmt
 from engine.orders import derive_client_order_id, new_order_id, validate
 from engine.portfolio import PortfolioState, decide_close, decide_fill, decide_open, decide_place, estimate_notional, evolve
+from engine.ratelimit import TokenBucket
 
 
 def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
@@ -73,6 +74,8 @@ class PortfolioActor(EngineActor):
         self._canceling: dict[str, Ticket] = {}
         self._last_append: Future[int] | None = None
         self._last_active = time.monotonic()
+        rate = system.config.order_rate_limit
+        self._bucket = TokenBucket(rate, burst=max(rate * 2, 1))
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -119,6 +122,7 @@ class PortfolioActor(EngineActor):
         existing = self.state.find_existing(cmd)
         if existing is not None:
             return self._replay(existing)
+        self._throttle()
 
         info = self.system.catalog.get(cmd.symbol)
         validate(cmd, info)
@@ -153,6 +157,15 @@ class PortfolioActor(EngineActor):
         self._submit(order)
         return ticket
 
+    def _throttle(self) -> None:
+        wait = self._bucket.take(time.monotonic())
+        if wait:
+            retry_after = max(1, int(wait + 0.999))
+            raise RateLimited(
+                f"more than {self.system.config.order_rate_limit:g} orders per second; retry in {wait:.2f}s",
+                retry_after=retry_after,
+            )
+
     def _replay(self, order: Order) -> Ticket:
         ticket = Ticket(order.id, replayed=True)
         original = self._placing.get(order.id)
@@ -169,6 +182,7 @@ class PortfolioActor(EngineActor):
         if time.monotonic() > message.deadline:
             raise EngineTimeout("the request waited too long to be processed and was not executed")
         order = self._order(message.order_id)
+        self._throttle()
         if not order.is_open:
             raise OrderNotCancelable(f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status})
         pending = self._canceling.get(order.id)

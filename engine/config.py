@@ -44,6 +44,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     max_order_notional: Decimal = Decimal(100000)
+    order_rate_limit: float = 20.0  # orders and cancels per second per user; 0 turns it off
     ask_timeout_seconds: float = 5.0
     market_stale_seconds: float = 30.0
     web_threads: int = 8
@@ -205,6 +206,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("log_level", _choice(*LOG_LEVELS, lower=False)),
     "LOG_FORMAT": ("log_format", _choice("json", "console")),
     "MAX_ORDER_NOTIONAL": ("max_order_notional", _decimal(Decimal(0), Decimal(10) ** 15)),
+    "ORDER_RATE_LIMIT": ("order_rate_limit", _float(0, 100_000)),
     "ASK_TIMEOUT_SECONDS": ("ask_timeout_seconds", _float(0.05, 300)),
     "MARKET_STALE_SECONDS": ("market_stale_seconds", _float(0.1, 86400)),
     "WEB_THREADS": ("web_threads", _int(1, 256)),

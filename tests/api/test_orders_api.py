@@ -216,3 +216,21 @@ def test_an_order_over_the_notional_limit_is_refused_by_risk(tmp_path) -> None:
             assert balances(http)["USDT"] == (Decimal(10000), Decimal(0))
     finally:
         engine.stop()
+
+
+def test_order_floods_are_throttled_per_user_with_retry_after(tmp_path) -> None:
+    engine = EngineProcess(tmp_path, {"ORDER_RATE_LIMIT": "2"}).start()
+    try:
+        body = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000"}
+        with engine.client(new_user()) as flooder, engine.client(new_user()) as bystander:
+            statuses = [place(flooder, **body).status_code for _ in range(10)]
+            assert statuses[:4] == [201] * 4  # the burst allowance
+            assert 429 in statuses
+            limited = place(flooder, **body)
+            assert limited.status_code == 429
+            assert limited.json()["error"]["code"] == "RATE_LIMITED"
+            assert int(limited.headers["Retry-After"]) >= 1
+            assert len(flooder.get("/api/v1/trading/orders").json()["data"]) == statuses.count(201)
+            assert place(bystander, **body).status_code == 201  # limits are per user
+    finally:
+        engine.stop()
