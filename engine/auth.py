@@ -67,7 +67,7 @@ def public_pem(private_pem: bytes) -> bytes:
 
 
 def issue_dev_token(private_pem: bytes, user_id: str, role: str, *, ttl_seconds: int = 86400, now: float | None = None) -> str:
-    if not USER_ID_RE.match(user_id):
+    if not USER_ID_RE.fullmatch(user_id):
         raise ValueError("user id must be 1-128 characters of letters, digits and _.@:-")
     if role not in ROLE_RANK:
         raise ValueError(f"role must be one of {', '.join(ROLE_RANK)}")
@@ -150,7 +150,7 @@ class TokenVerifier:
         if self._authorized_parties and azp is not None and azp not in self._authorized_parties:
             raise Unauthorized("the token was issued for another application")
         user_id = claims["sub"]
-        if not isinstance(user_id, str) or not USER_ID_RE.match(user_id):
+        if not isinstance(user_id, str) or not USER_ID_RE.fullmatch(user_id):
             raise Unauthorized("the token's subject is not a valid user id")
         return Principal(user_id=user_id, role=role_from_claims(claims))  # type: ignore[arg-type]
 

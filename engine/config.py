@@ -148,7 +148,7 @@ def _symbols(text: str) -> tuple[str, ...]:
     if not symbols:
         raise ValueError("expected a comma-separated list of symbols such as BTCUSDT,ETHUSDT")
     for symbol in symbols:
-        if not SYMBOL_RE.match(symbol):
+        if not SYMBOL_RE.fullmatch(symbol):
             raise ValueError(f"{symbol!r} is not a USDT-quoted symbol such as BTCUSDT")
     return symbols
 
@@ -168,7 +168,7 @@ def _database_path(text: str) -> str:
 
 def _url(text: str) -> str:
     value = text.strip()
-    if not re.match(r"^(https?|libsql|wss?)://[^\s]+$", value):
+    if not re.fullmatch(r"(https?|libsql|wss?)://[^\s]+", value):
         raise ValueError("expected a URL such as https://db-name.turso.io")
     return value
 
@@ -233,7 +233,7 @@ def load(env: Mapping[str, str] | None = None, *, isatty: bool | None = None) ->
         try:
             values[field] = parse(raw)
         except ValueError as exc:
-            shown = REDACTED if field in Config.SECRETS else raw
+            shown = REDACTED if field in Config.SECRETS else _without_credentials(raw)
             raise ConfigError(f"invalid {variable}={shown!r}: {exc}") from None
     if "log_format" not in values:
         tty = sys.stderr.isatty() if isatty is None else isatty
@@ -241,6 +241,11 @@ def load(env: Mapping[str, str] | None = None, *, isatty: bool | None = None) ->
     config = Config(**values)
     _check_combinations(config)
     return config
+
+
+def _without_credentials(text: str) -> str:
+    """A URL's user:password@ would otherwise end up in logs and terminals."""
+    return re.sub(r"//[^/@\s]*@", "//***@", text)
 
 
 def _check_combinations(config: Config) -> None:

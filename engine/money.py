@@ -49,11 +49,11 @@ def fits_places(value: Decimal, places: int) -> bool:
 
 
 def truncate(value: Decimal, places: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN, context=LEDGER)
 
 
 def round_up(value: Decimal, places: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_UP)
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_UP, context=LEDGER)
 
 
 def divide(a: Decimal, b: Decimal) -> Decimal:

@@ -38,9 +38,9 @@ def validate(cmd: PlaceOrder, info: SymbolInfo) -> None:
 
     Checks that need balances or prices are the portfolio's; these need neither.
     """
-    if cmd.client_order_id is not None and not CLIENT_ORDER_ID_RE.match(cmd.client_order_id):
+    if cmd.client_order_id is not None and not CLIENT_ORDER_ID_RE.fullmatch(cmd.client_order_id):
         raise ValidationFailed("clientOrderId must be 1-36 characters of A-Z, a-z, 0-9, '_' or '-'")
-    if cmd.idempotency_key is not None and not IDEMPOTENCY_KEY_RE.match(cmd.idempotency_key):
+    if cmd.idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(cmd.idempotency_key):
         raise ValidationFailed("Idempotency-Key must be 1-128 printable ASCII characters")
     if info.status != "TRADING":
         raise ValidationFailed(f"{info.symbol} is not trading now")

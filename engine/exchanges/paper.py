@@ -67,7 +67,7 @@ class PaperExchange:
         if crossing:
             assert top is not None and order.quantity is not None
             price = top.ask if order.side == "BUY" else top.bid
-            fill = self._fill(order, price, order.quantity, order.quantity * price, maker=False, n=1)
+            fill = self._fill(order, price, order.quantity, order.quantity * price, maker=False, n=order.fills_so_far + 1)
             return self._finish(self._report(order, "FILLED", (fill,)))
         self._rest(order)
         return self._report(order, "NEW", ())
@@ -139,7 +139,7 @@ class PaperExchange:
                 quote, status = quantity * price, "CANCELED"
         if quantity <= 0:
             return self._report(order, "CANCELED", (), reason="price moved beyond the market order's protection")
-        fill = self._fill(order, price, quantity, quote, maker=False, n=1)
+        fill = self._fill(order, price, quantity, quote, maker=False, n=order.fills_so_far + 1)
         reason = "price moved beyond the market order's protection" if status == "CANCELED" else None
         return self._report(order, status, (fill,), reason=reason)
 

@@ -61,6 +61,8 @@ class PaperFeed:
 
     def set_price(self, symbol: str, price: Decimal) -> BookTicker:
         """Move ``symbol`` to ``price`` now and publish it. Call on the feed's thread."""
+        tick = Decimal(1).scaleb(-self._infos[symbol].quote_precision)
+        price = price.quantize(tick, rounding=ROUND_DOWN)
         self._mid[symbol] = float(price)
         book = self._book(symbol, last=price)
         if self._sink is not None:

@@ -172,13 +172,6 @@ def test_token_whose_sub_is_not_a_valid_user_id_is_unauthorized(
     rejected(verifier, sign(private_pem, claims(sub=sub)))
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: engine/auth.py USER_ID_RE ends in '$' and is used with re.match, so a 'sub' "
-        "(or dev-token user) with a trailing newline is accepted as a user id"
-    ),
-    strict=True,
-)
 def test_token_whose_sub_ends_in_a_newline_is_unauthorized(private_pem: bytes, verifier: TokenVerifier) -> None:
     rejected(verifier, sign(private_pem, claims(sub="alice\n")))
 

@@ -48,6 +48,7 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert config.log_level == "INFO"
     assert config.log_format == "json"
     assert config.max_order_notional == Decimal(100000)
+    assert config.order_rate_limit == 20.0
     assert config.ask_timeout_seconds == 5.0
     assert config.market_stale_seconds == 30.0
     assert config.web_threads == 8
@@ -114,6 +115,8 @@ PARSE_CASES = [
     ("LOG_LEVEL", "debug", "log_level", "DEBUG"),
     ("LOG_FORMAT", "Console", "log_format", "console"),
     ("MAX_ORDER_NOTIONAL", "5000", "max_order_notional", Decimal(5000)),
+    ("ORDER_RATE_LIMIT", "5", "order_rate_limit", 5.0),
+    ("ORDER_RATE_LIMIT", "0", "order_rate_limit", 0.0),
     ("ASK_TIMEOUT_SECONDS", "2.5", "ask_timeout_seconds", 2.5),
     ("MARKET_STALE_SECONDS", "60", "market_stale_seconds", 60.0),
     ("WEB_THREADS", "16", "web_threads", 16),
@@ -186,6 +189,8 @@ def test_data_dir_is_the_directory_of_the_database(tmp_path: Path) -> None:
         ("LOG_LEVEL", "LOUD"),
         ("LOG_FORMAT", "xml"),
         ("MAX_ORDER_NOTIONAL", "-5"),
+        ("ORDER_RATE_LIMIT", "-1"),
+        ("ORDER_RATE_LIMIT", "fast"),
         ("ASK_TIMEOUT_SECONDS", "0"),
         ("ASK_TIMEOUT_SECONDS", "soon"),
         ("ASK_TIMEOUT_SECONDS", "nan"),
@@ -305,14 +310,6 @@ def test_a_secret_variable_that_fails_to_parse_is_redacted_in_the_message(monkey
     assert "mxTOPSECRET" not in error.message
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: engine/config.py load() echoes the raw DATABASE_URL in the ConfigError message, "
-        "so a postgres://user:password@host URL (as set by PaaS platforms for the Procfile's "
-        "'cryptobot serve') prints the database password to stderr/logs"
-    ),
-    strict=True,
-)
 def test_credentials_in_a_refused_database_url_are_not_shown() -> None:
     error = config_error(DATABASE_URL="postgres://admin:hunter2@db.example/prod")
     assert "DATABASE_URL" in error.message

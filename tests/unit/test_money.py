@@ -180,15 +180,6 @@ def test_divide_is_independent_of_thread_context() -> None:
     assert expected == D("33.33333333333333333333333333")
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: engine/money.py truncate/round_up call Decimal.quantize with the thread's "
-        "context, so a reduced thread-local precision raises InvalidOperation instead of "
-        "rounding; money.py promises that a changed thread context never changes what an "
-        "order costs (CTX is only used by divide)"
-    ),
-    strict=True,
-)
 def test_truncate_and_round_up_are_independent_of_thread_context() -> None:
     with localcontext() as ctx:
         ctx.prec = 4

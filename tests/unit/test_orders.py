@@ -181,20 +181,11 @@ def test_bad_idempotency_key_is_refused(key: str) -> None:
     assert "Idempotency-Key" in error.message
 
 
-NEWLINE_BUG = (
-    "BUG: engine/orders.py CLIENT_ORDER_ID_RE / IDEMPOTENCY_KEY_RE end in '$' and are used "
-    "with re.match, and '$' also matches before a final newline, so a value with a trailing "
-    "'\\n' passes validation"
-)
-
-
-@pytest.mark.xfail(reason=NEWLINE_BUG, strict=True)
 def test_client_order_id_with_trailing_newline_is_refused() -> None:
     error = refused(limit(client_order_id="abc\n"))
     assert "clientOrderId" in error.message
 
 
-@pytest.mark.xfail(reason=NEWLINE_BUG, strict=True)
 def test_idempotency_key_with_trailing_newline_is_refused() -> None:
     error = refused(limit(idempotency_key="key-1\n"))
     assert "Idempotency-Key" in error.message

@@ -352,15 +352,6 @@ def test_trade_ids_of_a_resubmitted_resting_order_continue_after_fills_so_far(ex
     assert only_fill(report).trade_id == "o1-2"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: engine/exchanges/paper.py PaperExchange.submit numbers the fill of a crossing "
-        "LIMIT order n=1 (and _market does the same), ignoring order.fills_so_far; a "
-        "resubmitted partially filled order then reports trade id '<id>-1', which the "
-        "portfolio's decide_fill drops as a duplicate of the first fill"
-    ),
-    strict=True,
-)
 def test_trade_ids_of_a_resubmitted_crossing_order_continue_after_fills_so_far(exchange: PaperExchange) -> None:
     exchange.on_book(top("80000", "80000.01"))
     report = exchange.submit(order(type="LIMIT", quantity="0.004", price="81000", fills_so_far=1))
