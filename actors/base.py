@@ -78,9 +78,8 @@ class EngineActor(pykka.ThreadingActor):
             return
         self._crashed = True
         self.log.error("actor.failed", during=during, error=repr(exc), exc_info=exc)
-        try:
-            self.system.report_failure(self.kind, self.key, exc)
-        finally:
-            # Stop now, not after the rest of the inbox: the state may be half changed.
-            if not self.actor_stopped.is_set():
-                self._stop()
+        # Stop now, not after the rest of the inbox: the state may be half changed.
+        # And stop before reporting, so the supervisor never finds this actor alive.
+        if not self.actor_stopped.is_set():
+            self._stop()
+        self.system.report_failure(self.kind, self.key, exc)

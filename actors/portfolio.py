@@ -31,7 +31,7 @@ from actors.messages import (
     Submit,
     Ticket,
 )
-from engine.errors import EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
+from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
 from engine.model import Order
@@ -73,6 +73,7 @@ class PortfolioActor(EngineActor):
         self._placing: dict[str, Ticket] = {}  # orders waiting for the exchange's first answer
         self._canceling: dict[str, Ticket] = {}
         self._last_append: Future[int] | None = None
+        self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
         self._last_active = time.monotonic()
         rate = system.config.order_rate_limit
         self._bucket = TokenBucket(rate, burst=max(rate * 2, 1))
@@ -94,6 +95,11 @@ class PortfolioActor(EngineActor):
     # -- dispatch ----------------------------------------------------------------------
 
     def handle(self, message: Any) -> Any:
+        refused = self._refused_append()
+        if refused is not None:
+            # The state holds events the journal did not take: start again from the journal.
+            self._crash(refused, during="journal append")
+            raise ActorUnavailable("the portfolio is reloading from the journal; retry")
         if isinstance(message, Execution):
             return self._on_execution(message.report)
         self._last_active = time.monotonic()
@@ -309,7 +315,19 @@ class PortfolioActor(EngineActor):
         for event in events:
             evolve(self.state, event)
         self._last_append = durable
+        self._unconfirmed.append(durable)
         return durable
+
+    def _refused_append(self) -> Exception | None:
+        """The error of an applied append the journal refused, if any."""
+        pending = []
+        for future in self._unconfirmed:
+            if not future.done():
+                pending.append(future)
+            elif future.exception() is not None:
+                return future.exception()  # type: ignore[return-value]
+        self._unconfirmed = pending
+        return None
 
     def _passivate(self, idle_seconds: float) -> bool:
         idle = time.monotonic() - self._last_active

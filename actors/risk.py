@@ -79,6 +79,10 @@ class RiskSupervisor(EngineActor):
             return self.status()
         if isinstance(message, Resume):
             self._switch(KillSwitchReleased(time=self.system.clock.now_ms(), by=message.by))
+            # An operator has looked: give quarantined actors another chance.
+            for kind, key in self.system.release_quarantine():
+                self._recent.pop((kind, key), None)
+                self.system.restart(kind, key, reason="trading resumed")
             return self.status()
         if isinstance(message, GetRiskStatus):
             return self.status()
@@ -133,6 +137,7 @@ class RiskSupervisor(EngineActor):
         restarted = False
         if storm:
             self.log.error("supervisor.restart_storm", kind=failure.kind, key=failure.key, error=failure.error)
+            self.system.quarantine(failure.kind, failure.key)
             if not self.halted:
                 reason = f"{failure.kind} {failure.key} keeps failing: {failure.error}"
                 self._switch(KillSwitchEngaged(time=self.system.clock.now_ms(), reason=reason, by="supervisor"))

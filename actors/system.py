@@ -64,6 +64,7 @@ class ActorSystem:
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
         self._portfolios: dict[str, pykka.ActorRef] = {}
         self._last_failure: dict[tuple[str, str], str] = {}
+        self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
@@ -295,7 +296,7 @@ class ActorSystem:
         if not self._running:
             return
         for (kind, key), ref in list(self._refs.items()):
-            if kind != "risk" and not ref.is_alive():
+            if kind != "risk" and not ref.is_alive() and (kind, key) not in self._quarantined:
                 self.restart(kind, key, reason=self._last_failure.get((kind, key), "found dead"))
         for _, ref in self.live_portfolios():
             try:
@@ -303,9 +304,17 @@ class ActorSystem:
             except pykka.ActorDeadError:
                 pass
 
+    def quarantine(self, kind: str, key: str) -> None:
+        """Stop restarting this actor (it keeps crashing) until trading resumes."""
+        self._quarantined.add((kind, key))
+
+    def release_quarantine(self) -> list[tuple[str, str]]:
+        released, self._quarantined = sorted(self._quarantined), set()
+        return released
+
     def restart(self, kind: str, key: str, *, reason: str) -> bool:
         """Replace a dead actor with a fresh one built from the journal."""
-        if not self._running:
+        if not self._running or (kind, key) in self._quarantined:
             return False
         with self._lock:
             if kind == "portfolio":

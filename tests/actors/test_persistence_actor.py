@@ -46,8 +46,9 @@ def test_concurrent_appends_all_commit_with_unique_seqs_in_fewer_batches(system:
     def writer(t: int) -> None:
         try:
             start.wait(timeout=10)
-            futures = [system.append(f"test:{t}", [event(t * PER_THREAD + i)]) for i in range(PER_THREAD)]
-            seqs[t] = [f.result(timeout=30) for f in futures]
+            for i in range(PER_THREAD):
+                # Like an API thread: wait for this append's ack before the next one.
+                seqs[t].append(system.append(f"test:{t}", [event(t * PER_THREAD + i)]).result(timeout=30))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

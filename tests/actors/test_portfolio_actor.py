@@ -1,0 +1,339 @@
+"""PortfolioActor driven by its messages (no HTTP): orders, wallet, durability,
+recovery from the journal, supervision and risk checks."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import apsw
+import pytest
+
+from actors.client import EngineClient
+from actors.messages import Cancel, GetOrder, GetRiskStatus, GetTicker, GetWallet, ListOrders, Place, Ticket
+from actors.system import ActorSystem
+from engine.config import Config
+from engine.errors import EngineTimeout, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
+from engine.model import BookTicker, Order
+from engine.money import LEDGER, divide, fee_on
+from engine.orders import PlaceOrder
+from tests.conftest import make_config
+from tests.support.waiting import wait_for
+
+SYMBOL = "BTCUSDT"
+USER = "alice"
+START = Decimal(10000)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def limit_buy(quantity: str, price: str, **extra: str) -> PlaceOrder:
+    return PlaceOrder(symbol=SYMBOL, side="BUY", type="LIMIT", quantity=Decimal(quantity), price=Decimal(price), **extra)
+
+
+def market_buy_amount(quote: str) -> PlaceOrder:
+    return PlaceOrder(symbol=SYMBOL, side="BUY", type="MARKET", quote_quantity=Decimal(quote))
+
+
+def place(system: ActorSystem, command: PlaceOrder, user: str = USER, *, deadline: float | None = None) -> Ticket:
+    deadline = time.monotonic() + 5 if deadline is None else deadline
+    return system.ask_portfolio(user, Place(command, deadline=deadline))
+
+
+def settled(ticket: Ticket) -> Order:
+    return ticket.settled.result(timeout=5)
+
+
+def cancel(system: ActorSystem, order_id: str, user: str = USER, *, deadline: float | None = None) -> Ticket:
+    deadline = time.monotonic() + 5 if deadline is None else deadline
+    return system.ask_portfolio(user, Cancel(order_id, deadline=deadline))
+
+
+def wallet(system: ActorSystem, user: str = USER) -> dict[str, tuple[Decimal, Decimal]]:
+    return {asset: (free, locked) for asset, free, locked in system.ask_portfolio(user, GetWallet())}
+
+
+def orders(system: ActorSystem, user: str = USER) -> list[Order]:
+    return system.ask_portfolio(user, ListOrders())
+
+
+def get_order(system: ActorSystem, order_id: str, user: str = USER) -> Order:
+    return system.ask_portfolio(user, GetOrder(order_id))
+
+
+def first_book(system: ActorSystem, symbol: str = SYMBOL) -> BookTicker:
+    return wait_for(lambda: system.ask_market(symbol, GetTicker()), timeout=5, message=f"a book for {symbol}")
+
+
+def journaled_order_ids(config: Config, user: str = USER) -> set[str]:
+    conn = apsw.Connection(config.database_path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return {order_id for (order_id,) in conn.execute("SELECT id FROM orders WHERE user_id = ?", (user,))}
+    finally:
+        conn.close()
+
+
+# -- orders and the wallet --------------------------------------------------------------------
+
+
+def test_a_new_user_starts_with_the_paper_deposit(system: ActorSystem) -> None:
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+    assert orders(system) == []
+
+
+def test_market_buy_by_quote_amount_fills_and_changes_the_wallet_exactly(system: ActorSystem) -> None:
+    book = first_book(system)
+    ticket = place(system, market_buy_amount("100"))
+    assert ticket.replayed is False
+
+    accepted = ticket.accepted.result(timeout=5)
+    assert (accepted.status, accepted.reserved_asset, accepted.reserved) == ("NEW", "USDT", Decimal(100))
+    order = settled(ticket)
+    assert order.id == accepted.id == ticket.order_id
+    assert order.status == "FILLED" and order.reserved == 0
+    [fill] = order.fills
+    expected_quantity = divide(Decimal(100), book.ask)
+    expected_fee = fee_on(expected_quantity, system.config.paper_taker_fee)
+    assert 0 < expected_fee < expected_quantity
+    assert (fill.price, fill.quote, fill.quantity) == (book.ask, Decimal(100), expected_quantity)
+    assert (fill.fee, fill.fee_asset, fill.is_maker) == (expected_fee, "BTC", False)
+
+    assert wallet(system) == {
+        "USDT": (START - 100, Decimal(0)),
+        "BTC": (LEDGER.subtract(expected_quantity, expected_fee), Decimal(0)),
+    }
+    assert get_order(system, order.id) == order
+    assert orders(system) == [order]
+
+
+def test_limit_buy_below_the_market_rests_until_the_price_falls_through_it(system: ActorSystem) -> None:
+    book = first_book(system)
+    assert book.ask > Decimal(90000)
+    order = settled(place(system, limit_buy("0.001", "90000")))
+    assert order.status == "NEW" and order.fills == []
+    assert wallet(system) == {"USDT": (START - 90, Decimal(90))}
+
+    system.set_paper_price(SYMBOL, Decimal(89000))
+    filled = wait_for(
+        lambda: (o := get_order(system, order.id)).status == "FILLED" and o, timeout=5, message="the resting order fills"
+    )
+    [fill] = filled.fills
+    assert (fill.price, fill.quantity, fill.quote, fill.is_maker) == (Decimal(90000), Decimal("0.001"), Decimal(90), True)
+    assert fill.fee == 0  # the paper maker fee
+    assert filled.reserved == 0
+    assert wallet(system) == {"USDT": (START - 90, Decimal(0)), "BTC": (Decimal("0.001"), Decimal(0))}
+    assert orders(system) == [filled]
+
+
+def test_cancel_of_a_new_order_releases_exactly_what_it_locked(system: ActorSystem) -> None:
+    first_book(system)
+    order = settled(place(system, limit_buy("0.002", "85000.37")))
+    locked = Decimal("0.002") * Decimal("85000.37")
+    assert order.status == "NEW" and order.reserved == locked
+    assert wallet(system) == {"USDT": (START - locked, locked)}
+
+    ticket = cancel(system, order.id)
+    canceled = settled(ticket)
+    assert canceled.id == order.id
+    assert canceled.status == "CANCELED" and canceled.reserved == 0 and canceled.fills == []
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+    assert get_order(system, order.id).status == "CANCELED"
+
+    with pytest.raises(OrderNotCancelable):
+        cancel(system, order.id)
+
+
+def test_unknown_order_ids_raise_order_not_found(system: ActorSystem) -> None:
+    with pytest.raises(OrderNotFound):
+        get_order(system, "no-such-order")
+    with pytest.raises(OrderNotFound):
+        cancel(system, "no-such-order")
+    assert orders(system) == []
+
+
+def test_an_expired_deadline_is_refused_and_creates_no_order(system: ActorSystem) -> None:
+    first_book(system)
+    with pytest.raises(EngineTimeout):
+        place(system, limit_buy("0.001", "90000"), deadline=time.monotonic() - 0.001)
+    assert orders(system) == []
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+
+    order = settled(place(system, limit_buy("0.001", "90000")))
+    with pytest.raises(EngineTimeout):
+        cancel(system, order.id, deadline=time.monotonic() - 0.001)
+    assert get_order(system, order.id).status == "NEW"
+    assert journaled_order_ids(system.config) == {order.id}
+
+
+def test_the_same_idempotency_key_twice_places_one_order(system: ActorSystem) -> None:
+    first_book(system)
+    first = place(system, limit_buy("0.001", "90000", idempotency_key="key-1"))
+    again = place(system, limit_buy("0.001", "90000", idempotency_key="key-1"))
+    assert first.replayed is False and again.replayed is True
+    assert again.order_id == first.order_id
+    assert settled(again) == settled(first)
+    assert [o.id for o in orders(system)] == [first.order_id]
+    assert wallet(system) == {"USDT": (START - 90, Decimal(90))}  # locked once
+
+    # Even a retry that arrives after the first has settled is the same order.
+    late = place(system, limit_buy("0.001", "90000", idempotency_key="key-1"))
+    assert late.replayed is True and settled(late).id == first.order_id
+    other = place(system, limit_buy("0.001", "90000", idempotency_key="key-2"))
+    assert other.replayed is False and other.order_id != first.order_id
+    assert len(orders(system)) == 2
+
+
+# -- recovery ---------------------------------------------------------------------------------
+
+
+def trade_a_little(system: ActorSystem) -> dict[str, Order]:
+    first_book(system)
+    filled = settled(place(system, market_buy_amount("250")))
+    resting = settled(place(system, limit_buy("0.003", "80000", client_order_id="rest-1")))
+    canceled = settled(place(system, limit_buy("0.001", "70000")))
+    settled(cancel(system, canceled.id))
+    return {"filled": filled, "resting": resting, "canceled": canceled}
+
+
+def test_wallet_and_orders_are_identical_after_a_restart_from_the_journal(system: ActorSystem, config: Config) -> None:
+    placed = trade_a_little(system)
+    wallet_before, orders_before = wallet(system), orders(system)
+    assert [o.status for o in orders_before] == ["CANCELED", "NEW", "FILLED"]
+    system.stop()
+
+    again = ActorSystem(config).start()
+    try:
+        assert wallet(again) == wallet_before
+        assert orders(again) == orders_before
+        # The resting order is back at the (in-memory) paper exchange too.
+        again.set_paper_price(SYMBOL, Decimal(79000))
+        wait_for(lambda: get_order(again, placed["resting"].id).status == "FILLED", timeout=5)
+        assert wallet(again)["USDT"] == (wallet_before["USDT"][0], Decimal(0))
+    finally:
+        again.stop()
+
+
+def test_a_crashed_portfolio_is_restarted_by_the_supervisor_with_the_same_state(system: ActorSystem) -> None:
+    trade_a_little(system)
+    wallet_before, orders_before = wallet(system), orders(system)
+    old = system.portfolio(USER)
+    old.tell(object())  # an unknown message crashes the actor
+
+    def successor():
+        ref = dict(system.live_portfolios()).get(USER)
+        return ref if ref is not None and ref is not old else None
+
+    new = wait_for(successor, timeout=5, message="the supervisor restarted the portfolio")
+    assert not old.is_alive()
+    assert system.portfolio(USER) is new
+    assert wallet(system) == wallet_before
+    assert orders(system) == orders_before
+    status = EngineClient(system).risk_status()
+    assert [(f.kind, f.key, f.restarted) for f in status.failures] == [("portfolio", USER, True)]
+    assert "TypeError" in status.failures[0].error
+
+
+def test_a_crash_is_restarted_even_if_the_supervisor_handles_the_report_at_once(
+    system: ActorSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wallet(system)
+    old = system.portfolio(USER)
+    report = system.report_failure
+
+    def report_then_let_the_supervisor_run(kind: str, key: str, exc: Exception) -> None:
+        report(kind, key, exc)
+        # The scheduling the OS may choose: the supervisor handles ActorFailed
+        # before the crashing thread reaches its own _stop().
+        system.ask_risk(GetRiskStatus())
+
+    monkeypatch.setattr(system, "report_failure", report_then_let_the_supervisor_run)
+    old.tell(object())
+
+    def successor():
+        ref = dict(system.live_portfolios()).get(USER)
+        return ref if ref is not None and ref is not old else None
+
+    wait_for(successor, timeout=1, message="the supervisor restarted the portfolio")
+
+
+def test_an_append_the_journal_refuses_leaves_no_trace_in_the_portfolio(system: ActorSystem) -> None:
+    first_book(system)
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+    blocker = apsw.Connection(system.config.database_path)
+    try:
+        # Any per-append failure (a constraint, SQLITE_FULL inside the savepoint, ...).
+        blocker.execute(
+            "CREATE TRIGGER refuse_orders BEFORE INSERT ON events WHEN NEW.type = 'OrderAccepted'"
+            " BEGIN SELECT RAISE(ABORT, 'simulated append failure'); END"
+        )
+        ticket = place(system, limit_buy("0.001", "90000"))
+        with pytest.raises(Exception, match="simulated append failure"):
+            ticket.accepted.result(timeout=5)
+    finally:
+        blocker.close()
+    assert journaled_order_ids(system.config) == set()
+    # The caller was told the order failed; the portfolio must agree with the journal.
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+    assert orders(system) == []
+
+
+# -- risk -------------------------------------------------------------------------------------
+
+
+def test_an_order_over_the_notional_limit_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    system = ActorSystem(make_config(tmp_path, MAX_ORDER_NOTIONAL="1000")).start()
+    try:
+        first_book(system)
+        with pytest.raises(RiskLimitExceeded) as info:
+            place(system, limit_buy("0.02", "90000"))  # 1800 USDT
+        assert info.value.details == {"limit": "1000", "notional": "1800"}
+        with pytest.raises(RiskLimitExceeded):
+            place(system, market_buy_amount("1000.01"))
+        assert orders(system) == []
+        assert wallet(system) == {"USDT": (START, Decimal(0))}
+        assert settled(place(system, limit_buy("0.01", "90000"))).status == "NEW"  # 900 USDT is fine
+    finally:
+        system.stop()
+
+
+def test_halt_refuses_orders_and_resume_allows_them_again(system: ActorSystem) -> None:
+    first_book(system)
+    client = EngineClient(system)
+    status = client.halt("maintenance", by="ops")
+    assert (status.halted, status.halt_reason, status.halted_by) == (True, "maintenance", "ops")
+    with pytest.raises(TradingHalted, match="maintenance"):
+        place(system, limit_buy("0.001", "90000"))
+    with pytest.raises(TradingHalted):
+        place(system, market_buy_amount("100"))
+    assert orders(system) == []
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+
+    assert client.resume(by="ops").halted is False
+    assert settled(place(system, limit_buy("0.001", "90000"))).status == "NEW"
+
+
+def test_a_halt_survives_a_restart_of_the_whole_system(system: ActorSystem, config: Config) -> None:
+    EngineClient(system).halt("incident 42", by="ops")
+    system.stop()
+
+    again = ActorSystem(config).start()
+    try:
+        client = EngineClient(again)
+        status = client.risk_status()
+        assert (status.halted, status.halt_reason, status.halted_by) == (True, "incident 42", "ops")
+        first_book(again)
+        with pytest.raises(TradingHalted):
+            place(again, limit_buy("0.001", "90000"))
+        client.resume(by="ops")
+    finally:
+        again.stop()
+
+    third = ActorSystem(config).start()
+    try:
+        assert EngineClient(third).risk_status().halted is False  # the resume was journaled too
+        first_book(third)
+        assert settled(place(third, limit_buy("0.001", "90000"))).status == "NEW"
+    finally:
+        third.stop()
