@@ -102,7 +102,11 @@ class PortfolioActor(EngineActor):
             raise ActorUnavailable("the portfolio is reloading from the journal; retry")
         if isinstance(message, Execution):
             return self._on_execution(message.report)
-        self._last_active = time.monotonic()
+        if isinstance(message, Passivate):
+            return self._passivate(message.idle_seconds)
+        if isinstance(message, Reconcile):
+            return self._reconcile()
+        self._last_active = time.monotonic()  # only a user's request counts as activity
         if isinstance(message, Place):
             return self._place(message)
         if isinstance(message, Cancel):
@@ -113,10 +117,6 @@ class PortfolioActor(EngineActor):
             return self._order(message.order_id).snapshot()
         if isinstance(message, ListOrders):
             return self._list(message)
-        if isinstance(message, Reconcile):
-            return self._reconcile()
-        if isinstance(message, Passivate):
-            return self._passivate(message.idle_seconds)
         raise TypeError(f"unexpected message {message!r}")
 
     # -- commands ----------------------------------------------------------------------

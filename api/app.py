@@ -8,7 +8,7 @@ from actors.client import EngineClient
 from api import errors
 from api.auth import AuthMiddleware
 from api.logging import RequestLogMiddleware
-from api.resources import account, health, market, status, trading
+from api.resources import account, health, market, paper, status, trading
 from engine.auth import TokenVerifier
 
 
@@ -35,5 +35,5 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/status/resume", status.ResumeTrading(client))
     app.add_route(f"{v1}/status/actors", status.Actors(client))
     if config.exchange == "paper":
-        app.add_route(f"{v1}/paper/prices/{{symbol}}", status.PaperPrice(client))
+        app.add_route(f"{v1}/paper/prices/{{symbol}}", paper.PaperPrice(client))
     return app

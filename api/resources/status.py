@@ -9,9 +9,9 @@ from actors.client import EngineClient
 from actors.risk import RiskStatus
 from api.auth import principal
 from api.resources import read, send
-from api.schemas import HaltRequest, PriceRequest, ticker_out
-from engine.errors import InvalidPrice, SymbolNotFound, ValidationFailed
-from engine.money import fits_places, fmt
+from api.schemas import HaltRequest
+from engine.errors import ValidationFailed
+from engine.money import fmt
 
 
 def risk_out(status: RiskStatus) -> dict:
@@ -71,26 +71,3 @@ class Actors:
             "portfolios": [user for user, _ in system.live_portfolios()],
             "conflation": {"offered": system.conflator.offered, "delivered": system.conflator.delivered},
         })
-
-
-class PaperPrice:
-    """Move the paper market: for demos and tests that need a price to cross."""
-
-    roles = {"PUT": "admin"}
-
-    def __init__(self, client: EngineClient) -> None:
-        self.client = client
-
-    def on_put(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
-        body: PriceRequest = read(req, PriceRequest)
-        symbol = symbol.upper()
-        if symbol not in self.client.system.catalog:
-            raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
-        info = self.client.system.catalog.get(symbol)
-        if not body.price.is_finite() or body.price <= 0:
-            raise InvalidPrice("price must be greater than zero")
-        if not fits_places(body.price, info.quote_precision):
-            raise InvalidPrice(f"price has more than {info.quote_precision} decimal places")
-        book = self.client.set_paper_price(symbol, body.price)
-        stale_ms = int(self.client.system.config.market_stale_seconds * 1000)
-        send(resp, ticker_out(symbol, book, self.client.system.clock.now_ms(), stale_ms))

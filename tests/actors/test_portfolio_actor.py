@@ -11,7 +11,7 @@ import apsw
 import pytest
 
 from actors.client import EngineClient
-from actors.messages import Cancel, GetOrder, GetRiskStatus, GetTicker, GetWallet, ListOrders, Place, Ticket
+from actors.messages import Cancel, GetOrder, GetRiskStatus, GetTicker, GetWallet, ListOrders, Passivate, Place, Ticket
 from actors.system import ActorSystem
 from engine.config import Config
 from engine.errors import EngineTimeout, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
@@ -337,3 +337,34 @@ def test_a_halt_survives_a_restart_of_the_whole_system(system: ActorSystem, conf
         assert settled(place(third, limit_buy("0.001", "90000"))).status == "NEW"
     finally:
         third.stop()
+
+
+# -- passivation ------------------------------------------------------------------------------
+
+
+def test_an_idle_portfolio_with_nothing_open_stops_and_comes_back_unchanged(tmp_path: Path) -> None:
+    system = ActorSystem(make_config(tmp_path, PORTFOLIO_IDLE_SECONDS="0.2")).start()
+    try:
+        first_book(system)
+        settled(place(system, market_buy_amount("100")))
+        before = (wallet(system), orders(system))
+        first = system.portfolio(USER)
+        wait_for(lambda: USER not in dict(system.live_portfolios()), timeout=10, message="the idle portfolio stopped")
+        assert not first.is_alive()
+        assert (wallet(system), orders(system)) == before  # started again from the journal
+        assert system.portfolio(USER) is not first
+    finally:
+        system.stop()
+
+
+def test_a_portfolio_with_an_open_order_is_not_passivated(tmp_path: Path) -> None:
+    system = ActorSystem(make_config(tmp_path, PORTFOLIO_IDLE_SECONDS="0.1")).start()
+    try:
+        first_book(system)
+        order = settled(place(system, limit_buy("0.001", "1000")))
+        ref = system.portfolio(USER)
+        passivated = ref.ask(Passivate(0.0))
+        assert passivated is False and ref.is_alive()
+        assert get_order(system, order.id).status == "NEW"
+    finally:
+        system.stop()
