@@ -15,9 +15,11 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.messages import Cancel, CheckWritable, GetOrder, GetRiskStatus, GetTicker, GetWallet, Halt, ListOrders, Place, Resume, Ticket
+from actors.market import MarketView
+from actors.messages import Cancel, CheckWritable, GetCandles, GetMarket, GetOrder, GetRiskStatus, GetTicker, GetWallet, Halt, ListOrders, Place, Resume, Ticket
 from actors.risk import RiskStatus
 from actors.system import ActorSystem
+from engine.candles import Candle
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, SymbolNotFound
 from engine.model import BookTicker, Order
 from engine.orders import PlaceOrder
@@ -86,8 +88,7 @@ class EngineClient:
     # -- market ------------------------------------------------------------------------
 
     def ticker(self, symbol: str) -> BookTicker | None:
-        if symbol not in self.system.catalog:
-            raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
+        self._known(symbol)
         return self.system.ask_market(symbol, GetTicker(), self.timeout)
 
     def tickers(self) -> list[tuple[str, BookTicker | None]]:
@@ -104,9 +105,20 @@ class EngineClient:
                 raise ActorUnavailable(f"market {symbol} stopped before answering") from None
         return out
 
-    def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
+    def market(self, symbol: str, depth: int, trades: int) -> MarketView:
+        self._known(symbol)
+        return self.system.ask_market(symbol, GetMarket(depth, trades), self.timeout)
+
+    def candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
+        self._known(symbol)
+        return self.system.ask_market(symbol, GetCandles(interval, limit), self.timeout)
+
+    def _known(self, symbol: str) -> None:
         if symbol not in self.system.catalog:
             raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
+
+    def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
+        self._known(symbol)
         return self.system.set_paper_price(symbol, price)
 
     # -- operations ----------------------------------------------------------------------

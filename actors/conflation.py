@@ -2,8 +2,9 @@
 
 A producer ``offer``s values per key; the consumer is notified once and takes
 the newest value when it gets to it. Whatever arrives in between replaces the
-waiting value. At most one notification per key is outstanding, so memory is
-bounded by the number of keys however fast the producer is.
+waiting value, or is merged into it by ``merge``. At most one notification per
+key is outstanding, so memory is bounded by the number of keys however fast the
+producer is.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from typing import Any
 
 
 class Conflator:
-    def __init__(self, notify: Callable[[Hashable], bool]) -> None:
+    def __init__(self, notify: Callable[[Hashable], bool], merge: Callable[[Any, Any], Any] | None = None) -> None:
         """``notify(key)`` tells the consumer a value waits; it returns False if the
-        consumer is gone, in which case the next offer notifies again."""
+        consumer is gone, in which case the next offer notifies again.
+        ``merge(waiting, newer)`` combines values instead of replacing (it must
+        keep its result bounded)."""
         self._notify = notify
+        self._merge = merge
         self._lock = threading.Lock()
         self._latest: dict[Hashable, Any] = {}
         self._last: dict[Hashable, Any] = {}  # newest ever offered, kept after take
@@ -27,8 +31,14 @@ class Conflator:
 
     def offer(self, key: Hashable, value: Any) -> None:
         with self._lock:
-            self._latest[key] = value
-            self._last[key] = value
+            if self._merge is not None:
+                waiting = self._latest.get(key)
+                last = self._last.get(key)
+                self._latest[key] = value if waiting is None else self._merge(waiting, value)
+                self._last[key] = value if last is None else self._merge(last, value)
+            else:
+                self._latest[key] = value
+                self._last[key] = value
             self.offered += 1
             if key in self._notified:
                 return

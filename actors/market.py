@@ -1,17 +1,34 @@
-"""MarketActor: one per symbol; owns the latest top of book.
+"""MarketActor: one per symbol; owns its latest book, depth, trades and candles.
 
-Updates arrive through the conflator, so a flood of ticks costs this actor one
-message per update it can actually process, and the gateway (which matches
-resting paper orders) sees every update this actor sees.
+Updates arrive through a merging conflator, so a flood of ticks costs this actor
+one message per update it can actually process, and nothing it is sent is lost
+but the superseded. The gateway (which matches resting paper orders) sees every
+top of book this actor sees.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
+import msgspec
+
 from actors.base import EngineActor
-from actors.messages import Drain, GetTicker, MarketUpdate
+from actors.messages import Drain, GetCandles, GetMarket, GetTicker, MarketUpdate
+from engine.candles import Candle, CandleSeries, normalize_interval
+from engine.market import DepthSnapshot, MarketData, Trade
 from engine.model import BookTicker
+
+SERIES_INTERVALS = ("1m", "5m", "15m", "30m", "60m", "4h", "1d")
+TRADES_KEPT = 500
+
+
+class MarketView(msgspec.Struct, frozen=True):
+    symbol: str
+    book: BookTicker | None
+    depth: DepthSnapshot | None
+    trades: list[Trade]
+    updated_at: int | None  # ms of the newest update of any kind
 
 
 class MarketActor(EngineActor):
@@ -21,20 +38,62 @@ class MarketActor(EngineActor):
         super().__init__(system, key=symbol)
         self.symbol = symbol
         self.book: BookTicker | None = None
+        self.depth: DepthSnapshot | None = None
+        self.trades: deque[Trade] = deque(maxlen=TRADES_KEPT)
+        self.series = {interval: CandleSeries(interval) for interval in SERIES_INTERVALS}
+        self._klines_seen = False  # once the exchange sends klines, ticks stop making candles
+        self.updated_at: int | None = None
         self.updates = 0
 
     def started(self) -> None:
-        # After a restart, begin from the newest update the feed has sent.
-        self.book = self.system.conflator.last(self.symbol)
+        for candle in self.system.candle_history(self.symbol):
+            self._candle(candle)
+        # After a restart, begin from what the feed has sent so far.
+        last = self.system.conflator.last(self.symbol)
+        if last is not None:
+            self._apply(last)
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Drain):
-            book = self.system.conflator.take(self.symbol)
-            if book is not None:
-                self.book = book
-                self.updates += 1
-                self.system.tell_gateway(MarketUpdate(book), required=False)
+            data = self.system.conflator.take(self.symbol)
+            if data is not None:
+                self._apply(data)
             return None
         if isinstance(message, GetTicker):
             return self.book
+        if isinstance(message, GetMarket):
+            depth = self.depth
+            if depth is not None:
+                depth = DepthSnapshot(depth.bids[: message.depth], depth.asks[: message.depth], depth.version, depth.time)
+            trades = list(self.trades)[-message.trades :] if message.trades > 0 else []
+            return MarketView(self.symbol, self.book, depth, trades, self.updated_at)
+        if isinstance(message, GetCandles):
+            series = self.series.get(normalize_interval(message.interval))
+            return [] if series is None else series.last(message.limit)
         raise TypeError(f"unexpected message {message!r}")
+
+    def _apply(self, data: MarketData) -> None:
+        self.updates += 1
+        newest = self.updated_at or 0
+        if data.book is not None:
+            self.book = data.book
+            newest = max(newest, data.book.time)
+            if not self._klines_seen:
+                for series in self.series.values():
+                    series.apply_trade(data.book.last, 0, data.book.time)
+            self.system.tell_gateway(MarketUpdate(data.book), required=False)
+        if data.depth is not None:
+            self.depth = data.depth
+            newest = max(newest, data.depth.time)
+        for trade in data.trades:
+            self.trades.append(trade)
+            newest = max(newest, trade.time)
+        for candle in data.klines:
+            self._klines_seen = True
+            self._candle(candle)
+        self.updated_at = newest or None
+
+    def _candle(self, candle: Candle) -> None:
+        series = self.series.get(candle.interval)
+        if series is not None:
+            series.update(candle)

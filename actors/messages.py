@@ -206,3 +206,17 @@ class CheckWritable(msgspec.Struct, frozen=True):
 class Reconcile(msgspec.Struct, frozen=True):
     """tell (to a PortfolioActor): compare open orders with the exchange, apply what
     was missed and resubmit what the exchange never got."""
+
+
+class GetMarket(msgspec.Struct, frozen=True):
+    """ask -> MarketView: book, depth, recent trades and data age."""
+
+    depth: int = 20
+    trades: int = 50
+
+
+class GetCandles(msgspec.Struct, frozen=True):
+    """ask -> list[Candle], oldest first"""
+
+    interval: str
+    limit: int = 100

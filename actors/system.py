@@ -33,6 +33,9 @@ from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout
 from engine.exchanges.paper import PaperExchange
 from engine.feeds.paper import PaperFeed
+from engine import market as market_data
+from engine.candles import Candle
+from engine.market import MarketData
 from engine.model import BookTicker
 from engine.symbols import SymbolCatalog, paper_symbol
 from persistence.lock import DatabaseLock
@@ -59,7 +62,7 @@ class ActorSystem:
             self.catalog.infos(), self.clock, seed=config.paper_seed, tick_ms=config.paper_tick_ms
         )
         self.bridge = TrioBridge()
-        self.conflator = Conflator(self._notify_market)
+        self.conflator = Conflator(self._notify_market, merge=market_data.merge)
         self._lock = threading.RLock()
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
         self._portfolios: dict[str, pykka.ActorRef] = {}
@@ -130,7 +133,14 @@ class ActorSystem:
     # -- the market data sink (called on the trio thread) --------------------------------------
 
     def on_book(self, book: BookTicker) -> None:
-        self.conflator.offer(book.symbol, book)
+        self.on_market(MarketData(book.symbol, book=book))
+
+    def on_market(self, data: MarketData) -> None:
+        self.conflator.offer(data.symbol, data)
+
+    def candle_history(self, symbol: str) -> list[Candle]:
+        """Candles a new MarketActor starts from (the exchange's history, when it has one)."""
+        return []
 
     def _notify_market(self, symbol: Any) -> bool:
         ref = self._refs.get(("market", symbol))

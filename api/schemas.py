@@ -11,7 +11,10 @@ from decimal import Decimal
 
 import msgspec
 
+from actors.market import MarketView
+from engine.candles import Candle
 from engine.errors import InvalidJson, ValidationFailed
+from engine.market import Trade
 from engine.model import BookTicker, Fill, Order, SymbolInfo
 from engine.money import divide, fmt
 from engine.orders import PlaceOrder
@@ -137,6 +140,84 @@ class SymbolOut(msgspec.Struct, rename="camel"):
     status: str
 
 
+class CandleOut(msgspec.Struct, rename="camel"):
+    open_time: int
+    close_time: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    quote_volume: str
+
+
+class LevelOut(msgspec.Struct):
+    price: str
+    quantity: str
+
+
+class OrderBookOut(msgspec.Struct, rename="camel"):
+    symbol: str
+    bids: list[LevelOut]
+    asks: list[LevelOut]
+    version: int | None
+    time: int | None
+    age_ms: int | None
+    stale: bool
+
+
+class TradeOut(msgspec.Struct, rename="camel"):
+    price: str
+    quantity: str
+    side: str
+    time: int
+
+
+def candle_out(candle: Candle) -> CandleOut:
+    return CandleOut(
+        open_time=candle.open_time,
+        close_time=candle.close_time,
+        open=fmt(candle.open),
+        high=fmt(candle.high),
+        low=fmt(candle.low),
+        close=fmt(candle.close),
+        volume=fmt(candle.volume),
+        quote_volume=fmt(candle.quote_volume),
+    )
+
+
+def age(time_ms: int | None, now_ms: int, stale_after_ms: int) -> tuple[int | None, bool]:
+    """How old data is, and whether that is too old to act on."""
+    if time_ms is None:
+        return None, True
+    age_ms = max(now_ms - time_ms, 0)
+    return age_ms, age_ms > stale_after_ms
+
+
+def orderbook_out(symbol: str, view: MarketView, limit: int, now_ms: int, stale_after_ms: int) -> OrderBookOut:
+    if view.depth is not None:
+        bids, asks, version, time = view.depth.bids, view.depth.asks, view.depth.version, view.depth.time
+    elif view.book is not None:  # a feed with top of book only
+        book = view.book
+        bids, asks, version, time = ((book.bid, book.bid_qty),), ((book.ask, book.ask_qty),), None, book.time
+    else:
+        bids, asks, version, time = (), (), None, None
+    age_ms, stale = age(time, now_ms, stale_after_ms)
+    return OrderBookOut(
+        symbol=symbol,
+        bids=[LevelOut(fmt(p), fmt(q)) for p, q in bids[:limit]],
+        asks=[LevelOut(fmt(p), fmt(q)) for p, q in asks[:limit]],
+        version=version,
+        time=time,
+        age_ms=age_ms,
+        stale=stale,
+    )
+
+
+def trade_out(trade: Trade) -> TradeOut:
+    return TradeOut(price=fmt(trade.price), quantity=fmt(trade.quantity), side=trade.side, time=trade.time)
+
+
 def fill_out(fill: Fill) -> FillOut:
     return FillOut(
         trade_id=fill.trade_id,
@@ -177,7 +258,7 @@ def order_out(order: Order) -> OrderOut:
 def ticker_out(symbol: str, book: BookTicker | None, now_ms: int, stale_after_ms: int) -> TickerOut:
     if book is None:
         return TickerOut(symbol, None, None, None, None, None, None, None, True)
-    age = max(now_ms - book.time, 0)
+    age_ms, stale = age(book.time, now_ms, stale_after_ms)
     return TickerOut(
         symbol=symbol,
         last_price=fmt(book.last),
@@ -186,8 +267,8 @@ def ticker_out(symbol: str, book: BookTicker | None, now_ms: int, stale_after_ms
         ask_price=fmt(book.ask),
         ask_qty=fmt(book.ask_qty),
         time=book.time,
-        age_ms=age,
-        stale=age > stale_after_ms,
+        age_ms=age_ms,
+        stale=stale,
     )
 
 

@@ -1,12 +1,14 @@
-"""/api/v1/market: symbols and tickers, answered by the MarketActors."""
+"""/api/v1/market: symbols, tickers, candles, order books and trades, answered by
+the MarketActors. Every answer says how old its data is, and flags it stale."""
 
 from __future__ import annotations
 
 import falcon
 
 from actors.client import EngineClient
-from api.resources import send
-from api.schemas import symbol_out, ticker_out
+from api.resources import query_int, send
+from api.schemas import age, candle_out, orderbook_out, symbol_out, ticker_out, trade_out
+from engine.candles import normalize_interval
 from engine.errors import MarketDataUnavailable
 
 
@@ -39,3 +41,37 @@ class Ticker(_Market):
         if book is None:
             raise MarketDataUnavailable(f"no market data for {symbol} yet")
         send(resp, ticker_out(symbol, book, self._now(), self.stale_after_ms))
+
+
+class Candles(_Market):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        symbol = symbol.upper()
+        interval = normalize_interval(req.get_param("interval") or "1m")
+        limit = query_int(req, "limit", 100, 1, 1000)
+        candles = self.client.candles(symbol, interval, limit)
+        newest = candles[-1].close_time if candles else None
+        age_ms, stale = age(self.client.market(symbol, 0, 0).updated_at, self._now(), self.stale_after_ms)
+        send(resp, {
+            "symbol": symbol,
+            "interval": interval,
+            "candles": [candle_out(c) for c in candles],
+            "ageMs": age_ms,
+            "stale": stale,
+            "lastCloseTime": newest,
+        })
+
+
+class OrderBook(_Market):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        symbol = symbol.upper()
+        depth = query_int(req, "depth", 20, 1, 500)
+        view = self.client.market(symbol, depth, 0)
+        send(resp, orderbook_out(symbol, view, depth, self._now(), self.stale_after_ms))
+
+
+class Trades(_Market):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        symbol = symbol.upper()
+        limit = query_int(req, "limit", 50, 1, 500)
+        view = self.client.market(symbol, 0, limit)
+        send(resp, [trade_out(t) for t in reversed(view.trades)])

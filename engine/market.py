@@ -1,0 +1,59 @@
+"""Market data as it travels from a feed to a MarketActor.
+
+A feed offers ``MarketData`` pieces; pieces waiting for the same symbol are
+merged (newest book and depth win, trades and klines accumulate up to a bound),
+so a slow MarketActor sees everything recent in one message and memory stays
+bounded however fast the feed is.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from engine.candles import Candle
+from engine.model import BookTicker
+
+MAX_PENDING_TRADES = 500
+MAX_PENDING_KLINES = 64
+
+
+class Trade(msgspec.Struct, frozen=True):
+    price: Decimal
+    quantity: Decimal
+    side: Literal["BUY", "SELL"]  # the taker's side
+    time: int
+
+
+class DepthSnapshot(msgspec.Struct, frozen=True):
+    """Top levels of the order book, best first, at ``version``."""
+
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+    version: int
+    time: int
+
+
+class MarketData(msgspec.Struct, frozen=True):
+    symbol: str
+    book: BookTicker | None = None
+    depth: DepthSnapshot | None = None
+    trades: tuple[Trade, ...] = ()
+    klines: tuple[Candle, ...] = ()
+
+
+def merge(waiting: MarketData, newer: MarketData) -> MarketData:
+    """One piece that says what both say; the newer piece wins where they overlap."""
+    klines: dict[tuple[str, int], Candle] = {(k.interval, k.open_time): k for k in waiting.klines}
+    for k in newer.klines:
+        klines[(k.interval, k.open_time)] = k
+    kept = sorted(klines.values(), key=lambda k: (k.open_time, k.interval))[-MAX_PENDING_KLINES:]
+    return MarketData(
+        symbol=newer.symbol,
+        book=newer.book or waiting.book,
+        depth=newer.depth or waiting.depth,
+        trades=(waiting.trades + newer.trades)[-MAX_PENDING_TRADES:],
+        klines=tuple(kept),
+    )
