@@ -21,6 +21,7 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route("/health", health.Health(client))
     app.add_route("/version", health.Version())
     app.add_route("/config", health.ConfigView(config))
+    app.add_route("/openapi.json", health.OpenApi())
 
     v1 = "/api/v1"
     app.add_route(f"{v1}/me", account.Me())

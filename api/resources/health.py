@@ -5,8 +5,10 @@ from __future__ import annotations
 import platform
 
 import falcon
+import msgspec
 
 from actors.client import EngineClient
+from api import openapi
 from api.errors import error_body
 from api.resources import send
 from engine import __version__
@@ -30,6 +32,15 @@ class Health:
 class Version:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         send(resp, {"name": "cryptobot", "version": __version__, "python": platform.python_version()})
+
+
+class OpenApi:
+    def __init__(self) -> None:
+        self.body = msgspec.json.encode(openapi.document())
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self.body
 
 
 class ConfigView:

@@ -143,3 +143,16 @@ def test_the_kill_switch_halts_orders_until_resumed(tmp_path) -> None:
             assert trader.post("/api/v1/trading/orders", json=body).status_code == 201
     finally:
         engine.stop()
+
+
+def test_openapi_lists_every_route_with_schemas(server: EngineProcess) -> None:
+    response = server.client().get("/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["openapi"].startswith("3.")
+    order = doc["paths"]["/api/v1/trading/orders"]["post"]
+    body_ref = order["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = doc["components"]["schemas"][body_ref.rsplit("/", 1)[1]]
+    assert {"symbol", "side", "type", "quantity", "quoteQuantity", "price", "clientOrderId"} <= set(body["properties"])
+    assert set(body["required"]) == {"symbol", "side", "type"}
+    assert "/api/v1/market/candles/{symbol}" in doc["paths"]

@@ -1,0 +1,101 @@
+"""The OpenAPI 3.1 document, generated from the same msgspec types the API speaks.
+
+Routes are listed here once, with their role and the types of their request and
+response; the schemas come from msgspec, so the document cannot drift from
+what the handlers encode and decode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from api import schemas
+from engine import __version__
+
+Route = tuple[str, str, str, str | None, Any, Any]  # method, path, summary, role, request, response
+
+ROUTES: list[Route] = [
+    ("get", "/health", "Liveness of actors and journal", None, None, dict[str, Any]),
+    ("get", "/version", "Name and version", None, None, dict[str, str]),
+    ("get", "/config", "Effective configuration, secrets redacted", None, None, dict[str, Any]),
+    ("get", "/api/v1/me", "The caller's user id and role", "viewer", None, dict[str, str]),
+    ("get", "/api/v1/market/symbols", "Tradable symbols and their rules", "viewer", None, list[schemas.SymbolOut]),
+    ("get", "/api/v1/market/tickers", "Every symbol's ticker", "viewer", None, list[schemas.TickerOut]),
+    ("get", "/api/v1/market/ticker/{symbol}", "One symbol's ticker", "viewer", None, schemas.TickerOut),
+    ("get", "/api/v1/market/candles/{symbol}", "Candles (?interval=&limit=)", "viewer", None, dict[str, Any]),
+    ("get", "/api/v1/market/orderbook/{symbol}", "Order book (?depth=)", "viewer", None, schemas.OrderBookOut),
+    ("get", "/api/v1/market/trades/{symbol}", "Recent trades (?limit=)", "viewer", None, list[schemas.TradeOut]),
+    ("get", "/api/v1/account/wallet", "The caller's balances", "viewer", None, schemas.WalletOut),
+    ("post", "/api/v1/trading/orders", "Place an order", "trader", schemas.OrderRequest, schemas.OrderOut),
+    ("get", "/api/v1/trading/orders", "The caller's orders (?status=&symbol=&limit=)", "viewer", None, list[schemas.OrderOut]),
+    ("get", "/api/v1/trading/orders/{order_id}", "One order", "viewer", None, schemas.OrderOut),
+    ("delete", "/api/v1/trading/orders/{order_id}", "Cancel an open order", "trader", None, schemas.OrderOut),
+    ("get", "/api/v1/status/risk", "Kill switch, limits, failures", "admin", None, dict[str, Any]),
+    ("post", "/api/v1/status/halt", "Halt all trading", "admin", schemas.HaltRequest, dict[str, Any]),
+    ("post", "/api/v1/status/resume", "Resume trading", "admin", None, dict[str, Any]),
+    ("get", "/api/v1/status/actors", "Actor liveness", "admin", None, dict[str, Any]),
+    ("put", "/api/v1/paper/prices/{symbol}", "Move the paper market", "admin", schemas.PriceRequest, schemas.TickerOut),
+]
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["success", "error"],
+    "properties": {
+        "success": {"const": False},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}},
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    types = [t for route in ROUTES for t in (route[4], route[5]) if t is not None]
+    refs, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    by_type = dict(zip(types, refs))
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, role, request, response in ROUTES:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "responses": {
+                "2XX": {"description": "success", "content": {"application/json": {"schema": _envelope(by_type[response])}}},
+                "default": {"description": "error", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+            },
+        }
+        if role is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = f"Needs the {role} role."
+        if request is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": by_type[request]}}}
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _path_params(path)
+        ]
+        if parameters:
+            operation["parameters"] = parameters
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "cryptobot", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def _envelope(data_schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["success", "data"],
+        "properties": {"success": {"const": True}, "data": data_schema},
+    }
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
