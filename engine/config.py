@@ -52,6 +52,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     portfolio_idle_seconds: float = 300.0
     mexc_api_key: str | None = None
     mexc_secret_key: str | None = None
+    mexc_base_url: str = "https://api.mexc.com"
+    mexc_ws_url: str = "wss://wbs-api.mexc.com/ws"
+    mexc_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    mexc_recv_window_ms: int = 5000
+    mexc_timeout_seconds: float = 10.0
     turso_enabled: bool = False
     turso_url: str | None = None
     turso_auth_token: str | None = None
@@ -169,8 +174,8 @@ def _database_path(text: str) -> str:
 def _url(text: str) -> str:
     value = text.strip()
     if not re.fullmatch(r"(https?|libsql|wss?)://[^\s]+", value):
-        raise ValueError("expected a URL such as https://db-name.turso.io")
-    return value
+        raise ValueError("expected a URL such as https://host or wss://host/path")
+    return value.rstrip("/")
 
 
 def _nonempty(text: str) -> str:
@@ -214,6 +219,11 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PORTFOLIO_IDLE_SECONDS": ("portfolio_idle_seconds", _float(0.1, 86400 * 7)),
     "MEXC_API_KEY": ("mexc_api_key", _nonempty),
     "MEXC_SECRET_KEY": ("mexc_secret_key", _nonempty),
+    "MEXC_BASE_URL": ("mexc_base_url", _url),
+    "MEXC_WS_URL": ("mexc_ws_url", _url),
+    "MEXC_SYMBOLS": ("mexc_symbols", _symbols),
+    "MEXC_RECV_WINDOW_MS": ("mexc_recv_window_ms", _int(1, 59_999)),
+    "MEXC_TIMEOUT_SECONDS": ("mexc_timeout_seconds", _float(0.5, 120)),
     "TURSO_ENABLED": ("turso_enabled", _bool),
     "TURSO_URL": ("turso_url", _url),
     "TURSO_AUTH_TOKEN": ("turso_auth_token", _nonempty),
