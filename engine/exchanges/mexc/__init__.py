@@ -1,0 +1,1 @@
+"""MEXC spot: REST client, protobuf WebSocket pushes, channel names and depth sync."""

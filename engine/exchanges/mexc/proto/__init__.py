@@ -1,0 +1,1 @@
+"""MEXC's WebSocket push messages: ``push.proto`` and its generated ``push_pb2``."""
