@@ -89,9 +89,16 @@ class MexcIpBanned(MexcRateLimited):
 
 
 class MexcServerError(MexcError):
-    """5xx, or the client's circuit breaker is open. The order may or may not exist."""
+    """5xx: the request may or may not have been executed."""
 
     outcome_unknown: ClassVar[bool] = True
+
+
+class MexcCircuitOpen(MexcServerError):
+    """The client's circuit breaker is open: nothing was sent, so this refusal's own
+    outcome is known; MEXC itself was failing moments ago."""
+
+    outcome_unknown: ClassVar[bool] = False
 
 
 class MexcTransportError(MexcError):
