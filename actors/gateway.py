@@ -1,8 +1,9 @@
-"""ExchangeGateway: one per exchange account; owns the exchange adapter.
+"""ExchangeGateway: one per exchange account; owns that account's adapter.
 
 Orders and cancels arrive by ``tell``; every answer goes back to the owning
 PortfolioActor as an ``Execution`` message, so no portfolio ever blocks on the
-exchange. For the paper exchange the gateway also feeds it market updates.
+exchange. The adapter is the paper exchange (matching in memory, fed market
+updates) or a MEXC account (REST out, private pushes in).
 """
 
 from __future__ import annotations
@@ -10,65 +11,70 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from actors.base import EngineActor
-from actors.messages import CancelAtExchange, Execution, LoadOpenOrders, MarketUpdate, QueryOrders, RestoreOrders, Submit
+from actors.messages import (
+    CancelAtExchange,
+    Execution,
+    GetBalances,
+    LoadOpenOrders,
+    MarketUpdate,
+    PrivatePush,
+    QueryOrders,
+    Reconcile,
+    StreamReconnected,
+    Submit,
+)
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
-from engine.exchanges.paper import PaperExchange
 
 
 class ExchangeGateway(EngineActor):
     kind = "gateway"
 
-    def __init__(self, system: Any, make_exchange: Callable[[], PaperExchange]) -> None:
-        super().__init__(system, key="paper")
-        self._make_exchange = make_exchange
-        self.exchange: PaperExchange | None = None
+    def __init__(self, system: Any, account: str, make_adapter: Callable[[], Any]) -> None:
+        super().__init__(system, key=account)
+        self.account = account
+        self._make_adapter = make_adapter
+        self.adapter: Any = None
 
     def started(self) -> None:
-        # The paper exchange lives in memory: rebuild its resting orders from the journal.
-        self.exchange = self._make_exchange()
-        for symbol in self.system.catalog.symbols():
-            book = self.system.latest_book(symbol)
-            if book is not None:
-                self.exchange.on_book(book)
-        orders = self.system.ask_persistence(LoadOpenOrders())
-        restored = 0
-        for order in orders:
-            if order.type == "LIMIT":
-                self.exchange.restore(ExchangeOrder.from_order(order))
-                restored += 1
-        self.log.info("gateway.restored", open_orders=restored)
+        self.adapter = self._make_adapter()
+        restore = getattr(self.adapter, "restore", None)
+        if restore is not None:
+            # The paper exchange lives in memory: rebuild its resting orders from the journal.
+            for symbol in self.system.catalog.symbols():
+                book = self.system.latest_book(symbol)
+                if book is not None:
+                    self.adapter.on_book(book)
+            orders = self.system.ask_persistence(LoadOpenOrders())
+            restored = restore([ExchangeOrder.from_order(o) for o in orders if o.type == "LIMIT"])
+            self.log.info("gateway.restored", open_orders=restored)
 
     def handle(self, message: Any) -> Any:
-        exchange = self.exchange
-        assert exchange is not None
+        adapter = self.adapter
         if isinstance(message, MarketUpdate):
-            for report in exchange.on_book(message.book):
-                self._send(report)
+            on_book = getattr(adapter, "on_book", None)
+            if on_book is not None:
+                self._send(on_book(message.book))
             return None
         if isinstance(message, Submit):
-            self._send(exchange.submit(message.order))
+            self._send(adapter.submit(message.order))
             return None
         if isinstance(message, CancelAtExchange):
-            report = exchange.cancel(message.order_id)
-            if report is None:
-                # The exchange never had it (lost before it arrived): nothing to cancel.
-                report = ExecutionReport(
-                    user_id=message.user_id,
-                    order_id=message.order_id,
-                    status="CANCELED",
-                    reason="canceled; the exchange did not have the order",
-                    time=self.system.clock.now_ms(),
-                )
-            self._send(report)
+            self._send(adapter.cancel(message.order))
+            return None
+        if isinstance(message, PrivatePush):
+            self._send(adapter.on_push(message.push))
+            return None
+        if isinstance(message, StreamReconnected):
+            # Pushes may have been missed while disconnected: every owner catches up.
+            for user_id in self.system.users_of(self.account):
+                self.system.tell_portfolio(user_id, Reconcile())
             return None
         if isinstance(message, QueryOrders):
-            reports = (exchange.query(order_id) for order_id in message.order_ids)
-            return [r for r in reports if r is not None]
-        if isinstance(message, RestoreOrders):
-            for order in message.orders:
-                exchange.restore(order)
-            return len(message.orders)
+            return adapter.query(list(message.orders))
+        if isinstance(message, GetBalances):
+            return adapter.balances()
         raise TypeError(f"unexpected message {message!r}")
 
-    def _send(self, report: ExecutionReport) -> None:
-        self.system.tell_portfolio(report.user_id, Execution(report))
+    def _send(self, reports: list[ExecutionReport]) -> None:
+        for report in reports:
+            self.system.tell_portfolio(report.user_id, Execution(report))

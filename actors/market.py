@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from actors.base import EngineActor
-from actors.messages import Drain, GetCandles, GetMarket, GetTicker, MarketUpdate
+from actors.messages import Drain, GetCandles, GetMarket, GetTicker
 from engine.candles import Candle, CandleSeries, normalize_interval
 from engine.market import DepthSnapshot, MarketData, Trade
 from engine.model import BookTicker
@@ -81,7 +81,7 @@ class MarketActor(EngineActor):
             if not self._klines_seen:
                 for series in self.series.values():
                     series.apply_trade(data.book.last, 0, data.book.time)
-            self.system.tell_gateway(MarketUpdate(data.book), required=False)
+            self.system.market_update(data.book)
         if data.depth is not None:
             self.depth = data.depth
             newest = max(newest, data.depth.time)

@@ -100,8 +100,7 @@ class Submit(msgspec.Struct, frozen=True):
 class CancelAtExchange(msgspec.Struct, frozen=True):
     """tell: cancel an order; the answer comes back as Execution."""
 
-    user_id: str
-    order_id: str
+    order: ExchangeOrder
 
 
 class MarketUpdate(msgspec.Struct, frozen=True):
@@ -113,7 +112,22 @@ class MarketUpdate(msgspec.Struct, frozen=True):
 class QueryOrders(msgspec.Struct, frozen=True):
     """ask -> list[ExecutionReport] for the orders the exchange knows"""
 
-    order_ids: tuple[str, ...]
+    orders: tuple[ExchangeOrder, ...]
+
+
+class GetBalances(msgspec.Struct, frozen=True):
+    """ask -> dict[asset, total] held at the exchange, or None when the journal
+    is the account's only record (paper)"""
+
+
+class PrivatePush(msgspec.Struct, frozen=True):
+    """tell: a frame from the account's user data stream."""
+
+    push: Any
+
+
+class StreamReconnected(msgspec.Struct, frozen=True):
+    """tell: the user data stream (re)connected; pushes may have been missed."""
 
 
 class RestoreOrders(msgspec.Struct, frozen=True):

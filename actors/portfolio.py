@@ -19,6 +19,7 @@ from actors.messages import (
     CancelAtExchange,
     CheckOrder,
     Execution,
+    GetBalances,
     GetOrder,
     GetTicker,
     GetWallet,
@@ -31,13 +32,14 @@ from actors.messages import (
     Submit,
     Ticket,
 )
+from actors.venue import NoExchangeAccount
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
 from engine.model import Order
 from engine.money import fmt
 from engine.orders import derive_client_order_id, new_order_id, validate
-from engine.portfolio import PortfolioState, decide_close, decide_fill, decide_open, decide_place, estimate_notional, evolve
+from engine.portfolio import PortfolioState, decide_adjust, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
 from engine.ratelimit import TokenBucket
 
 
@@ -132,6 +134,7 @@ class PortfolioActor(EngineActor):
 
         info = self.system.catalog.get(cmd.symbol)
         validate(cmd, info)
+        self.system.gateway(self.user_id)  # refuses a user with no exchange account
         now = self.system.clock.now_ms()
         book = None
         if cmd.type == "MARKET":
@@ -194,7 +197,7 @@ class PortfolioActor(EngineActor):
         pending = self._canceling.get(order.id)
         if pending is not None:
             return pending
-        self.system.tell_gateway(CancelAtExchange(self.user_id, order.id))
+        self.system.tell_gateway(self.user_id, CancelAtExchange(ExchangeOrder.from_order(order)))
         ticket = Ticket(order.id)
         ticket.accepted.set_result(order.snapshot())
         self._canceling[order.id] = ticket
@@ -240,6 +243,11 @@ class PortfolioActor(EngineActor):
             if event is not None:
                 evolve(scratch, event)
                 events.append(event)
+        if copy.is_open and report.status == "FILLED":
+            # The last fill came earlier as a partial one; now the exchange says done.
+            event = decide_complete(copy, report.time)
+            evolve(scratch, event)
+            events.append(event)
         if copy.is_open and report.status in ("CANCELED", "REJECTED"):
             reason = report.reason or report.status.lower()
             event = decide_close(copy, report.status, reason, report.time)
@@ -248,7 +256,12 @@ class PortfolioActor(EngineActor):
         return events
 
     def _log_event(self, order: Order, event: AnyEvent) -> None:
-        name = {"OrderFilled": "order.filled", "OrderCanceled": "order.canceled", "OrderRejected": "order.rejected"}
+        name = {
+            "OrderFilled": "order.filled",
+            "OrderCanceled": "order.canceled",
+            "OrderRejected": "order.rejected",
+            "OrderCompleted": "order.completed",
+        }
         fields: dict[str, Any] = {"user_id": self.user_id, "order_id": order.id, "status": order.status}
         fill = getattr(event, "fill", None)
         if fill is not None:
@@ -260,24 +273,51 @@ class PortfolioActor(EngineActor):
 
     def _reconcile(self) -> int:
         """Catch up with the exchange: fills this actor missed (say, while it was
-        being restarted) and orders the exchange never received."""
+        being restarted), orders the exchange never received, and, when nothing is
+        open, balances that changed outside the engine (deposits, withdrawals)."""
+        try:
+            self.system.gateway(self.user_id)
+        except NoExchangeAccount:
+            return 0  # nothing to reconcile with
         open_orders = self.state.open_orders()
-        if not open_orders:
-            return 0
-        reports = self.system.ask_gateway(QueryOrders(tuple(o.id for o in open_orders)))
+        reports = []
+        if open_orders:
+            reports = self.system.ask_gateway(self.user_id, QueryOrders(tuple(ExchangeOrder.from_order(o) for o in open_orders)))
         known = {r.order_id for r in reports}
         for report in reports:
             self._on_execution(report)
         missing = [o for o in open_orders if o.id not in known and o.is_open]
         for order in missing:
             self._submit(order)
-        if reports or missing:
-            self.log.info("portfolio.reconciled", user_id=self.user_id, reports=len(reports), resubmitted=len(missing))
-        return len(reports) + len(missing)
+        adjusted = self._reconcile_balances()
+        if reports or missing or adjusted:
+            self.log.info(
+                "portfolio.reconciled", user_id=self.user_id, reports=len(reports), resubmitted=len(missing), adjusted=adjusted
+            )
+        return len(reports) + len(missing) + adjusted
+
+    def _reconcile_balances(self) -> int:
+        # With orders open, a fill can land between reading the exchange and
+        # applying its push; compare only when nothing can move the balances.
+        if self.state.open_orders() or self._placing or self._canceling:
+            return 0
+        totals = self.system.ask_gateway(self.user_id, GetBalances())
+        if totals is None:
+            return 0  # the journal is this account's only record
+        event = decide_adjust(self.state, totals, self.system.clock.now_ms(), reason="reconciliation with the exchange")
+        if event is None:
+            return 0
+        self._record([event])
+        self.log.warning(
+            "portfolio.balance_adjusted",
+            user_id=self.user_id,
+            changes={c.asset: fmt(c.free) for c in event.changes},
+        )
+        return len(event.changes)
 
     def _submit(self, order: Order) -> None:
         try:
-            self.system.tell_gateway(Submit(ExchangeOrder.from_order(order)))
+            self.system.tell_gateway(self.user_id, Submit(ExchangeOrder.from_order(order)))
         except EngineError as exc:
             # Accepted and journaled; reconciliation submits it when the gateway is back.
             self.log.warning("order.submit_deferred", user_id=self.user_id, order_id=order.id, error=exc.message)

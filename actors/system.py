@@ -24,20 +24,32 @@ from actors.bridge import TrioBridge
 from actors.conflation import Conflator
 from actors.gateway import ExchangeGateway
 from actors.market import MarketActor
-from actors.messages import ActorFailed, Append, CheckWritable, Drain, GetTicker, Halt, Passivate, QueryOrders, Reconcile, SupervisionTick
+from actors.messages import (
+    ActorFailed,
+    Append,
+    CheckWritable,
+    Drain,
+    GetTicker,
+    Halt,
+    MarketUpdate,
+    Passivate,
+    PrivatePush,
+    QueryOrders,
+    Reconcile,
+    StreamReconnected,
+    SupervisionTick,
+)
+from actors.venue import PaperVenue, Venue, make_venue
 from actors.persistence import PersistenceActor
 from actors.portfolio import PortfolioActor
 from actors.risk import RiskSupervisor
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout
-from engine.exchanges.paper import PaperExchange
-from engine.feeds.paper import PaperFeed
 from engine import market as market_data
 from engine.candles import Candle
 from engine.market import MarketData
 from engine.model import BookTicker
-from engine.symbols import SymbolCatalog, paper_symbol
 from persistence.lock import DatabaseLock
 
 log = structlog.get_logger(__name__)
@@ -47,20 +59,11 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 
 class ActorSystem:
-    def __init__(
-        self,
-        config: Config,
-        *,
-        clock: Clock | None = None,
-        catalog: SymbolCatalog | None = None,
-        feed: PaperFeed | None = None,
-    ) -> None:
+    def __init__(self, config: Config, *, clock: Clock | None = None, venue: Venue | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.catalog = catalog or SymbolCatalog([paper_symbol(s) for s in config.paper_symbols])
-        self.feed = feed or PaperFeed(
-            self.catalog.infos(), self.clock, seed=config.paper_seed, tick_ms=config.paper_tick_ms
-        )
+        self.venue = venue or make_venue(config, self.clock)
+        self.catalog = self.venue.catalog
         self.bridge = TrioBridge()
         self.conflator = Conflator(self._notify_market, merge=market_data.merge)
         self._lock = threading.RLock()
@@ -68,6 +71,7 @@ class ActorSystem:
         self._portfolios: dict[str, pykka.ActorRef] = {}
         self._last_failure: dict[tuple[str, str], str] = {}
         self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
+        self._account_streams: set[str] = set()
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
@@ -80,12 +84,15 @@ class ActorSystem:
             self._start_singleton("persistence", "journal")
             self.ask_persistence(CheckWritable())
             self._start_singleton("risk", "risk")
-            self._start_singleton("gateway", "paper")
-            self.ask_gateway(QueryOrders(()))  # waits until its open orders are restored
+            for account in self.venue.accounts_at_start():
+                self._start_singleton("gateway", account)
+                self.ask(self.ref("gateway", account), QueryOrders(()))  # waits until it is ready
             for symbol in self.catalog.symbols():
                 self._start_singleton("market", symbol)
             self.bridge.start()
-            self.bridge.spawn("feed", self.feed.run, self)
+            self.bridge.spawn("feed", self.venue.feed(self))
+            for account in self.venue.accounts_at_start():
+                self._start_account_stream(account)
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
         except BaseException:
             self.stop()
@@ -109,6 +116,7 @@ class ActorSystem:
             self._stop_refs(refs)
         with self._lock:
             self._refs.clear()
+        self.venue.close()
         self._db_lock.release()
         log.info("engine.stopped")
 
@@ -140,7 +148,7 @@ class ActorSystem:
 
     def candle_history(self, symbol: str) -> list[Candle]:
         """Candles a new MarketActor starts from (the exchange's history, when it has one)."""
-        return []
+        return self.venue.candle_history(symbol)
 
     def _notify_market(self, symbol: Any) -> bool:
         ref = self._refs.get(("market", symbol))
@@ -163,7 +171,7 @@ class ActorSystem:
 
     def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
         self.catalog.get(symbol)
-        return self.bridge.run_sync(self.feed.set_price, symbol, price)
+        return self.venue.set_price(symbol, price, self.bridge.run_sync)
 
     # -- finding actors ------------------------------------------------------------------------
 
@@ -240,15 +248,62 @@ class ActorSystem:
     def ask_risk(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("risk", "risk"), message, timeout)
 
-    def ask_gateway(self, message: Any, timeout: float | None = None) -> Any:
-        return self.ask(self.ref("gateway", "paper"), message, timeout)
+    def gateway(self, user_id: str) -> pykka.ActorRef:
+        """The gateway of the user's exchange account, started if needed."""
+        account = self.venue.account_for(user_id)
+        with self._lock:
+            ref = self._refs.get(("gateway", account))
+            if ref is not None and ref.is_alive():
+                return ref
+        if ("gateway", account) in self._quarantined:
+            raise ActorUnavailable(f"the gateway of account {account} keeps failing; trading is halted")
+        ref = self._start_singleton("gateway", account)
+        self._start_account_stream(account)
+        return ref
 
-    def tell_gateway(self, message: Any, *, required: bool = True) -> None:
+    def ask_gateway(self, user_id: str, message: Any, timeout: float | None = None) -> Any:
+        return self.ask(self.gateway(user_id), message, timeout)
+
+    def tell_gateway(self, user_id: str, message: Any) -> None:
         try:
-            self.ref("gateway", "paper").tell(message)
-        except (ActorUnavailable, pykka.ActorDeadError):
-            if required:
-                raise ActorUnavailable("the exchange gateway is not running") from None
+            self.gateway(user_id).tell(message)
+        except pykka.ActorDeadError:
+            raise ActorUnavailable("the exchange gateway is not running") from None
+
+    def tell_account(self, account: str, message: Any) -> None:
+        """For the account's own streams: a message to its gateway, if it runs."""
+        ref = self._refs.get(("gateway", account))
+        if ref is None:
+            log.warning("gateway.message_dropped", account=account, message=type(message).__name__)
+            return
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            log.warning("gateway.message_dropped", account=account, message=type(message).__name__)
+
+    def market_update(self, book: BookTicker) -> None:
+        """Market data for gateways that match orders themselves (the paper exchange)."""
+        ref = self._refs.get(("gateway", PaperVenue.ACCOUNT))
+        if ref is not None:
+            try:
+                ref.tell(MarketUpdate(book))
+            except pykka.ActorDeadError:
+                pass
+
+    def users_of(self, account: str) -> list[str]:
+        return self.venue.users_of(account, [user for user, _ in self.live_portfolios()])
+
+    def _start_account_stream(self, account: str) -> None:
+        if account in self._account_streams or not self.bridge.alive:
+            return
+        runner = self.venue.account_streams(
+            account,
+            on_push=lambda push: self.tell_account(account, PrivatePush(push)),
+            on_connected=lambda: self.tell_account(account, StreamReconnected()),
+        )
+        if runner is not None:
+            self._account_streams.add(account)
+            self.bridge.spawn(f"user-stream:{account}", runner)
 
     def ask_persistence(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("persistence", "journal"), message, timeout)
@@ -263,7 +318,7 @@ class ActorSystem:
         return done
 
     def opening_deposits(self) -> dict[str, Decimal]:
-        return {"USDT": self.config.paper_start_balance}
+        return self.venue.opening_deposits()
 
     # -- supervision -----------------------------------------------------------------------------
 
@@ -348,11 +403,8 @@ class ActorSystem:
         if kind == "market":
             self.conflator.renotify(key)
         elif kind == "gateway":
-            for _, ref in self.live_portfolios():
-                try:
-                    ref.tell(Reconcile())
-                except pykka.ActorDeadError:
-                    pass
+            for user_id in self.users_of(key):
+                self.tell_portfolio(user_id, Reconcile())
         elif kind == "persistence":
             # Appends queued in the dead actor are lost: nothing in memory is trusted.
             self.journal_failed(RuntimeError(f"persistence actor restarted: {self._last_failure.get((kind, key))}"))
@@ -361,21 +413,13 @@ class ActorSystem:
         factories: dict[str, Callable[[], pykka.ActorRef]] = {
             "persistence": lambda: PersistenceActor.start(self, self.config.database_path),
             "risk": lambda: RiskSupervisor.start(self),
-            "gateway": lambda: ExchangeGateway.start(self, self._make_exchange),
+            "gateway": lambda: ExchangeGateway.start(self, key, lambda: self.venue.make_adapter(key)),
             "market": lambda: MarketActor.start(self, key),
         }
         ref = factories[kind]()
         with self._lock:
             self._refs[(kind, key)] = ref
         return ref
-
-    def _make_exchange(self) -> PaperExchange:
-        return PaperExchange(
-            self.catalog,
-            self.clock,
-            maker_fee=self.config.paper_maker_fee,
-            taker_fee=self.config.paper_taker_fee,
-        )
 
     # -- status ----------------------------------------------------------------------------------
 

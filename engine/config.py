@@ -55,6 +55,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     mexc_base_url: str = "https://api.mexc.com"
     mexc_ws_url: str = "wss://wbs-api.mexc.com/ws"
     mexc_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    mexc_account_user: str | None = None  # the user who trades with MEXC_API_KEY
     mexc_recv_window_ms: int = 5000
     mexc_timeout_seconds: float = 10.0
     turso_enabled: bool = False
@@ -222,6 +223,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEXC_BASE_URL": ("mexc_base_url", _url),
     "MEXC_WS_URL": ("mexc_ws_url", _url),
     "MEXC_SYMBOLS": ("mexc_symbols", _symbols),
+    "MEXC_ACCOUNT_USER": ("mexc_account_user", _nonempty),
     "MEXC_RECV_WINDOW_MS": ("mexc_recv_window_ms", _int(1, 59_999)),
     "MEXC_TIMEOUT_SECONDS": ("mexc_timeout_seconds", _float(0.5, 120)),
     "TURSO_ENABLED": ("turso_enabled", _bool),
@@ -260,8 +262,9 @@ def _without_credentials(text: str) -> str:
 
 def _check_combinations(config: Config) -> None:
     if config.exchange == "mexc":
-        if not (config.mexc_api_key and config.mexc_secret_key):
-            raise ConfigError("invalid EXCHANGE='mexc': MEXC_API_KEY and MEXC_SECRET_KEY must be set")
-        raise ConfigError("invalid EXCHANGE='mexc': the MEXC exchange client is not available in this build; use paper")
+        if bool(config.mexc_api_key) != bool(config.mexc_secret_key):
+            raise ConfigError("invalid EXCHANGE='mexc': set both MEXC_API_KEY and MEXC_SECRET_KEY, or neither (market data only)")
+        if config.mexc_api_key and not config.mexc_account_user:
+            raise ConfigError("invalid EXCHANGE='mexc': MEXC_ACCOUNT_USER must name the user who trades with MEXC_API_KEY")
     if config.turso_enabled and not config.turso_url:
         raise ConfigError("invalid TURSO_ENABLED='true': TURSO_URL must be set")

@@ -47,6 +47,20 @@ class OrderRejected(Event):
     reason: str
 
 
+class OrderCompleted(Event):
+    """The exchange reports the order FILLED and its last fill is already applied
+    (it arrived on its own, as a partial fill). Releases what is still reserved."""
+
+    order_id: str
+
+
+class BalanceAdjusted(Event):
+    """Reconciliation found the exchange holding a different total than the
+    journal; ``changes`` bring the journal to the exchange's figures."""
+
+    reason: str
+
+
 def user_stream(user_id: str) -> str:
     return f"user:{user_id}"
 
@@ -65,5 +79,7 @@ class KillSwitchReleased(Event):
 SystemEvent = KillSwitchEngaged | KillSwitchReleased
 RISK_STREAM = "system:risk"
 
-UserEvent = AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected
+UserEvent = (
+    AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected | OrderCompleted | BalanceAdjusted
+)
 AnyEvent = UserEvent | SystemEvent

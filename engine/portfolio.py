@@ -12,7 +12,16 @@ from collections import defaultdict
 from decimal import Decimal, localcontext
 
 from engine.errors import InsufficientBalance, BelowMinimum, MarketDataUnavailable
-from engine.events import AccountOpened, AnyEvent, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
+from engine.events import (
+    AccountOpened,
+    AnyEvent,
+    BalanceAdjusted,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCompleted,
+    OrderFilled,
+    OrderRejected,
+)
 from engine.model import Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
 from engine.money import LEDGER, ZERO, divide, fmt, round_up
 from engine.orders import PlaceOrder
@@ -82,6 +91,11 @@ def _evolve(state: PortfolioState, event: AnyEvent) -> None:
         order = state.orders[event.order_id]
         order.status = "CANCELED" if isinstance(event, OrderCanceled) else "REJECTED"
         order.reason = event.reason
+        order.updated_at = event.time
+        _track_reservation(order, event.changes)
+    elif isinstance(event, OrderCompleted):
+        order = state.orders[event.order_id]
+        order.status = "FILLED"
         order.updated_at = event.time
         _track_reservation(order, event.changes)
     _apply_changes(state, event.changes)
@@ -227,6 +241,30 @@ def decide_close(order: Order, status: OrderStatus, reason: str, now: int) -> Or
     if status == "REJECTED":
         return OrderRejected(time=now, order_id=order.id, reason=reason, changes=changes)
     return OrderCanceled(time=now, order_id=order.id, reason=reason, changes=changes)
+
+
+def decide_complete(order: Order, now: int) -> OrderCompleted:
+    """The exchange says FILLED and no fill is left to apply: release the rest."""
+    with localcontext(LEDGER):
+        deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        _release(deltas, order.reserved_asset, order.reserved)
+        return OrderCompleted(time=now, order_id=order.id, changes=_changes(deltas))
+
+
+def decide_adjust(state: PortfolioState, totals: dict[str, Decimal], now: int, reason: str) -> BalanceAdjusted | None:
+    """Bring each asset's total (free + locked) to the exchange's, through free.
+    None when they already agree."""
+    with localcontext(LEDGER):
+        deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        for asset in sorted(set(totals) | set(state.balances)):
+            held = state.balance(asset)
+            difference = totals.get(asset, ZERO) - (held.free + held.locked)
+            if difference:
+                deltas[asset][0] += difference
+        changes = _changes(deltas)
+    if not changes:
+        return None
+    return BalanceAdjusted(time=now, reason=reason, changes=changes)
 
 
 def _release(deltas: dict[str, list[Decimal]], asset: str, amount: Decimal) -> None:

@@ -96,6 +96,9 @@ class PaperExchange:
             return self._report(resting.order, status, tuple(resting.fills))
         return self._finished.get(order_id)
 
+    def now_ms(self) -> int:
+        return self._clock.now_ms()
+
     def open_order_count(self) -> int:
         return len(self._resting)
 
@@ -201,3 +204,41 @@ class PaperExchange:
         while len(self._finished) > FINISHED_MEMORY:
             self._finished.popitem(last=False)
         return report
+
+
+class PaperAdapter:
+    """The paper exchange behind the interface every exchange adapter offers."""
+
+    def __init__(self, exchange: PaperExchange) -> None:
+        self.exchange = exchange
+
+    def submit(self, order: ExchangeOrder) -> list[ExecutionReport]:
+        return [self.exchange.submit(order)]
+
+    def cancel(self, order: ExchangeOrder) -> list[ExecutionReport]:
+        report = self.exchange.cancel(order.order_id)
+        if report is None:
+            # The exchange never had it (lost before it arrived): nothing to cancel.
+            report = ExecutionReport(
+                user_id=order.user_id,
+                order_id=order.order_id,
+                status="CANCELED",
+                reason="canceled; the exchange did not have the order",
+                time=self.exchange.now_ms(),
+            )
+        return [report]
+
+    def query(self, orders: list[ExchangeOrder]) -> list[ExecutionReport]:
+        reports = (self.exchange.query(order.order_id) for order in orders)
+        return [r for r in reports if r is not None]
+
+    def on_book(self, book: BookTicker) -> list[ExecutionReport]:
+        return self.exchange.on_book(book)
+
+    def balances(self) -> None:
+        return None  # the journal is the paper account's only record
+
+    def restore(self, orders: list[ExchangeOrder]) -> int:
+        for order in orders:
+            self.exchange.restore(order)
+        return len(orders)

@@ -127,6 +127,7 @@ PARSE_CASES = [
     ("MEXC_BASE_URL", "http://127.0.0.1:9000/", "mexc_base_url", "http://127.0.0.1:9000"),
     ("MEXC_WS_URL", "ws://127.0.0.1:9001/ws", "mexc_ws_url", "ws://127.0.0.1:9001/ws"),
     ("MEXC_SYMBOLS", "btcusdt, ETHUSDT", "mexc_symbols", ("BTCUSDT", "ETHUSDT")),
+    ("MEXC_ACCOUNT_USER", "alice", "mexc_account_user", "alice"),
     ("MEXC_RECV_WINDOW_MS", "10000", "mexc_recv_window_ms", 10000),
     ("MEXC_TIMEOUT_SECONDS", "2.5", "mexc_timeout_seconds", 2.5),
     ("TURSO_ENABLED", "false", "turso_enabled", False),
@@ -245,18 +246,26 @@ def test_turso_enabled_without_turso_url_is_refused() -> None:
     assert "\n" not in error.message
 
 
-def test_exchange_mexc_without_keys_is_refused() -> None:
-    error = config_error(EXCHANGE="mexc")
+def test_exchange_mexc_without_keys_is_market_data_only() -> None:
+    config = load_env(EXCHANGE="mexc")
+    assert config.exchange == "mexc" and config.mexc_api_key is None
+
+
+def test_exchange_mexc_with_half_a_key_pair_is_refused() -> None:
+    error = config_error(EXCHANGE="mexc", MEXC_API_KEY="key-AAAA")
     assert error.message.startswith("invalid EXCHANGE=")
-    assert "MEXC_API_KEY" in error.message
+    assert "MEXC_SECRET_KEY" in error.message
+    assert "key-AAAA" not in error.message
 
 
-def test_exchange_mexc_with_keys_is_refused_as_unavailable_without_showing_the_keys() -> None:
+def test_exchange_mexc_with_keys_needs_the_account_user_and_hides_the_keys() -> None:
     error = config_error(EXCHANGE="mexc", MEXC_API_KEY="key-AAAA", MEXC_SECRET_KEY="secret-BBBB")
     assert error.message.startswith("invalid EXCHANGE=")
-    assert "not available" in error.message
+    assert "MEXC_ACCOUNT_USER" in error.message
     assert "key-AAAA" not in error.message
     assert "secret-BBBB" not in error.message
+    config = load_env(EXCHANGE="mexc", MEXC_API_KEY="key-AAAA", MEXC_SECRET_KEY="secret-BBBB", MEXC_ACCOUNT_USER="alice")
+    assert config.mexc_account_user == "alice"
 
 
 # -- secrets ---------------------------------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""Where the engine trades: the paper exchange, or MEXC (real, or a simulator at
+MEXC_BASE_URL). A venue supplies what differs between them: the symbol rules,
+the market feed, the exchange accounts and their adapters, the user streams,
+and what a new account starts with. The ActorSystem holds exactly one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+import trio
+
+from engine.candles import Candle
+from engine.clock import Clock
+from engine.config import Config
+from engine.errors import Conflict, MarketDataUnavailable, NotSupported
+from engine.exchanges.paper import PaperAdapter, PaperExchange
+from engine.feeds.paper import PaperFeed
+from engine.model import BookTicker
+from engine.symbols import SymbolCatalog, paper_symbol
+
+log = structlog.get_logger(__name__)
+
+HISTORY_CANDLES = 500
+
+
+class NoExchangeAccount(Conflict):
+    code = "NO_EXCHANGE_ACCOUNT"
+
+
+class Venue(Protocol):
+    name: str
+    catalog: SymbolCatalog
+
+    def feed(self, sink: Any) -> Callable[[], Any]: ...
+    def account_for(self, user_id: str) -> str: ...
+    def users_of(self, account: str, live_users: list[str]) -> list[str]: ...
+    def make_adapter(self, account: str) -> Any: ...
+    def accounts_at_start(self) -> list[str]: ...
+    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any] | None: ...
+    def opening_deposits(self) -> dict[str, Decimal]: ...
+    def candle_history(self, symbol: str) -> list[Candle]: ...
+    def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
+    def health(self) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+
+
+class PaperVenue:
+    """The engine's own paper exchange on a seeded simulated market."""
+
+    name = "paper"
+    ACCOUNT = "paper"
+
+    def __init__(self, config: Config, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.catalog = SymbolCatalog([paper_symbol(s) for s in config.paper_symbols])
+        self._feed = PaperFeed(self.catalog.infos(), clock, seed=config.paper_seed, tick_ms=config.paper_tick_ms)
+
+    def feed(self, sink: Any) -> Callable[[], Any]:
+        return lambda: self._feed.run(sink)
+
+    def account_for(self, user_id: str) -> str:
+        return self.ACCOUNT  # one book for every paper user; balances live in the journal
+
+    def users_of(self, account: str, live_users: list[str]) -> list[str]:
+        return live_users
+
+    def accounts_at_start(self) -> list[str]:
+        return [self.ACCOUNT]  # its resting orders are rebuilt before anyone trades
+
+    def make_adapter(self, account: str) -> PaperAdapter:
+        config = self.config
+        exchange = PaperExchange(self.catalog, self.clock, maker_fee=config.paper_maker_fee, taker_fee=config.paper_taker_fee)
+        return PaperAdapter(exchange)
+
+    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> None:
+        return None
+
+    def opening_deposits(self) -> dict[str, Decimal]:
+        return {"USDT": self.config.paper_start_balance}
+
+    def candle_history(self, symbol: str) -> list[Candle]:
+        return []
+
+    def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
+        return run_sync(self._feed.set_price, symbol, price)
+
+    def health(self) -> dict[str, Any]:
+        return {"venue": self.name}
+
+    def close(self) -> None:
+        pass
+
+
+class MexcVenue:
+    """MEXC spot through the real client: MEXC's hosts, or MEXC_BASE_URL/MEXC_WS_URL.
+
+    One exchange account (MEXC_API_KEY) that belongs to MEXC_ACCOUNT_USER; other
+    users can look at the market but have no account to trade with.
+    """
+
+    name = "mexc"
+    ACCOUNT = "mexc"
+
+    def __init__(self, config: Config, clock: Clock) -> None:
+        from engine.exchanges.mexc.rest import MexcRestClient
+
+        self.config = config
+        self.clock = clock
+        self.public = MexcRestClient(
+            config.mexc_base_url, recv_window=config.mexc_recv_window_ms, timeout=config.mexc_timeout_seconds, clock=clock
+        )
+        self._private: Any = None
+        self.catalog = SymbolCatalog([s.info for s in self.public.exchange_info().symbols])
+        self.symbols = [s for s in config.mexc_symbols if s in self.catalog]
+        missing = sorted(set(config.mexc_symbols) - set(self.symbols))
+        if missing:
+            log.warning("mexc.unknown_symbols", symbols=missing)
+
+    def feed(self, sink: Any) -> Callable[[], Any]:
+        from engine.exchanges.mexc.streams import MarketStreams
+
+        streams = MarketStreams(
+            self.config.mexc_ws_url,
+            self.symbols,
+            snapshot=self._snapshot,
+            sink=sink.on_market,
+            clock=self.clock,
+        )
+        self.streams = streams
+        return streams.run
+
+    async def _snapshot(self, symbol: str) -> Any:
+        depth = await trio.to_thread.run_sync(self.public.depth, symbol, 1000)
+        return depth.last_update_id, depth.bids, depth.asks
+
+    def account_for(self, user_id: str) -> str:
+        if not (self.config.mexc_api_key and self.config.mexc_secret_key):
+            raise NoExchangeAccount("no MEXC account is configured (MEXC_API_KEY, MEXC_SECRET_KEY)")
+        if user_id != self.config.mexc_account_user:
+            raise NoExchangeAccount(f"user {user_id} has no MEXC account linked")
+        return self.ACCOUNT
+
+    def users_of(self, account: str, live_users: list[str]) -> list[str]:
+        return [self.config.mexc_account_user] if self.config.mexc_account_user else []
+
+    def accounts_at_start(self) -> list[str]:
+        return [self.ACCOUNT] if self.config.mexc_api_key and self.config.mexc_account_user else []
+
+    def private_client(self) -> Any:
+        from engine.exchanges.mexc.rest import MexcRestClient
+
+        if self._private is None:
+            self._private = MexcRestClient(
+                self.config.mexc_base_url,
+                self.config.mexc_api_key,
+                self.config.mexc_secret_key,
+                recv_window=self.config.mexc_recv_window_ms,
+                timeout=self.config.mexc_timeout_seconds,
+                clock=self.clock,
+            )
+        return self._private
+
+    def make_adapter(self, account: str) -> Any:
+        from engine.exchanges.mexc.adapter import MexcAccountAdapter
+
+        return MexcAccountAdapter(self.private_client(), self.catalog, self.clock, name=account)
+
+    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
+        from engine.exchanges.mexc.userstream import UserStream
+
+        client = self.private_client()
+
+        async def keep_alive(key: str) -> None:
+            await trio.to_thread.run_sync(client.keepalive_listen_key, key)
+
+        async def delete(key: str) -> None:
+            await trio.to_thread.run_sync(client.delete_listen_key, key)
+
+        stream = UserStream(
+            self.config.mexc_ws_url,
+            create_key=lambda: trio.to_thread.run_sync(client.create_listen_key),
+            keep_alive=keep_alive,
+            delete_key=delete,
+            on_push=on_push,
+            on_connected=on_connected,
+            name=account,
+        )
+        self.user_stream = stream
+        return stream.run
+
+    def opening_deposits(self) -> dict[str, Decimal]:
+        return {}  # the exchange says what the account holds; reconciliation records it
+
+    def candle_history(self, symbol: str) -> list[Candle]:
+        from engine.exchanges.mexc.channels import KLINE_INTERVALS
+
+        candles: list[Candle] = []
+        for interval in ("1m", "5m", "15m", "30m", "60m", "4h", "1d"):
+            if interval not in KLINE_INTERVALS:
+                continue
+            try:
+                rows = self.public.klines(symbol, interval, limit=HISTORY_CANDLES)
+            except Exception as exc:  # noqa: BLE001 - history is a nicety; live candles follow
+                log.warning("mexc.kline_history_failed", symbol=symbol, interval=interval, error=repr(exc))
+                continue
+            candles.extend(
+                Candle(interval, r.open_time, r.open, r.high, r.low, r.close, r.volume, r.quote_volume) for r in rows
+            )
+        return candles
+
+    def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
+        raise NotSupported("prices move on the exchange; there is no paper market to move")
+
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"venue": self.name, "public": self.public.health()}
+        if self._private is not None:
+            out["account"] = self._private.health()
+        streams = getattr(self, "streams", None)
+        if streams is not None:
+            out["marketStreams"] = {"connections": streams.stats.connections, "reconnects": max(streams.stats.connects - 1, 0)}
+        return out
+
+    def close(self) -> None:
+        self.public.close()
+        if self._private is not None:
+            self._private.close()
+
+
+def make_venue(config: Config, clock: Clock) -> Venue:
+    if config.exchange == "mexc":
+        try:
+            return MexcVenue(config, clock)
+        except Exception as exc:
+            raise MarketDataUnavailable(f"cannot reach MEXC at {config.mexc_base_url}: {exc}") from exc
+    return PaperVenue(config, clock)

@@ -1,0 +1,213 @@
+"""One MEXC account as the ExchangeGateway sees it.
+
+Orders go out over signed REST with the engine's client order id; what happens
+to them comes back as private pushes (deals, order updates) and, when a push
+may have been missed, from REST queries. Everything is turned into
+ExecutionReports for the portfolio that owns the order. A terminal report
+always carries every fill of the order (fetched with myTrades if the pushes
+have not brought them all), so an order is never closed with a fill missing.
+
+Single-threaded by design: the gateway actor owns the instance.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import structlog
+
+from engine.clock import Clock
+from engine.exchanges.base import ExchangeOrder, ExecutionReport
+from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
+from engine.exchanges.mexc.errors import MexcError, MexcUnknownOrder
+from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcRestClient, MexcTrade
+from engine.exchanges.mexc.rules import format_price, format_quantity, format_quote
+from engine.model import Fill, OrderStatus
+from engine.symbols import SymbolCatalog
+
+log = structlog.get_logger(__name__)
+
+STATUS: dict[str, OrderStatus] = {
+    "NEW": "NEW",
+    "PARTIALLY_FILLED": "PARTIALLY_FILLED",
+    "FILLED": "FILLED",
+    "CANCELED": "CANCELED",
+    "PARTIALLY_CANCELED": "CANCELED",
+}
+PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED", 5: "CANCELED"}
+
+
+class _Tracked:
+    __slots__ = ("order", "fills", "exchange_id")
+
+    def __init__(self, order: ExchangeOrder) -> None:
+        self.order = order
+        self.fills: dict[str, Fill] = {}
+        self.exchange_id: str | None = None
+
+
+class MexcAccountAdapter:
+    def __init__(self, rest: MexcRestClient, catalog: SymbolCatalog, clock: Clock, *, name: str = "") -> None:
+        self.rest = rest
+        self._catalog = catalog
+        self._clock = clock
+        self._name = name
+        self._by_client_id: dict[str, _Tracked] = {}
+        self._by_exchange_id: dict[str, _Tracked] = {}
+
+    # -- commands ------------------------------------------------------------------
+
+    def submit(self, order: ExchangeOrder) -> list[ExecutionReport]:
+        tracked = self._track(order)
+        info = self._catalog.get(order.symbol)
+        try:
+            result = self.rest.place_order(
+                order.symbol,
+                order.side,
+                order.type,
+                quantity=None if order.quantity is None else Decimal(format_quantity(info, order.quantity)),
+                quote_order_qty=None if order.quote_quantity is None else Decimal(format_quote(info, order.quote_quantity)),
+                price=None if order.price is None else Decimal(format_price(info, order.price)),
+                client_order_id=order.client_order_id,
+            )
+        except MexcError as exc:
+            if exc.outcome_unknown:
+                # The client already looked for it; reconciliation will find out.
+                log.warning("mexc.submit_unknown", account=self._name, order_id=order.order_id, error=repr(exc))
+                return []
+            return [self._report(order, "REJECTED", reason=f"exchange refused the order ({exc.code}: {exc.msg})")]
+        if isinstance(result, MexcOrderAck):
+            self._link(tracked, result.order_id)
+            return [self._report(order, "NEW")]
+        return [self._from_exchange(tracked, result)]
+
+    def cancel(self, order: ExchangeOrder) -> list[ExecutionReport]:
+        tracked = self._track(order)
+        try:
+            result = self.rest.cancel_order(order.symbol, client_order_id=order.client_order_id)
+        except MexcUnknownOrder:
+            # Filled or canceled already, or never placed: ask what it is.
+            return self.query([order]) or [self._report(order, "CANCELED", reason="the exchange does not have the order")]
+        except MexcError as exc:
+            if exc.outcome_unknown:
+                return self.query([order])
+            raise
+        return [self._from_exchange(tracked, result)]
+
+    def query(self, orders: list[ExchangeOrder]) -> list[ExecutionReport]:
+        """The state of each order at the exchange; orders it never got are left out."""
+        reports = []
+        for order in orders:
+            tracked = self._track(order)
+            try:
+                found = self.rest.query_order(order.symbol, client_order_id=order.client_order_id)
+            except MexcUnknownOrder:
+                continue
+            reports.append(self._from_exchange(tracked, found))
+        return reports
+
+    def balances(self) -> dict[str, Decimal]:
+        """Each asset's total (free + locked) at the exchange."""
+        return {b.asset: b.free + b.locked for b in self.rest.account().balances}
+
+    def forget(self, order_id: str) -> None:
+        for tracked in list(self._by_client_id.values()):
+            if tracked.order.order_id == order_id:
+                self._by_client_id.pop(tracked.order.client_order_id, None)
+                if tracked.exchange_id:
+                    self._by_exchange_id.pop(tracked.exchange_id, None)
+
+    # -- pushes --------------------------------------------------------------------
+
+    def on_push(self, push: Push) -> list[ExecutionReport]:
+        body = push.body
+        if isinstance(body, PrivateDealPush):
+            tracked = self._find(body.client_order_id, body.order_id)
+            if tracked is None:
+                return []
+            fill = Fill(
+                trade_id=body.trade_id,
+                price=body.price,
+                quantity=body.quantity,
+                quote=body.amount,
+                fee=body.fee_amount,
+                fee_asset=body.fee_currency,
+                is_maker=body.is_maker,
+                time=body.time,
+            )
+            if fill.trade_id in tracked.fills:
+                return []
+            tracked.fills[fill.trade_id] = fill
+            return [self._report(tracked.order, "PARTIALLY_FILLED", fills=(fill,))]
+        if isinstance(body, PrivateOrderPush):
+            tracked = self._find(body.client_id, body.id)
+            if tracked is None:
+                return []
+            self._link(tracked, body.id)
+            status = PUSH_STATUS.get(body.status)
+            if status is None or status == "NEW":
+                return []
+            if status in ("FILLED", "CANCELED") or status == "PARTIALLY_FILLED":
+                executed = sum((f.quantity for f in tracked.fills.values()), Decimal(0))
+                if executed < body.cumulative_quantity:
+                    self._fetch_fills(tracked)  # a deal push is late or lost
+            return [self._report(tracked.order, status, fills=tuple(tracked.fills.values()))]
+        return []
+
+    # -- internals -----------------------------------------------------------------
+
+    def _track(self, order: ExchangeOrder) -> _Tracked:
+        tracked = self._by_client_id.get(order.client_order_id)
+        if tracked is None:
+            tracked = self._by_client_id[order.client_order_id] = _Tracked(order)
+        return tracked
+
+    def _link(self, tracked: _Tracked, exchange_id: str) -> None:
+        tracked.exchange_id = exchange_id
+        self._by_exchange_id[exchange_id] = tracked
+
+    def _find(self, client_id: str | None, exchange_id: str | None) -> _Tracked | None:
+        tracked = self._by_client_id.get(client_id) if client_id else None
+        if tracked is None and exchange_id:
+            tracked = self._by_exchange_id.get(exchange_id)
+        if tracked is None:
+            log.info("mexc.push_for_unknown_order", account=self._name, client_order_id=client_id, order_id=exchange_id)
+        return tracked
+
+    def _from_exchange(self, tracked: _Tracked, found: MexcOrder) -> ExecutionReport:
+        self._link(tracked, found.order_id)
+        status = STATUS.get(found.status or "", "NEW")
+        if found.executed_qty and found.executed_qty > 0:
+            self._fetch_fills(tracked)
+        return self._report(tracked.order, status, fills=tuple(tracked.fills.values()))
+
+    def _fetch_fills(self, tracked: _Tracked) -> None:
+        if tracked.exchange_id is None:
+            return
+        trades: list[MexcTrade] = self.rest.my_trades(tracked.order.symbol, order_id=tracked.exchange_id)
+        for trade in trades:
+            if trade.id in tracked.fills:
+                continue
+            tracked.fills[trade.id] = Fill(
+                trade_id=trade.id,
+                price=trade.price,
+                quantity=trade.qty,
+                quote=trade.quote_qty,
+                fee=trade.commission,
+                fee_asset=trade.commission_asset or self._catalog.get(tracked.order.symbol).quote,
+                is_maker=trade.is_maker,
+                time=trade.time,
+            )
+
+    def _report(
+        self, order: ExchangeOrder, status: OrderStatus, fills: tuple[Fill, ...] = (), reason: str | None = None
+    ) -> ExecutionReport:
+        ordered = tuple(sorted(fills, key=lambda f: (f.time, f.trade_id)))
+        return ExecutionReport(
+            user_id=order.user_id,
+            order_id=order.order_id,
+            status=status,
+            fills=ordered,
+            reason=reason,
+            time=self._clock.now_ms(),
+        )
