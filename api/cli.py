@@ -1,4 +1,4 @@
-"""The ``cryptobot`` command: serve, migrate, dev-token, healthcheck, version.
+"""The ``cryptobot`` command: serve, migrate, dev-token, healthcheck, simulator, version.
 
 This is the outermost layer (it starts gunicorn and opens the database), so it
 may import every package.
@@ -38,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("healthcheck", help="exit 0 if the local engine's /health answers 200")
     sub.add_parser("version", help="print the version")
 
+    sub.add_parser("simulator", help="run the loopback MEXC simulator (see `cryptobot simulator --help`)", add_help=False)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulator"]:
+        from engine.exchanges.mexc_sim.cli import main as simulator_main
+
+        return simulator_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "version":
         print(f"cryptobot {__version__}")

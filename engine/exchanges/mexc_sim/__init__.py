@@ -1,0 +1,6 @@
+"""A loopback MEXC spot exchange: REST under /api/v3, protobuf WebSocket at /ws.
+
+The engine's real MEXC client runs against it unchanged: same paths, shapes,
+codes, signatures, weights and pushes. ``Simulator`` is the entry point;
+``cli.main`` is ``cryptobot simulator``.
+"""

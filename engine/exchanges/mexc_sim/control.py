@@ -1,0 +1,187 @@
+"""The simulator's own controls over HTTP, under /_sim/ (never one of MEXC's paths).
+
+For tests and demos driving a simulator in another process (``cryptobot
+simulator``). JSON in, JSON out; amounts are strings, as everywhere in MEXC.
+
+    POST /_sim/accounts         {"apiKey", "secret", "balances": {"USDT": "10000"}}
+    POST /_sim/price            {"symbol", "price"}
+    POST /_sim/symbols          {"symbol", "basePrecision", "quotePrecision", "price", "afterSeconds"?}
+    POST /_sim/faults           {"kind": "fail_next", "count", "status", "retryAfter"?}
+                                {"kind": "fail_after_order", "count", "status"}
+                                {"kind": "delay", "seconds", "count"?}
+                                {"kind": "clear"}
+    POST /_sim/drop-websockets
+    GET  /_sim/orders?apiKey=   every order ever accepted for the key (MEXC's order shape)
+    GET  /_sim/balances?apiKey= {"USDT": {"free", "locked"}, ...}
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+import falcon
+import msgspec
+
+from engine.exchanges.mexc_sim import shapes
+from engine.exchanges.mexc_sim.faults import Faults
+from engine.exchanges.mexc_sim.model import SimOrder
+from engine.model import Balance
+from engine.money import to_decimal
+
+
+class SimControls(Protocol):
+    faults: Faults
+
+    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal] | None = None) -> None: ...
+
+    def set_price(self, symbol: str, price: Decimal) -> Decimal: ...
+
+    def list_symbol(self, symbol: str, base_precision: int, quote_precision: int, price: Decimal) -> None: ...
+
+    def orders_seen(self, api_key: str) -> list[SimOrder]: ...
+
+    def account_balances(self, api_key: str) -> dict[str, Balance]: ...
+
+
+class _Bad(Exception):
+    pass
+
+
+def _body(req: falcon.Request) -> dict[str, Any]:
+    raw = req.bounded_stream.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise _Bad("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _Bad("body must be a JSON object")
+    return data
+
+
+def _field(data: dict[str, Any], name: str) -> Any:
+    if data.get(name) in (None, ""):
+        raise _Bad(f"{name} is required")
+    return data[name]
+
+
+def _decimal(data: dict[str, Any], name: str) -> Decimal:
+    value = to_decimal(str(_field(data, name)))
+    if value is None:
+        raise _Bad(f"{name} must be a decimal number")
+    return value
+
+
+def _answer(resp: falcon.Response, body: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = msgspec.json.encode(body)
+
+
+class _Resource:
+    def __init__(self, sim: SimControls) -> None:
+        self.sim = sim
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._guard(req, resp, self.post)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._guard(req, resp, self.get)
+
+    def _guard(self, req: falcon.Request, resp: falcon.Response, action: Any) -> None:
+        try:
+            _answer(resp, action(req))
+        except falcon.HTTPError:
+            raise
+        except (_Bad, ValueError, KeyError) as exc:
+            _answer(resp, {"error": str(exc)}, 400)
+        except Exception as exc:  # noqa: BLE001 - a SimReject, e.g. an unknown symbol
+            _answer(resp, {"error": str(exc)}, 400)
+
+    def post(self, req: falcon.Request) -> Any:
+        raise falcon.HTTPMethodNotAllowed(["GET"])
+
+    def get(self, req: falcon.Request) -> Any:
+        raise falcon.HTTPMethodNotAllowed(["POST"])
+
+
+class Accounts(_Resource):
+    def post(self, req: falcon.Request) -> Any:
+        data = _body(req)
+        balances = {str(k): _decimal({"v": v}, "v") for k, v in (data.get("balances") or {}).items()}
+        self.sim.add_account(str(_field(data, "apiKey")), str(_field(data, "secret")), balances)
+        return {"apiKey": data["apiKey"]}
+
+
+class Price(_Resource):
+    def post(self, req: falcon.Request) -> Any:
+        data = _body(req)
+        symbol = str(_field(data, "symbol"))
+        price = self.sim.set_price(symbol, _decimal(data, "price"))
+        return {"symbol": symbol, "price": shapes.num(price)}
+
+
+class Symbols(_Resource):
+    def post(self, req: falcon.Request) -> Any:
+        data = _body(req)
+        symbol = str(_field(data, "symbol"))
+        base_p, quote_p = int(_field(data, "basePrecision")), int(_field(data, "quotePrecision"))
+        price = _decimal(data, "price")
+        after = float(data.get("afterSeconds") or 0)
+        if after > 0:
+            self.sim.faults.list_later(after, symbol, base_p, quote_p, price)
+            return {"symbol": symbol, "listedIn": after}
+        self.sim.list_symbol(symbol, base_p, quote_p, price)
+        return {"symbol": symbol, "listedIn": 0}
+
+
+class FaultsResource(_Resource):
+    def post(self, req: falcon.Request) -> Any:
+        data = _body(req)
+        kind = str(_field(data, "kind"))
+        faults = self.sim.faults
+        count = int(data.get("count") or 1)
+        if kind == "fail_next":
+            retry = data.get("retryAfter")
+            faults.fail_next(count, int(data.get("status") or 429), None if retry is None else int(retry))
+        elif kind == "fail_after_order":
+            faults.fail_after_order(count, int(data.get("status") or 500))
+        elif kind == "delay":
+            faults.delay(float(_field(data, "seconds")), None if data.get("count") is None else count)
+        elif kind == "clear":
+            faults.clear()
+        else:
+            raise _Bad(f"unknown fault kind {kind!r}")
+        return {"kind": kind}
+
+
+class DropWebsockets(_Resource):
+    def post(self, req: falcon.Request) -> Any:
+        return {"dropped": self.sim.faults.drop_websockets()}
+
+
+class Orders(_Resource):
+    def get(self, req: falcon.Request) -> Any:
+        api_key = req.get_param("apiKey", required=True)
+        return [shapes.order(o) for o in self.sim.orders_seen(api_key)]
+
+
+class Balances(_Resource):
+    def get(self, req: falcon.Request) -> Any:
+        api_key = req.get_param("apiKey", required=True)
+        return {
+            asset: {"free": shapes.num(b.free), "locked": shapes.num(b.locked)}
+            for asset, b in self.sim.account_balances(api_key).items()
+        }
+
+
+def add_routes(app: falcon.App, sim: SimControls) -> None:
+    app.add_route("/_sim/accounts", Accounts(sim))
+    app.add_route("/_sim/price", Price(sim))
+    app.add_route("/_sim/symbols", Symbols(sim))
+    app.add_route("/_sim/faults", FaultsResource(sim))
+    app.add_route("/_sim/drop-websockets", DropWebsockets(sim))
+    app.add_route("/_sim/orders", Orders(sim))
+    app.add_route("/_sim/balances", Balances(sim))

@@ -1,0 +1,404 @@
+"""MEXC's WebSocket market and user streams, served with trio-websocket at /ws.
+
+Control frames are JSON text (SUBSCRIPTION, UNSUBSCRIPTION, PING); data pushes
+are binary protobuf, one PushDataV3ApiWrapper per frame. Aggregated channels
+push every 100 ms or 10 ms as named; a depth push merges every change in its
+window, so its fromVersion..toVersion chain is gapless and continues from the
+REST snapshot's lastUpdateId. Private channels need a connection opened with
+``?listenKey=``. A connection with no subscription for ``idle_close_seconds``
+is closed, as MEXC closes one after 30 s.
+
+``PushHub`` is the exchange's listener: called under the exchange lock, it only
+appends to per-channel windows under its own lock; the trio flush loop takes the
+windows and fans the encoded frames out. The hub never takes the exchange lock
+while holding its own, so the two locks cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from urllib.parse import parse_qs
+
+import structlog
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+from engine.clock import Clock
+from engine.exchanges.mexc import channels
+from engine.exchanges.mexc.codec import Push, encode_push
+from engine.exchanges.mexc_sim import pushes
+from engine.exchanges.mexc_sim.core import SimExchange, SimListener
+from engine.exchanges.mexc_sim.listenkeys import ListenKeys
+from engine.exchanges.mexc_sim.model import AccountChange, BookTop, Kline, PublicDeal, SimOrder, SimTrade
+
+log = structlog.get_logger(__name__)
+
+FLUSH_SECONDS = 0.01  # the fastest push interval
+SLOW_EVERY = 10  # 100ms channels, klines and limit depth flush every 10th round
+OUTBOX_FRAMES = 2_000  # a connection this far behind is dropped, as MEXC drops slow readers
+MAX_SUBSCRIPTIONS = channels.MAX_SUBSCRIPTIONS_PER_CONNECTION
+PONG = {"id": 0, "code": 0, "msg": "PONG"}
+
+
+def _json(message: object) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def refusal(params: list[str], reason: str = "Blocked!") -> str:
+    # MEXC's wording, with its two spaces and full-width colon.
+    return f"Not Subscribed successfully! [{','.join(params)}].  Reason： {reason}"
+
+
+class _Window:
+    """What happened in one push interval, per channel name."""
+
+    def __init__(self) -> None:
+        self.deals: dict[str, tuple[str, list[PublicDeal]]] = {}
+        self.depth: dict[str, list] = {}  # channel -> [symbol, from, to, bids, asks]
+        self.tops: dict[str, BookTop] = {}
+
+
+class PushHub(SimListener):
+    def __init__(self, exchange: SimExchange, clock: Clock) -> None:
+        self._exchange = exchange
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows = {interval: _Window() for interval in channels.PUSH_INTERVALS}
+        self._klines: dict[str, tuple[str, Kline]] = {}
+        self._limit_dirty: set[str] = set()
+        self._private: list[tuple[str, str, Push]] = []  # (api key, channel, push)
+        self._last_maker: dict[str, bool] = {}  # order id -> was its last fill as maker
+
+    # -- listener (exchange thread, exchange lock held) -----------------------------
+
+    def on_deal(self, symbol: str, deals: list[PublicDeal]) -> None:
+        with self._lock:
+            for interval, window in self._windows.items():
+                window.deals.setdefault(channels.deals(symbol, interval), (symbol, []))[1].extend(deals)
+
+    def on_depth(self, symbol, from_version, to_version, bids, asks) -> None:  # type: ignore[no-untyped-def]
+        with self._lock:
+            for interval, window in self._windows.items():
+                name = channels.depth(symbol, interval)
+                merged = window.depth.get(name)
+                if merged is None:
+                    merged = window.depth[name] = [symbol, from_version, to_version, {}, {}]
+                merged[2] = to_version
+                merged[3].update(bids)
+                merged[4].update(asks)
+            self._limit_dirty.add(symbol)
+
+    def on_book_ticker(self, symbol: str, top: BookTop) -> None:
+        with self._lock:
+            for interval, window in self._windows.items():
+                window.tops[channels.book_ticker(symbol, interval)] = top
+
+    def on_kline(self, symbol: str, interval: str, kline: Kline) -> None:
+        with self._lock:
+            self._klines[channels.kline(symbol, interval)] = (symbol, kline)
+
+    def on_private_order(self, api_key: str, order: SimOrder, last_qty: Decimal | None) -> None:
+        now = self._clock.now_ms()
+        with self._lock:
+            is_maker = self._last_maker.get(order.order_id, order.type == "LIMIT_MAKER")
+            if not order.is_open:
+                self._last_maker.pop(order.order_id, None)
+            self._private.append((api_key, channels.PRIVATE_ORDERS, pushes.private_order(order, last_qty, is_maker, now)))
+
+    def on_private_deal(self, api_key: str, trade: SimTrade) -> None:
+        now = self._clock.now_ms()
+        with self._lock:
+            self._last_maker[trade.order_id] = trade.is_maker
+            self._private.append((api_key, channels.PRIVATE_DEALS, pushes.private_deal(trade, now)))
+
+    def on_private_account(self, api_key: str, change: AccountChange) -> None:
+        now = self._clock.now_ms()
+        with self._lock:
+            self._private.append((api_key, channels.PRIVATE_ACCOUNT, pushes.private_account(change, now)))
+
+    # -- flushing (trio thread) ----------------------------------------------------
+
+    def take(
+        self, interval: str, *, slow: bool, wanted: Callable[[str], bool]
+    ) -> tuple[list[tuple[str, Push]], list[tuple[str, str, Push]]]:
+        """Public pushes due for ``interval`` (plus klines and limit depth when
+        ``slow``) on the channels ``wanted``, and every private push so far."""
+        now = self._clock.now_ms()
+        with self._lock:
+            window, self._windows[interval] = self._windows[interval], _Window()
+            private, self._private = self._private, []
+            klines, dirty = ({}, set())
+            if slow:
+                klines, self._klines = self._klines, {}
+                dirty, self._limit_dirty = self._limit_dirty, set()
+        public: list[tuple[str, Push]] = []
+        for name, (symbol, items) in window.deals.items():
+            if wanted(name):
+                public.append((name, pushes.deals(name, symbol, items, now)))
+        for name, (symbol, first, last, bids, asks) in window.depth.items():
+            if not wanted(name):
+                continue
+            bid_levels = sorted(bids.items(), reverse=True)
+            ask_levels = sorted(asks.items())
+            public.append((name, pushes.depth(name, symbol, first, last, bid_levels, ask_levels, now)))
+        for name, top in window.tops.items():
+            if wanted(name) and top.bid is not None and top.ask is not None:
+                public.append((name, pushes.book_ticker(name, top, now)))
+        for name, (symbol, kline) in klines.items():
+            if wanted(name):
+                public.append((name, pushes.kline(name, symbol, kline, now)))
+        for symbol in dirty:  # the exchange lock is taken here, never under the hub's
+            names = {levels: channels.limit_depth(symbol, levels) for levels in channels.LIMIT_DEPTH_LEVELS}
+            if not any(wanted(name) for name in names.values()):
+                continue
+            version, bids20, asks20 = self._exchange.depth(symbol, max(channels.LIMIT_DEPTH_LEVELS))
+            for levels, name in names.items():
+                public.append((name, pushes.limit_depth(name, symbol, version, bids20[:levels], asks20[:levels], now)))
+        return public, private
+
+
+class _Connection:
+    def __init__(self, ws: WebSocketConnection, api_key: str | None) -> None:
+        self.ws = ws
+        self.api_key = api_key
+        self.subscriptions: set[str] = set()
+        self.idle_since = trio.current_time()
+        self.outbox_send, self.outbox = trio.open_memory_channel[bytes | str](OUTBOX_FRAMES)
+        self.scope = trio.CancelScope()
+        self.close_code = 1000
+        self.close_reason = ""
+
+    def offer(self, frame: bytes | str) -> None:
+        try:
+            self.outbox_send.send_nowait(frame)
+        except trio.WouldBlock:
+            self.close(1008, "too slow")
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+    def close(self, code: int, reason: str) -> None:
+        self.close_code, self.close_reason = code, reason
+        self.scope.cancel()
+
+
+class WsServer:
+    def __init__(
+        self,
+        exchange: SimExchange,
+        listen_keys: ListenKeys,
+        clock: Clock,
+        *,
+        idle_close_seconds: float = 30.0,
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
+    ) -> None:
+        self.hub = PushHub(exchange, clock)
+        self._keys = listen_keys
+        self._idle_close = idle_close_seconds
+        self._max_subscriptions = max_subscriptions
+        self._connections: set[_Connection] = set()
+        self._public: dict[str, set[_Connection]] = {}
+        self._private: dict[tuple[str, str], set[_Connection]] = {}
+        self._token: trio.lowlevel.TrioToken | None = None
+        self.port: int | None = None
+        exchange.listeners.append(self.hub)
+
+    async def serve(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:  # type: ignore[no-untyped-def]
+        self._token = trio.lowlevel.current_trio_token()
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve_websocket, self._handle, host, port, None)
+            self.port = server.port
+            nursery.start_soon(self._flush_loop)
+            log.info("sim.ws_listening", host=host, port=self.port)
+            task_status.started(self.port)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def drop_all(self) -> int:
+        """Close every connection now (from any thread); returns how many."""
+        if self._token is None:
+            return 0
+        try:
+            return trio.from_thread.run_sync(self._drop_all, trio_token=self._token)
+        except trio.RunFinishedError:
+            return 0  # the server has stopped: nothing left to drop
+
+    def _drop_all(self) -> int:
+        dropped = list(self._connections)
+        for connection in dropped:
+            connection.close(1001, "dropped by the simulator")
+        return len(dropped)
+
+    # -- one connection ----------------------------------------------------------------
+
+    async def _handle(self, request: WebSocketRequest) -> None:
+        # Nothing a client does may take the server down: every failure ends
+        # only its own connection.
+        try:
+            await self._serve_connection(request)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("sim.ws_connection_failed", error=repr(exc))
+
+    async def _serve_connection(self, request: WebSocketRequest) -> None:
+        path, _, query = request.path.partition("?")
+        if path.rstrip("/") != "/ws":
+            await request.reject(404)
+            return
+        listen_key = parse_qs(query).get("listenKey", [None])[0]
+        api_key = self._keys.owner(listen_key) if listen_key else None
+        ws = await request.accept()
+        if listen_key is not None and api_key is None:
+            try:
+                await ws.send_message("Invalid listen key")
+                await ws.aclose()
+            except ConnectionClosed:
+                pass
+            return
+        connection = _Connection(ws, api_key)
+        self._connections.add(connection)
+        try:
+            with connection.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._guarded, connection, self._writer)
+                    nursery.start_soon(self._guarded, connection, self._watch_idle)
+                    await self._guarded(connection, self._reader)
+        finally:
+            self._forget(connection)
+            with trio.move_on_after(1) as cleanup:
+                cleanup.shield = True
+                try:
+                    await ws.aclose(connection.close_code, connection.close_reason or None)
+                except ConnectionClosed:
+                    pass
+
+    @staticmethod
+    async def _guarded(connection: _Connection, task: Callable[[_Connection], Awaitable[None]]) -> None:
+        """Run one of a connection's tasks; when it ends, for any reason, so does the connection."""
+        try:
+            await task(connection)
+        except ConnectionClosed:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            log.warning("sim.ws_task_failed", task=getattr(task, "__name__", "?"), error=repr(exc))
+        finally:
+            connection.scope.cancel()
+
+    async def _reader(self, connection: _Connection) -> None:
+        while True:
+            message = await connection.ws.get_message()
+            if isinstance(message, str):
+                self._on_control(connection, message)
+
+    async def _writer(self, connection: _Connection) -> None:
+        async for frame in connection.outbox:
+            await connection.ws.send_message(frame)
+
+    async def _watch_idle(self, connection: _Connection) -> None:
+        while True:
+            await trio.sleep(min(1.0, self._idle_close / 4))
+            idle = trio.current_time() - connection.idle_since
+            if not connection.subscriptions and idle >= self._idle_close:
+                connection.close(1000, "no subscription")
+                return
+
+    def _on_control(self, connection: _Connection, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return  # MEXC ignores what it cannot read
+        if not isinstance(message, dict):
+            return
+        method = str(message.get("method", ""))
+        reply_id = message.get("id", 0) if isinstance(message.get("id", 0), int) else 0
+        params = [p for p in message.get("params") or [] if isinstance(p, str)]
+        if method.upper() == "PING":
+            connection.offer(_json(PONG))
+        elif method == "SUBSCRIPTION":
+            self._subscribe(connection, params, reply_id)
+        elif method == "UNSUBSCRIPTION":
+            for name in params:
+                self._unsubscribe(connection, name)
+            connection.offer(_json({"id": reply_id, "code": 0, "msg": ",".join(params)}))
+
+    def _subscribe(self, connection: _Connection, params: list[str], reply_id: int) -> None:
+        accepted, refused = [], []
+        for name in params:
+            try:
+                parsed = channels.parse(name)
+            except ValueError:
+                refused.append(name)
+                continue
+            if parsed.private and connection.api_key is None:
+                refused.append(name)
+                continue
+            accepted.append(name)
+        room = self._max_subscriptions - len(connection.subscriptions)
+        new = [n for n in dict.fromkeys(accepted) if n not in connection.subscriptions]
+        if len(new) > room:
+            reason = f"Max {self._max_subscriptions} subscriptions!"
+            connection.offer(_json({"id": reply_id, "code": 0, "msg": refusal(params, reason)}))
+            return
+        for name in new:
+            connection.subscriptions.add(name)
+            if channels.parse(name).private:
+                self._private.setdefault((connection.api_key, name), set()).add(connection)  # type: ignore[arg-type]
+            else:
+                self._public.setdefault(name, set()).add(connection)
+        if refused:
+            connection.offer(_json({"id": reply_id, "code": 0, "msg": refusal(refused)}))
+        if accepted:
+            connection.offer(_json({"id": reply_id, "code": 0, "msg": ",".join(accepted)}))
+
+    def _unsubscribe(self, connection: _Connection, name: str) -> None:
+        if name not in connection.subscriptions:
+            return
+        connection.subscriptions.discard(name)
+        self._public.get(name, set()).discard(connection)
+        if connection.api_key is not None:
+            self._private.get((connection.api_key, name), set()).discard(connection)
+        if not connection.subscriptions:
+            connection.idle_since = trio.current_time()
+
+    def _forget(self, connection: _Connection) -> None:
+        for name in list(connection.subscriptions):
+            self._unsubscribe(connection, name)
+        self._connections.discard(connection)
+        connection.outbox_send.close()
+
+    # -- fan-out -------------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        rounds = 0
+        deadline = trio.current_time()
+        while True:
+            deadline += FLUSH_SECONDS
+            await trio.sleep_until(deadline)
+            deadline = max(deadline, trio.current_time() - FLUSH_SECONDS)  # do not burst after a stall
+            rounds += 1
+            try:
+                self._fan_out(*self.hub.take("10ms", slow=False, wanted=self._wanted))
+                if rounds % SLOW_EVERY == 0:
+                    self._fan_out(*self.hub.take("100ms", slow=True, wanted=self._wanted))
+            except Exception as exc:  # noqa: BLE001 - a bad round must not stop the streams
+                log.error("sim.ws_flush_failed", error=repr(exc), exc_info=exc)
+
+    def _wanted(self, name: str) -> bool:
+        return bool(self._public.get(name))
+
+    def _fan_out(self, public: list[tuple[str, Push]], private: list[tuple[str, str, Push]]) -> None:
+        for name, push in public:
+            subscribers = self._public.get(name)
+            if subscribers:
+                frame = encode_push(push)
+                for connection in list(subscribers):
+                    connection.offer(frame)
+        for api_key, name, push in private:
+            subscribers = self._private.get((api_key, name))
+            if subscribers:
+                frame = encode_push(push)
+                for connection in list(subscribers):
+                    connection.offer(frame)
