@@ -216,7 +216,11 @@ class PortfolioActor(EngineActor):
         for event in events:
             self._log_event(order, event)
         snapshot = order.snapshot()
-        placing = self._placing.pop(order.id, None)
+        # A MARKET order is done at once on any exchange: answer its caller with the
+        # outcome, not with the acknowledgement or a first partial fill that the
+        # user stream brings ahead of the order's final state.
+        still_executing = order.type == "MARKET" and order.is_open
+        placing = None if still_executing else self._placing.pop(order.id, None)
         if placing is not None:
             _resolve_after(durable, placing.settled, snapshot)
         if not order.is_open:

@@ -4,3 +4,7 @@ The engine's real MEXC client runs against it unchanged: same paths, shapes,
 codes, signatures, weights and pushes. ``Simulator`` is the entry point;
 ``cli.main`` is ``cryptobot simulator``.
 """
+
+from engine.exchanges.mexc_sim.simulator import Simulator
+
+__all__ = ["Simulator"]
