@@ -16,7 +16,7 @@ import msgspec
 import pykka
 
 from actors.market import MarketView
-from actors.messages import Cancel, CheckWritable, GetCandles, GetMarket, GetOrder, GetRiskStatus, GetTicker, GetWallet, Halt, ListOrders, Place, Resume, Ticket
+from actors.messages import Cancel, CheckWritable, GetCandles, GetMarket, GetOrder, GetRiskStatus, GetTicker, GetWallet, Halt, ListOrders, Place, Reconcile, Resume, Ticket
 from actors.risk import RiskStatus
 from actors.system import ActorSystem
 from engine.candles import Candle
@@ -81,6 +81,11 @@ class EngineClient:
     def list_orders(self, user_id: str, *, symbol: str | None = None, open_only: bool = False, limit: int = 100) -> list[Order]:
         return self.system.ask_portfolio(user_id, ListOrders(symbol, open_only, limit))
 
+    def refresh_wallet(self, user_id: str) -> list[WalletLine]:
+        """Reconcile with the exchange first (orders, then balances), then answer."""
+        self.system.ask_portfolio(user_id, Reconcile())
+        return self.wallet(user_id)
+
     def wallet(self, user_id: str) -> list[WalletLine]:
         lines = self.system.ask_portfolio(user_id, GetWallet())
         return [WalletLine(asset, free, locked) for asset, free, locked in lines]
@@ -94,7 +99,7 @@ class EngineClient:
     def tickers(self) -> list[tuple[str, BookTicker | None]]:
         """Every symbol's ticker; the asks run concurrently under one deadline."""
         deadline = time.monotonic() + self.timeout
-        futures = [(s, self.system.ref("market", s).ask(GetTicker(), block=False)) for s in self.system.catalog.symbols()]
+        futures = [(s, self.system.ref("market", s).ask(GetTicker(), block=False)) for s in self.system.venue.market_symbols]
         out = []
         for symbol, future in futures:
             try:

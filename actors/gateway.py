@@ -14,6 +14,7 @@ from actors.base import EngineActor
 from actors.messages import (
     CancelAtExchange,
     Execution,
+    GatewayTick,
     GetBalances,
     LoadOpenOrders,
     MarketUpdate,
@@ -68,6 +69,11 @@ class ExchangeGateway(EngineActor):
             # Pushes may have been missed while disconnected: every owner catches up.
             for user_id in self.system.users_of(self.account):
                 self.system.tell_portfolio(user_id, Reconcile())
+            return None
+        if isinstance(message, GatewayTick):
+            follow_up = getattr(adapter, "follow_up", None)
+            if follow_up is not None:
+                self._send(follow_up())
             return None
         if isinstance(message, QueryOrders):
             return adapter.query(list(message.orders))

@@ -234,3 +234,7 @@ class GetCandles(msgspec.Struct, frozen=True):
 
     interval: str
     limit: int = 100
+
+
+class GatewayTick(msgspec.Struct, frozen=True):
+    """tell: periodic; follow up orders whose placement had an unknown outcome."""

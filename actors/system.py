@@ -29,6 +29,7 @@ from actors.messages import (
     Append,
     CheckWritable,
     Drain,
+    GatewayTick,
     GetTicker,
     Halt,
     MarketUpdate,
@@ -45,11 +46,12 @@ from actors.portfolio import PortfolioActor
 from actors.risk import RiskSupervisor
 from engine.clock import Clock, SystemClock
 from engine.config import Config
-from engine.errors import ActorUnavailable, EngineError, EngineTimeout
+from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
 from engine import market as market_data
 from engine.candles import Candle
 from engine.market import MarketData
 from engine.model import BookTicker
+from engine.symbols import SymbolCatalog
 from persistence.lock import DatabaseLock
 
 log = structlog.get_logger(__name__)
@@ -63,7 +65,6 @@ class ActorSystem:
         self.config = config
         self.clock = clock or SystemClock()
         self.venue = venue or make_venue(config, self.clock)
-        self.catalog = self.venue.catalog
         self.bridge = TrioBridge()
         self.conflator = Conflator(self._notify_market, merge=market_data.merge)
         self._lock = threading.RLock()
@@ -76,6 +77,11 @@ class ActorSystem:
         self._running = False
         self.started_at: int | None = None
 
+    @property
+    def catalog(self) -> SymbolCatalog:
+        """Every symbol the venue lists (it may grow while running)."""
+        return self.venue.catalog
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> ActorSystem:
@@ -87,10 +93,12 @@ class ActorSystem:
             for account in self.venue.accounts_at_start():
                 self._start_singleton("gateway", account)
                 self.ask(self.ref("gateway", account), QueryOrders(()))  # waits until it is ready
-            for symbol in self.catalog.symbols():
+            for symbol in self.venue.market_symbols:
                 self._start_singleton("market", symbol)
             self.bridge.start()
             self.bridge.spawn("feed", self.venue.feed(self))
+            for name, task in self.venue.background(self):
+                self.bridge.spawn(name, task)
             for account in self.venue.accounts_at_start():
                 self._start_account_stream(account)
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
@@ -99,7 +107,7 @@ class ActorSystem:
             raise
         self._running = True
         self.started_at = self.clock.now_ms()
-        log.info("engine.started", symbols=self.catalog.symbols(), database=self.config.database_path)
+        log.info("engine.started", venue=self.venue.name, symbols=self.venue.market_symbols, database=self.config.database_path)
         return self
 
     def stop(self) -> None:
@@ -159,6 +167,11 @@ class ActorSystem:
             return True
         except pykka.ActorDeadError:
             return False
+
+    def start_market(self, symbol: str) -> None:
+        """A MarketActor for a symbol that starts streaming while running."""
+        if ("market", symbol) not in self._refs:
+            self._start_singleton("market", symbol)
 
     def latest_book(self, symbol: str) -> BookTicker | None:
         ref = self._refs.get(("market", symbol))
@@ -243,6 +256,8 @@ class ActorSystem:
                     log.error("portfolio.message_lost", user_id=user_id, message=type(message).__name__)
 
     def ask_market(self, symbol: str, message: Any, timeout: float | None = None) -> Any:
+        if ("market", symbol) not in self._refs and symbol in self.catalog:
+            raise MarketDataUnavailable(f"{symbol} is listed but not streamed here (see MEXC_SYMBOLS)")
         return self.ask(self.ref("market", symbol), message, timeout)
 
     def ask_risk(self, message: Any, timeout: float | None = None) -> Any:
@@ -368,6 +383,12 @@ class ActorSystem:
                 ref.tell(Passivate(self.config.portfolio_idle_seconds))
             except pykka.ActorDeadError:
                 pass
+        for (kind, _), ref in list(self._refs.items()):
+            if kind == "gateway":
+                try:
+                    ref.tell(GatewayTick())
+                except pykka.ActorDeadError:
+                    pass
 
     def quarantine(self, kind: str, key: str) -> None:
         """Stop restarting this actor (it keeps crashing) until trading resumes."""

@@ -34,6 +34,7 @@ class NoExchangeAccount(Conflict):
 class Venue(Protocol):
     name: str
     catalog: SymbolCatalog
+    market_symbols: list[str]  # the symbols with a MarketActor and a live feed
 
     def feed(self, sink: Any) -> Callable[[], Any]: ...
     def account_for(self, user_id: str) -> str: ...
@@ -45,6 +46,7 @@ class Venue(Protocol):
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
     def health(self) -> dict[str, Any]: ...
+    def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]: ...
     def close(self) -> None: ...
 
 
@@ -58,6 +60,7 @@ class PaperVenue:
         self.config = config
         self.clock = clock
         self.catalog = SymbolCatalog([paper_symbol(s) for s in config.paper_symbols])
+        self.market_symbols = self.catalog.symbols()
         self._feed = PaperFeed(self.catalog.infos(), clock, seed=config.paper_seed, tick_ms=config.paper_tick_ms)
 
     def feed(self, sink: Any) -> Callable[[], Any]:
@@ -92,6 +95,9 @@ class PaperVenue:
     def health(self) -> dict[str, Any]:
         return {"venue": self.name}
 
+    def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]:
+        return []
+
     def close(self) -> None:
         pass
 
@@ -116,17 +122,46 @@ class MexcVenue:
         )
         self._private: Any = None
         self.catalog = SymbolCatalog([s.info for s in self.public.exchange_info().symbols])
-        self.symbols = [s for s in config.mexc_symbols if s in self.catalog]
-        missing = sorted(set(config.mexc_symbols) - set(self.symbols))
+        self.market_symbols = [s for s in config.mexc_symbols if s in self.catalog]
+        missing = sorted(set(config.mexc_symbols) - set(self.market_symbols))
         if missing:
-            log.warning("mexc.unknown_symbols", symbols=missing)
+            log.warning("mexc.symbols_not_listed", symbols=missing)
+        self.streams: Any = None
+
+    def refresh_catalog(self) -> list[str]:
+        """Read exchangeInfo again. Returns the wanted symbols listed since the last
+        look, which the caller starts streaming."""
+        catalog = SymbolCatalog([s.info for s in self.public.exchange_info().symbols])
+        listed = sorted(set(catalog.symbols()) - set(self.catalog.symbols()))
+        self.catalog = catalog
+        if listed:
+            log.info("mexc.new_listings", symbols=listed)
+        wanted = [s for s in self.config.mexc_symbols if s in catalog and s not in self.market_symbols]
+        self.market_symbols.extend(wanted)
+        return wanted
+
+    def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]:
+        async def refresh() -> None:
+            while True:
+                await trio.sleep(self.config.exchange_info_refresh_seconds)
+                try:
+                    wanted = await trio.to_thread.run_sync(self.refresh_catalog)
+                except Exception as exc:  # noqa: BLE001 - the old catalog stays until the next look
+                    log.warning("mexc.exchange_info_failed", error=repr(exc))
+                    continue
+                for symbol in wanted:
+                    system.start_market(symbol)
+                if wanted and self.streams is not None:
+                    self.streams.add_symbols(wanted)
+
+        return [("exchange-info", refresh)]
 
     def feed(self, sink: Any) -> Callable[[], Any]:
         from engine.exchanges.mexc.streams import MarketStreams
 
         streams = MarketStreams(
             self.config.mexc_ws_url,
-            self.symbols,
+            list(self.market_symbols),
             snapshot=self._snapshot,
             sink=sink.on_market,
             clock=self.clock,

@@ -26,6 +26,7 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     v1 = "/api/v1"
     app.add_route(f"{v1}/me", account.Me())
     app.add_route(f"{v1}/account/wallet", account.Wallet(client))
+    app.add_route(f"{v1}/account/wallet/refresh", account.WalletRefresh(client))
     app.add_route(f"{v1}/market/symbols", market.Symbols(client))
     app.add_route(f"{v1}/market/tickers", market.Tickers(client))
     app.add_route(f"{v1}/market/ticker/{{symbol}}", market.Ticker(client))

@@ -28,6 +28,7 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/market/orderbook/{symbol}", "Order book (?depth=)", "viewer", None, schemas.OrderBookOut),
     ("get", "/api/v1/market/trades/{symbol}", "Recent trades (?limit=)", "viewer", None, list[schemas.TradeOut]),
     ("get", "/api/v1/account/wallet", "The caller's balances", "viewer", None, schemas.WalletOut),
+    ("post", "/api/v1/account/wallet/refresh", "Reconcile with the exchange, then the balances", "viewer", None, schemas.WalletOut),
     ("post", "/api/v1/trading/orders", "Place an order", "trader", schemas.OrderRequest, schemas.OrderOut),
     ("get", "/api/v1/trading/orders", "The caller's orders (?status=&symbol=&limit=)", "viewer", None, list[schemas.OrderOut]),
     ("get", "/api/v1/trading/orders/{order_id}", "One order", "viewer", None, schemas.OrderOut),

@@ -58,6 +58,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     mexc_account_user: str | None = None  # the user who trades with MEXC_API_KEY
     mexc_recv_window_ms: int = 5000
     mexc_timeout_seconds: float = 10.0
+    exchange_info_refresh_seconds: float = 60.0
     turso_enabled: bool = False
     turso_url: str | None = None
     turso_auth_token: str | None = None
@@ -226,6 +227,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEXC_ACCOUNT_USER": ("mexc_account_user", _nonempty),
     "MEXC_RECV_WINDOW_MS": ("mexc_recv_window_ms", _int(1, 59_999)),
     "MEXC_TIMEOUT_SECONDS": ("mexc_timeout_seconds", _float(0.5, 120)),
+    "EXCHANGE_INFO_REFRESH_SECONDS": ("exchange_info_refresh_seconds", _float(0.1, 86400)),
     "TURSO_ENABLED": ("turso_enabled", _bool),
     "TURSO_URL": ("turso_url", _url),
     "TURSO_AUTH_TOKEN": ("turso_auth_token", _nonempty),

@@ -130,6 +130,7 @@ PARSE_CASES = [
     ("MEXC_ACCOUNT_USER", "alice", "mexc_account_user", "alice"),
     ("MEXC_RECV_WINDOW_MS", "10000", "mexc_recv_window_ms", 10000),
     ("MEXC_TIMEOUT_SECONDS", "2.5", "mexc_timeout_seconds", 2.5),
+    ("EXCHANGE_INFO_REFRESH_SECONDS", "1.5", "exchange_info_refresh_seconds", 1.5),
     ("TURSO_ENABLED", "false", "turso_enabled", False),
     ("TURSO_ENABLED", "", "turso_enabled", False),
     ("TURSO_URL", "libsql://db-name.turso.io", "turso_url", "libsql://db-name.turso.io"),

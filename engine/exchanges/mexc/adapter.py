@@ -54,6 +54,7 @@ class MexcAccountAdapter:
         self._name = name
         self._by_client_id: dict[str, _Tracked] = {}
         self._by_exchange_id: dict[str, _Tracked] = {}
+        self._unconfirmed: dict[str, tuple[ExchangeOrder, int]] = {}  # client id -> (order, since ms)
 
     # -- commands ------------------------------------------------------------------
 
@@ -72,10 +73,13 @@ class MexcAccountAdapter:
             )
         except MexcError as exc:
             if exc.outcome_unknown:
-                # The client already looked for it; reconciliation will find out.
+                # The client already looked for it once; follow_up keeps asking.
                 log.warning("mexc.submit_unknown", account=self._name, order_id=order.order_id, error=repr(exc))
+                self._unconfirmed.setdefault(order.client_order_id, (order, self._clock.now_ms()))
                 return []
+            self._unconfirmed.pop(order.client_order_id, None)
             return [self._report(order, "REJECTED", reason=f"exchange refused the order ({exc.code}: {exc.msg})")]
+        self._unconfirmed.pop(order.client_order_id, None)
         if isinstance(result, MexcOrderAck):
             self._link(tracked, result.order_id)
             return [self._report(order, "NEW")]
@@ -104,6 +108,26 @@ class MexcAccountAdapter:
             except MexcUnknownOrder:
                 continue
             reports.append(self._from_exchange(tracked, found))
+        return reports
+
+    def follow_up(self, older_than_ms: int = 2_000) -> list[ExecutionReport]:
+        """Orders whose placement had an unknown outcome: ask the exchange again;
+        if it never got them, send them again under the same client order id."""
+        now = self._clock.now_ms()
+        reports: list[ExecutionReport] = []
+        for client_id, (order, since) in list(self._unconfirmed.items()):
+            if now - since < older_than_ms:
+                continue
+            try:
+                found = self.query([order])
+            except MexcError as exc:
+                log.warning("mexc.follow_up_failed", account=self._name, order_id=order.order_id, error=repr(exc))
+                continue
+            if found:
+                self._unconfirmed.pop(client_id, None)
+                reports.extend(found)
+            else:
+                reports.extend(self.submit(order))
         return reports
 
     def balances(self) -> dict[str, Decimal]:
