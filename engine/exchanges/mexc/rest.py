@@ -320,6 +320,11 @@ def _convert(data: Any, type_: type[T]) -> T:
 # -- the client -----------------------------------------------------------------------
 
 
+# A 429 is MEXC's rate limiter turning the request away before it is processed,
+# so even an order may be sent again once the back-off allows.
+REFUSED_ONLY = "refused-only"
+
+
 class MexcRestClient:
     """One MEXC account (or none, for market data) over one connection pool.
 
@@ -497,7 +502,7 @@ class MexcRestClient:
         params = _order_params(symbol, side, type, quantity, quote_order_qty, price, client_order_id)
         try:
             return self._ack(self._call("POST", "/api/v3/order", params, signed=True, weight=W_ORDER,
-                                        retry=False), client_order_id)
+                                        retry=REFUSED_ONLY), client_order_id)
         except MexcError as exc:
             if not exc.outcome_unknown or client_order_id is None:
                 raise
@@ -511,7 +516,7 @@ class MexcRestClient:
             return existing
         log.warning("mexc.order_resend", symbol=symbol, client_order_id=client_order_id)
         return self._ack(self._call("POST", "/api/v3/order", params, signed=True, weight=W_ORDER,
-                                    retry=False), client_order_id)
+                                    retry=REFUSED_ONLY), client_order_id)
 
     def test_order(
         self,
@@ -614,9 +619,11 @@ class MexcRestClient:
 
     def _call(
         self, method: str, path: str, params: Params, *, signed: bool = False, weight: int = 1,
-        retry: bool = True,
+        retry: bool | str = True,
     ) -> Any:
-        """Send with the retry policy; returns the decoded JSON."""
+        """Send with the retry policy; returns the decoded JSON. ``retry`` is True
+        (retry what is safe to repeat), False, or REFUSED_ONLY (retry only answers
+        that say the request was refused unprocessed: 429)."""
         attempt = 0
         resynced = False
         while True:
@@ -639,8 +646,10 @@ class MexcRestClient:
                 if delay:
                     self._sleep(delay)
 
-    def _may_retry(self, exc: MexcError, retry: bool, attempt: int) -> bool:
+    def _may_retry(self, exc: MexcError, retry: bool | str, attempt: int) -> bool:
         if not retry or attempt >= self.max_retries or isinstance(exc, (MexcCircuitOpen, MexcIpBanned)):
+            return False
+        if retry == REFUSED_ONLY and not isinstance(exc, MexcRateLimited):
             return False
         if isinstance(exc, MexcRateLimited):
             return self._backoff.wait(self._now()) <= self.max_block

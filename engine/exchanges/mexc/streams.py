@@ -261,7 +261,14 @@ class MarketStreams:
             version=book.version,
             time=time,
         )
-        self._sink(MarketData(symbol, depth=depth))
+        # The depth's top is a book ticker too: a quiet market sends no bookTicker
+        # pushes, and a fresh connection must not wait for one.
+        top = None
+        if depth.bids and depth.asks:
+            (bid, bid_qty), (ask, ask_qty) = depth.bids[0], depth.asks[0]
+            last = self._last_price.get(symbol, (bid + ask) / 2)
+            top = BookTicker(symbol=symbol, bid=bid, bid_qty=bid_qty, ask=ask, ask_qty=ask_qty, last=last, time=time)
+        self._sink(MarketData(symbol, book=top, depth=depth))
 
     def _request_resync(self, symbol: str) -> None:
         if symbol in self._resyncing or self._nursery is None:
