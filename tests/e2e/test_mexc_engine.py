@@ -219,3 +219,22 @@ def test_a_symbol_listed_while_running_appears_in_symbols(tmp_path: Path, sim: S
             wait_for(lambda: http.get("/api/v1/market/ticker/NEWUSDT").status_code == 200, message="NEWUSDT streams")
     finally:
         engine.stop()
+
+
+def test_a_fill_missed_while_the_user_stream_was_down_is_caught_up_on_reconnect(tmp_path: Path, sim: Simulator) -> None:
+    engine = mexc_engine(tmp_path, sim).start()
+    try:
+        with engine.client(USER) as http:
+            wait_for(lambda: http.get("/api/v1/market/ticker/ETHUSDT").status_code == 200)
+            resting = http.post(
+                "/api/v1/trading/orders",
+                json={"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.5", "price": "3000"},
+            ).json()["data"]
+            assert resting["status"] == "NEW"
+            sim.faults.delay(0.5, count=2)  # keep the engine away a moment longer
+            assert sim.drop_websockets() >= 2  # market and user streams
+            sim.set_price("ETHUSDT", Decimal(2900))  # the deal push has nowhere to go
+            wait_for(lambda: order_status(http, resting["id"]) == "FILLED", timeout=20, message="reconciled after reconnect")
+            wait_for(lambda: totals(http) == sim_totals(sim), message="the wallet equals the exchange account")
+    finally:
+        engine.stop()

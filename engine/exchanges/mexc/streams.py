@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -86,6 +87,9 @@ class MarketStreams:
     # -- public --------------------------------------------------------------------
 
     async def run(self) -> None:
+        # Run again after a failure: every symbol gets its connections back.
+        self._pending_symbols = list(dict.fromkeys(self._symbols + self._pending_symbols))
+        self._symbols = []
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self._start_pending()
@@ -143,12 +147,13 @@ class MarketStreams:
                         # A new connection may have missed diffs: every book resyncs.
                         for symbol in symbols:
                             self._request_resync(symbol)
-                        async with trio.open_nursery() as nursery:
-                            nursery.start_soon(self._pinger, ws)
-                            await self._reader(ws)
+                        with unwrapped():
+                            async with trio.open_nursery() as nursery:
+                                nursery.start_soon(self._pinger, ws)
+                                await self._reader(ws)
                     finally:
                         self.stats.connections -= 1
-            except (ConnectionClosed, HandshakeError, OSError, trio.TooSlowError, StreamError) as exc:
+            except CONNECTION_ERRORS as exc:
                 self.stats.disconnects += 1
                 self.stats.last_error = repr(exc)
                 log.warning("mexc.stream_disconnected", url=self._url, error=repr(exc), retry_in=round(backoff, 2))
@@ -302,3 +307,22 @@ class MarketStreams:
 
 class StreamError(Exception):
     """The stream said something that ends the connection."""
+
+
+CONNECTION_ERRORS = (ConnectionClosed, HandshakeError, OSError, trio.TooSlowError, StreamError)
+
+
+@contextmanager
+def unwrapped() -> Iterator[None]:
+    """Trio wraps a failing task's error in an ExceptionGroup; a connection error
+    inside one is still just a connection error, to be retried."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        match, _ = group.split(CONNECTION_ERRORS)
+        if match is None:
+            raise
+        first: BaseException = match
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from group

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import open_websocket_url
 
 from engine.exchanges.mexc import channels
 from engine.exchanges.mexc.codec import Push, PushDecodeError, decode_push
-from engine.exchanges.mexc.streams import StreamError, StreamStats
+from engine.exchanges.mexc.streams import CONNECTION_ERRORS, StreamError, StreamStats, unwrapped
 
 log = structlog.get_logger(__name__)
 
@@ -75,13 +75,14 @@ class UserStream:
                     backoff = 0.5
                     try:
                         self._on_connected()
-                        async with trio.open_nursery() as nursery:
-                            nursery.start_soon(self._pinger, ws)
-                            nursery.start_soon(self._keeper, key)
-                            await self._reader(ws)
+                        with unwrapped():
+                            async with trio.open_nursery() as nursery:
+                                nursery.start_soon(self._pinger, ws)
+                                nursery.start_soon(self._keeper, key)
+                                await self._reader(ws)
                     finally:
                         self.stats.connections -= 1
-            except (ConnectionClosed, HandshakeError, OSError, trio.TooSlowError, StreamError) as exc:
+            except CONNECTION_ERRORS as exc:
                 self._disconnected(exc, backoff)
             except Exception as exc:  # noqa: BLE001 - REST failures creating the key: retry
                 self._disconnected(exc, backoff)
