@@ -153,6 +153,12 @@ class EngineClient:
         if not self.system.bridge.alive:
             problems.append("the I/O thread is not running")
         checks["portfolios"] = len(self.system.live_portfolios())
+        exchange = self.system.venue.health()
+        checks["exchange"] = exchange
+        for name in ("public", "account"):
+            breaker = exchange.get(name, {}).get("breaker", {})
+            if breaker.get("state") == "open":
+                problems.append(f"exchange {name} API: circuit breaker open after {breaker.get('failures')} failures")
         try:
             checks["tradingHalted"] = self.risk_status().halted
         except EngineError:
