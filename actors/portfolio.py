@@ -13,6 +13,8 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
+import msgspec
+
 from actors.base import EngineActor
 from actors.messages import (
     Cancel,
@@ -33,6 +35,7 @@ from actors.messages import (
     Ticket,
 )
 from actors.venue import NoExchangeAccount
+from actors.messages import Reconciliation
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
@@ -278,46 +281,51 @@ class PortfolioActor(EngineActor):
     def _reconcile(self) -> int:
         """Catch up with the exchange: fills this actor missed (say, while it was
         being restarted), orders the exchange never received, and, when nothing is
-        open, balances that changed outside the engine (deposits, withdrawals)."""
+        open, balances that changed outside the engine (deposits, withdrawals).
+        Whatever differed is journaled as events and reported to operators."""
         try:
             self.system.gateway(self.user_id)
         except NoExchangeAccount:
             return 0  # nothing to reconcile with
         open_orders = self.state.open_orders()
+        before = {o.id: (o.status, len(o.fills)) for o in open_orders}
         reports = []
         if open_orders:
             reports = self.system.ask_gateway(self.user_id, QueryOrders(tuple(ExchangeOrder.from_order(o) for o in open_orders)))
         known = {r.order_id for r in reports}
         for report in reports:
             self._on_execution(report)
+        updated = [o.id for o in open_orders if (o.status, len(o.fills)) != before[o.id]]
         missing = [o for o in open_orders if o.id not in known and o.is_open]
         for order in missing:
             self._submit(order)
         adjusted = self._reconcile_balances()
-        if reports or missing or adjusted:
-            self.log.info(
-                "portfolio.reconciled", user_id=self.user_id, reports=len(reports), resubmitted=len(missing), adjusted=adjusted
+        if updated or missing or adjusted:
+            record = Reconciliation(
+                user_id=self.user_id,
+                time=self.system.clock.now_ms(),
+                orders_updated=updated,
+                orders_resent=[o.id for o in missing],
+                balances_adjusted=adjusted,
             )
-        return len(reports) + len(missing) + adjusted
+            self.system.record_reconciliation(record)
+            self.log.warning("portfolio.reconciled", **msgspec.structs.asdict(record))
+        return len(updated) + len(missing) + len(adjusted)
 
-    def _reconcile_balances(self) -> int:
+    def _reconcile_balances(self) -> dict[str, str]:
+        """asset -> the difference journaled (the exchange's total minus ours)."""
         # With orders open, a fill can land between reading the exchange and
         # applying its push; compare only when nothing can move the balances.
         if self.state.open_orders() or self._placing or self._canceling:
-            return 0
+            return {}
         totals = self.system.ask_gateway(self.user_id, GetBalances())
         if totals is None:
-            return 0  # the journal is this account's only record
+            return {}  # the journal is this account's only record
         event = decide_adjust(self.state, totals, self.system.clock.now_ms(), reason="reconciliation with the exchange")
         if event is None:
-            return 0
+            return {}
         self._record([event])
-        self.log.warning(
-            "portfolio.balance_adjusted",
-            user_id=self.user_id,
-            changes={c.asset: fmt(c.free) for c in event.changes},
-        )
-        return len(event.changes)
+        return {c.asset: fmt(c.free) for c in event.changes}
 
     def _submit(self, order: Order) -> None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from decimal import Decimal
@@ -37,6 +38,7 @@ from actors.messages import (
     PrivatePush,
     QueryOrders,
     Reconcile,
+    Reconciliation,
     StreamReconnected,
     SupervisionTick,
 )
@@ -73,6 +75,7 @@ class ActorSystem:
         self._last_failure: dict[tuple[str, str], str] = {}
         self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
         self._account_streams: set[str] = set()
+        self.reconciliations: deque[Reconciliation] = deque(maxlen=200)
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
@@ -304,6 +307,9 @@ class ActorSystem:
                 ref.tell(MarketUpdate(book))
             except pykka.ActorDeadError:
                 pass
+
+    def record_reconciliation(self, record: Reconciliation) -> None:
+        self.reconciliations.append(record)  # deque.append is atomic: no lock
 
     def users_of(self, account: str) -> list[str]:
         return self.venue.users_of(account, [user for user, _ in self.live_portfolios()])

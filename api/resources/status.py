@@ -71,3 +71,16 @@ class Actors:
             "portfolios": [user for user, _ in system.live_portfolios()],
             "conflation": {"offered": system.conflator.offered, "delivered": system.conflator.delivered},
         })
+
+
+class Reconciliations:
+    """What reconciliation with the exchange found different, newest first."""
+
+    roles = {"GET": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        records = list(self.client.system.reconciliations)[::-1]
+        send(resp, [{_camel(k): v for k, v in msgspec.structs.asdict(r).items()} for r in records])

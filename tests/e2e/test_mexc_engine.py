@@ -187,6 +187,10 @@ def test_after_a_restart_reconciliation_applies_what_the_exchange_did_meanwhile(
             assert order["status"] == "FILLED"
             assert Decimal(order["executedQuantity"]) == 1
             assert totals(http) == sim_totals(sim)
+        with restarted.client("ops", role="admin") as admin:
+            records = admin.get("/api/v1/status/reconciliation").json()["data"]
+            assert any(resting["id"] in r["ordersUpdated"] for r in records)
+        with restarted.client(USER) as http:
             refreshed = http.post("/api/v1/account/wallet/refresh").json()["data"]
             assert {b["asset"]: Decimal(b["free"]) + Decimal(b["locked"]) for b in refreshed["balances"] if Decimal(b["free"]) + Decimal(b["locked"])} == sim_totals(sim)
     finally:
@@ -203,6 +207,9 @@ def test_a_deposit_made_outside_the_engine_is_journaled_by_reconciliation(tmp_pa
             refreshed = http.post("/api/v1/account/wallet/refresh")
             assert refreshed.status_code == 200
             assert totals(http) == sim_totals(sim) == {"USDT": START + 250}
+        with engine.client("ops", role="admin") as admin:
+            [record] = admin.get("/api/v1/status/reconciliation").json()["data"][:1]
+            assert record["userId"] == USER and record["balancesAdjusted"] == {"USDT": "250"}
     finally:
         engine.stop()
 
