@@ -95,6 +95,8 @@ class PortfolioActor(EngineActor):
             self._record([event]).result(timeout=self.system.config.ask_timeout_seconds)
             self.log.info("account.opened", user_id=self.user_id, deposits={k: fmt(v) for k, v in deposits.items()})
         self.log.info("portfolio.loaded", user_id=self.user_id, events=len(events), open_orders=len(self.state.open_orders()))
+        totals = {asset: b.free + b.locked for asset, b in self.state.balances.items()}
+        self.system.venue.prepare_account(self.user_id, totals)
         self._reconcile()
 
     # -- dispatch ----------------------------------------------------------------------

@@ -43,6 +43,7 @@ class Venue(Protocol):
     def accounts_at_start(self) -> list[str]: ...
     def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any] | None: ...
     def opening_deposits(self) -> dict[str, Decimal]: ...
+    def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None: ...
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
     def health(self) -> dict[str, Any]: ...
@@ -85,6 +86,9 @@ class PaperVenue:
 
     def opening_deposits(self) -> dict[str, Decimal]:
         return {"USDT": self.config.paper_start_balance}
+
+    def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None:
+        pass  # the journal is the only record of a paper account
 
     def candle_history(self, symbol: str) -> list[Candle]:
         return []
@@ -206,9 +210,12 @@ class MexcVenue:
         return MexcAccountAdapter(self.private_client(), self.catalog, self.clock, name=account)
 
     def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
-        from engine.exchanges.mexc.userstream import UserStream
+        return self._user_stream(self.private_client(), account, on_push, on_connected)
 
-        client = self.private_client()
+    def _user_stream(
+        self, client: Any, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]
+    ) -> Callable[[], Any]:
+        from engine.exchanges.mexc.userstream import UserStream
 
         async def keep_alive(key: str) -> None:
             await trio.to_thread.run_sync(client.keepalive_listen_key, key)
@@ -225,11 +232,13 @@ class MexcVenue:
             on_connected=on_connected,
             name=account,
         )
-        self.user_stream = stream
         return stream.run
 
     def opening_deposits(self) -> dict[str, Decimal]:
         return {}  # the exchange says what the account holds; reconciliation records it
+
+    def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None:
+        pass  # a real account exists on its own
 
     def candle_history(self, symbol: str) -> list[Candle]:
         from engine.exchanges.mexc.channels import KLINE_INTERVALS
@@ -267,9 +276,125 @@ class MexcVenue:
 
 
 def make_venue(config: Config, clock: Clock) -> Venue:
+    if config.exchange == "paper" and config.paper_venue == "simulator":
+        return SimulatorVenue(config, clock)
     if config.exchange == "mexc":
         try:
             return MexcVenue(config, clock)
         except Exception as exc:
             raise MarketDataUnavailable(f"cannot reach MEXC at {config.mexc_base_url}: {exc}") from exc
     return PaperVenue(config, clock)
+
+
+class SimulatorVenue(MexcVenue):
+    """Paper trading on the loopback MEXC simulator, run in-process, through the
+    real MEXC client and streams: what a user sees is what MEXC would do.
+
+    Each user has an account of their own on the simulator. The simulator lives
+    and dies with the engine, so an account is (re)created from the journal the
+    first time its portfolio starts: the journal is the paper account's record.
+    """
+
+    name = "simulator"
+
+    def __init__(self, config: Config, clock: Clock) -> None:
+        import hashlib
+        import secrets
+
+        from engine.exchanges.mexc_sim import Simulator
+
+        # PAPER_TICK_MS=0 asks for a still market; otherwise the simulator's own pace.
+        speed = 0.0 if config.paper_tick_ms == 0 else None
+        self.simulator = Simulator(
+            symbols=list(config.paper_symbols),
+            seed=config.paper_seed,
+            speed=speed,
+            maker_fee=config.paper_maker_fee,
+            taker_fee=config.paper_taker_fee,
+        ).start()
+        self._hash = hashlib.sha256
+        self._secret = secrets.token_hex(16)  # this process's accounts only
+        self._clients: dict[str, Any] = {}
+        simulated = msgspec_replace(config, mexc_base_url=self.simulator.rest_url, mexc_ws_url=self.simulator.ws_url, mexc_symbols=config.paper_symbols)
+        try:
+            super().__init__(simulated, clock)
+        except BaseException:
+            self.simulator.stop()
+            raise
+
+    def _credentials(self, account: str) -> tuple[str, str]:
+        digest = self._hash(f"{self._secret}:{account}".encode()).hexdigest()
+        return f"mx0sim{digest[:26]}", digest[32:64]
+
+    def account_for(self, user_id: str) -> str:
+        return f"sim:{user_id}"
+
+    def users_of(self, account: str, live_users: list[str]) -> list[str]:
+        return [account.removeprefix("sim:")]
+
+    def accounts_at_start(self) -> list[str]:
+        return []  # each starts with its user's portfolio
+
+    def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None:
+        """Create the user's simulator account from the journal's balances, once."""
+        api_key, secret = self._credentials(self.account_for(user_id))
+        if not self._has_account(api_key):
+            self.simulator.add_account(api_key, secret, {asset: amount for asset, amount in totals.items() if amount})
+
+    def _has_account(self, api_key: str) -> bool:
+        from engine.exchanges.mexc_sim.rejects import SimReject
+
+        try:
+            self.simulator.account_balances(api_key)
+        except SimReject:
+            return False
+        return True
+
+    def private_client_for(self, account: str) -> Any:
+        from engine.exchanges.mexc.rest import MexcRestClient
+
+        client = self._clients.get(account)
+        if client is None:
+            api_key, secret = self._credentials(account)
+            client = self._clients[account] = MexcRestClient(
+                self.config.mexc_base_url, api_key, secret, recv_window=self.config.mexc_recv_window_ms,
+                timeout=self.config.mexc_timeout_seconds, clock=self.clock,
+            )
+        return client
+
+    def make_adapter(self, account: str) -> Any:
+        from engine.exchanges.mexc.adapter import MexcAccountAdapter
+
+        return MexcAccountAdapter(self.private_client_for(account), self.catalog, self.clock, name=account)
+
+    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
+        return self._user_stream(self.private_client_for(account), account, on_push, on_connected)
+
+    def opening_deposits(self) -> dict[str, Decimal]:
+        return {"USDT": self.config.paper_start_balance}
+
+    def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
+        self.simulator.set_price(symbol, price)
+        top = self.public.book_ticker(symbol)
+        return BookTicker(
+            symbol=symbol, bid=top.bid_price, bid_qty=top.bid_qty, ask=top.ask_price, ask_qty=top.ask_qty,
+            last=price, time=self.clock.now_ms(),
+        )
+
+    def health(self) -> dict[str, Any]:
+        out = super().health()
+        out["venue"] = self.name
+        out["accounts"] = len(self._clients)
+        return out
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        super().close()
+        self.simulator.stop()
+
+
+def msgspec_replace(config: Config, **changes: Any) -> Config:
+    import msgspec
+
+    return msgspec.structs.replace(config, **changes)

@@ -38,6 +38,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     paper_tick_ms: int = 250
     paper_taker_fee: Decimal = Decimal("0.0005")
     paper_maker_fee: Decimal = Decimal(0)
+    paper_venue: Literal["builtin", "simulator"] = "builtin"
     clerk_secret_key: str | None = None
     clerk_jwt_key: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
@@ -207,6 +208,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PAPER_TICK_MS": ("paper_tick_ms", _int(0, 3_600_000)),
     "PAPER_TAKER_FEE": ("paper_taker_fee", _decimal(Decimal(0), Decimal("0.1"))),
     "PAPER_MAKER_FEE": ("paper_maker_fee", _decimal(Decimal(0), Decimal("0.1"))),
+    "PAPER_VENUE": ("paper_venue", _choice("builtin", "simulator")),
     "CLERK_SECRET_KEY": ("clerk_secret_key", _nonempty),
     "CLERK_JWT_KEY": ("clerk_jwt_key", _pem_or_text),
     "CLERK_AUTHORIZED_PARTIES": ("clerk_authorized_parties", _list),

@@ -128,6 +128,7 @@ PARSE_CASES = [
     ("MEXC_WS_URL", "ws://127.0.0.1:9001/ws", "mexc_ws_url", "ws://127.0.0.1:9001/ws"),
     ("MEXC_SYMBOLS", "btcusdt, ETHUSDT", "mexc_symbols", ("BTCUSDT", "ETHUSDT")),
     ("MEXC_ACCOUNT_USER", "alice", "mexc_account_user", "alice"),
+    ("PAPER_VENUE", "simulator", "paper_venue", "simulator"),
     ("MEXC_RECV_WINDOW_MS", "10000", "mexc_recv_window_ms", 10000),
     ("MEXC_TIMEOUT_SECONDS", "2.5", "mexc_timeout_seconds", 2.5),
     ("EXCHANGE_INFO_REFRESH_SECONDS", "1.5", "exchange_info_refresh_seconds", 1.5),
