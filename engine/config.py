@@ -65,6 +65,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     turso_auth_token: str | None = None
     turso_sync_enabled: bool = False
     turso_sync_interval_seconds: float = 5.0
+    turso_batch_size: int = 500
+    backup_dir: str | None = None  # default: <data dir>/backups
+    backup_interval_seconds: float = 0.0  # 0: no scheduled backups
+    backup_keep: int = 7
+    snapshot_every_events: int = 1000
 
     # Names of fields whose values never leave the process.
     SECRETS = frozenset({"clerk_secret_key", "clerk_jwt_key", "mexc_api_key", "mexc_secret_key", "turso_auth_token"})
@@ -72,6 +77,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def data_dir(self) -> Path:
         return Path(self.database_path).resolve().parent
+
+    @property
+    def backup_path(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else self.data_dir / "backups"
 
     @property
     def auth_mode(self) -> Literal["dev", "clerk"]:
@@ -235,6 +244,11 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TURSO_AUTH_TOKEN": ("turso_auth_token", _nonempty),
     "TURSO_SYNC_ENABLED": ("turso_sync_enabled", _bool),
     "TURSO_SYNC_INTERVAL_SECONDS": ("turso_sync_interval_seconds", _float(0.1, 86400)),
+    "TURSO_BATCH_SIZE": ("turso_batch_size", _int(1, 10_000)),
+    "BACKUP_DIR": ("backup_dir", _nonempty),
+    "BACKUP_INTERVAL_SECONDS": ("backup_interval_seconds", _float(0, 86400 * 30)),
+    "BACKUP_KEEP": ("backup_keep", _int(1, 10_000)),
+    "SNAPSHOT_EVERY_EVENTS": ("snapshot_every_events", _int(10, 10_000_000)),
 }
 
 
