@@ -189,14 +189,16 @@ class SupervisionTick(msgspec.Struct, frozen=True):
 
 class Append:
     """tell: journal ``events`` on ``stream``; ``done`` resolves with the last seq
-    once committed (or with the exception)."""
+    once committed (or with the exception). ``snapshot`` (version, payload) is the
+    stream's state after these events, stored with them."""
 
-    __slots__ = ("stream", "events", "done")
+    __slots__ = ("stream", "events", "done", "snapshot")
 
-    def __init__(self, stream: str, events: list[Any], done: Future[int]) -> None:
+    def __init__(self, stream: str, events: list[Any], done: Future[int], snapshot: tuple[int, bytes] | None = None) -> None:
         self.stream = stream
         self.events = events
         self.done = done
+        self.snapshot = snapshot
 
 
 class Flush(msgspec.Struct, frozen=True):
@@ -204,9 +206,34 @@ class Flush(msgspec.Struct, frozen=True):
 
 
 class LoadStream(msgspec.Struct, frozen=True):
-    """ask -> list[event], after every append queued before it is durable"""
+    """ask -> StreamLoad (newest snapshot + the events after it), after every
+    append queued before it is durable"""
 
     stream: str
+
+
+class LoadAllEvents(msgspec.Struct, frozen=True):
+    """ask -> list[event]: every event of the stream, ignoring snapshots"""
+
+    stream: str
+
+
+class FindOrder(msgspec.Struct, frozen=True):
+    """ask -> Order | None from the journal's projection, by one of its ids"""
+
+    user_id: str
+    order_id: str | None = None
+    client_order_id: str | None = None
+    idempotency_key: str | None = None
+
+
+class LoadOrders(msgspec.Struct, frozen=True):
+    """ask -> list[Order] from the journal's projection, newest first"""
+
+    user_id: str
+    symbol: str | None = None
+    open_only: bool = False
+    limit: int = 100
 
 
 class LoadOpenOrders(msgspec.Struct, frozen=True):

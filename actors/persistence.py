@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from actors.base import EngineActor
-from actors.messages import Append, CheckWritable, Flush, LoadOpenOrders, LoadStream
+from actors.messages import Append, CheckWritable, FindOrder, Flush, LoadAllEvents, LoadOpenOrders, LoadOrders, LoadStream
 from engine.errors import JournalUnavailable
 from persistence.journal import Journal
 
@@ -32,6 +32,9 @@ class PersistenceActor(EngineActor):
 
     def started(self) -> None:
         self._journal = Journal.open(self._path)
+        # Rows written since the last start are checked before anything trusts them.
+        verified = self._journal.verify_new_rows()
+        self.log.info("journal.verified", through_seq=verified)
 
     def stopping(self) -> None:
         if self._journal is not None:
@@ -51,7 +54,20 @@ class PersistenceActor(EngineActor):
         # Reads see every append queued before them.
         self._flush()
         if isinstance(message, LoadStream):
+            return self.journal.load_stream(message.stream)
+        if isinstance(message, LoadAllEvents):
             return [event for _, event in self.journal.read_stream(message.stream)]
+        if isinstance(message, FindOrder):
+            return self.journal.find_order(
+                message.user_id,
+                order_id=message.order_id,
+                client_order_id=message.client_order_id,
+                idempotency_key=message.idempotency_key,
+            )
+        if isinstance(message, LoadOrders):
+            return self.journal.orders_for(
+                message.user_id, symbol=message.symbol, open_only=message.open_only, limit=message.limit
+            )
         if isinstance(message, LoadOpenOrders):
             return self.journal.open_orders()
         if isinstance(message, CheckWritable):
@@ -74,7 +90,7 @@ class PersistenceActor(EngineActor):
         if not batch:
             return
         try:
-            results = self.journal.commit([(a.stream, a.events) for a in batch])
+            results = self.journal.commit([(a.stream, a.events, a.snapshot) for a in batch])
         except Exception as exc:
             error = JournalUnavailable(f"journal commit failed: {exc}")
             for append in batch:

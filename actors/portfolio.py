@@ -21,11 +21,14 @@ from actors.messages import (
     CancelAtExchange,
     CheckOrder,
     Execution,
+    FindOrder,
     GetBalances,
     GetOrder,
     GetTicker,
     GetWallet,
     ListOrders,
+    LoadAllEvents,
+    LoadOrders,
     LoadStream,
     Passivate,
     Place,
@@ -35,6 +38,7 @@ from actors.messages import (
     Ticket,
 )
 from actors.venue import NoExchangeAccount
+from persistence.journal import StreamLoad
 from actors.messages import Reconciliation
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, user_stream
@@ -42,8 +46,13 @@ from engine.exchanges.base import ExchangeOrder, ExecutionReport
 from engine.model import Order
 from engine.money import fmt
 from engine.orders import derive_client_order_id, new_order_id, validate
-from engine.portfolio import PortfolioState, decide_adjust, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
+from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, snapshot_of, state_from, decide_adjust, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
 from engine.ratelimit import TokenBucket
+
+
+# An accepted MARKET order the exchange never received is sent on reconciliation
+# only this soon after it was accepted; later, it is rejected instead.
+MARKET_RESEND_WINDOW_MS = 10_000
 
 
 def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
@@ -80,15 +89,25 @@ class PortfolioActor(EngineActor):
         self._last_append: Future[int] | None = None
         self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
         self._last_active = time.monotonic()
+        self._since_snapshot = 0  # events since the newest snapshot
         rate = system.config.order_rate_limit
         self._bucket = TokenBucket(rate, burst=max(rate * 2, 1))
 
     # -- lifecycle -------------------------------------------------------------------
 
     def started(self) -> None:
-        events = self.system.ask_persistence(LoadStream(self.stream))
+        load = self.system.ask_persistence(LoadStream(self.stream))
+        if load.snapshot is not None:
+            _, version, payload = load.snapshot
+            restored = state_from(payload, version)
+            if restored is None:  # an older snapshot format: replay everything instead
+                load = StreamLoad(snapshot=None, events=self.system.ask_persistence(LoadAllEvents(self.stream)))
+            else:
+                self.state = restored
+        events = load.events
         for event in events:
             evolve(self.state, event)
+        self._since_snapshot = len(events)
         if not self.state.opened:
             deposits = self.system.opening_deposits()
             event = decide_open(self.state, deposits, self.system.clock.now_ms(), reason="paper account opened")
@@ -121,9 +140,11 @@ class PortfolioActor(EngineActor):
         if isinstance(message, GetWallet):
             return self._wallet()
         if isinstance(message, GetOrder):
-            return self._order(message.order_id).snapshot()
+            return self._any_order(message.order_id)
         if isinstance(message, ListOrders):
-            return self._list(message)
+            return self.system.ask_persistence(
+                LoadOrders(self.user_id, message.symbol, message.open_only, message.limit)
+            )
         raise TypeError(f"unexpected message {message!r}")
 
     # -- commands ----------------------------------------------------------------------
@@ -132,7 +153,7 @@ class PortfolioActor(EngineActor):
         if time.monotonic() > message.deadline:
             raise EngineTimeout("the request waited too long to be processed and was not executed")
         cmd = message.command
-        existing = self.state.find_existing(cmd)
+        existing = self.state.find_existing(cmd) or self._find_in_journal(cmd)
         if existing is not None:
             return self._replay(existing)
         self._throttle()
@@ -299,9 +320,19 @@ class PortfolioActor(EngineActor):
             self._on_execution(report)
         updated = [o.id for o in open_orders if (o.status, len(o.fills)) != before[o.id]]
         missing = [o for o in open_orders if o.id not in known and o.is_open]
+        now = self.system.clock.now_ms()
+        stale = [o for o in missing if o.type == "MARKET" and now - o.created_at > MARKET_RESEND_WINDOW_MS]
+        for order in stale:
+            # A market order that never reached the exchange is not sent minutes
+            # later at another price: the trader decides again.
+            event = decide_close(order, "REJECTED", "the order did not reach the exchange before the engine stopped", now)
+            self._record([event])
+            self._log_event(order, event)
+        missing = [o for o in missing if o not in stale]
         for order in missing:
             self._submit(order)
         adjusted = self._reconcile_balances()
+        updated += [o.id for o in stale]
         if updated or missing or adjusted:
             record = Reconciliation(
                 user_id=self.user_id,
@@ -339,10 +370,29 @@ class PortfolioActor(EngineActor):
     # -- queries -----------------------------------------------------------------------
 
     def _order(self, order_id: str) -> Order:
+        """An order in memory: every open one is."""
         order = self.state.orders.get(order_id)
         if order is None:
+            older = self.system.ask_persistence(FindOrder(self.user_id, order_id=order_id))
+            if older is not None:
+                return older  # closed long ago
             raise OrderNotFound(f"no order {order_id!r}", details={"orderId": order_id})
         return order
+
+    def _any_order(self, order_id: str) -> Order:
+        return self._order(order_id).snapshot()
+
+    def _find_in_journal(self, cmd: Any) -> Order | None:
+        """An idempotent retry of an order that has left memory (closed long ago)."""
+        if cmd.idempotency_key is None and cmd.client_order_id is None:
+            return None
+        if cmd.idempotency_key is not None:
+            found = self.system.ask_persistence(FindOrder(self.user_id, idempotency_key=cmd.idempotency_key))
+            if found is not None:
+                return found
+        if cmd.client_order_id is not None:
+            return self.system.ask_persistence(FindOrder(self.user_id, client_order_id=cmd.client_order_id))
+        return None
 
     def _wallet(self) -> list[tuple[str, Any, Any]]:
         return [
@@ -351,23 +401,24 @@ class PortfolioActor(EngineActor):
             if b.free or b.locked or asset == "USDT"
         ]
 
-    def _list(self, query: ListOrders) -> list[Order]:
-        orders = [
-            o
-            for o in self.state.orders.values()
-            if (query.symbol is None or o.symbol == query.symbol) and (not query.open_only or o.is_open)
-        ]
-        orders.sort(key=lambda o: (o.created_at, o.id), reverse=True)
-        return [o.snapshot() for o in orders[: query.limit]]
-
     # -- journal & lifecycle ---------------------------------------------------------------
 
     def _record(self, events: list[AnyEvent]) -> Future[int]:
-        """Send events to the journal, then apply them. If the journal cannot take
-        them (its actor is down) this raises and the state is untouched."""
-        durable = self.system.append(self.stream, events)
+        """Apply events and send them to the journal, with a snapshot of the state
+        after them every SNAPSHOT_EVERY_EVENTS. If the journal cannot take them
+        (its actor is down), the state is ahead of it: restart from the journal."""
         for event in events:
             evolve(self.state, event)
+        self._since_snapshot += len(events)
+        snapshot = None
+        if self._since_snapshot >= self.system.config.snapshot_every_events:
+            snapshot = (SNAPSHOT_VERSION, snapshot_of(self.state))
+            self._since_snapshot = 0
+        try:
+            durable = self.system.append(self.stream, events, snapshot)
+        except ActorUnavailable as exc:
+            self._crash(exc, during="journal append")
+            raise
         self._last_append = durable
         self._unconfirmed.append(durable)
         return durable

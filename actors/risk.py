@@ -61,7 +61,7 @@ class RiskSupervisor(EngineActor):
         self._recent: dict[tuple[str, str], deque[float]] = {}
 
     def started(self) -> None:
-        for event in self.system.ask_persistence(LoadStream(RISK_STREAM)):
+        for event in self.system.ask_persistence(LoadStream(RISK_STREAM)).events:
             self._apply(event)
         if self.halted:
             self.log.warning("risk.halted_at_start", reason=self.halt_reason)

@@ -230,7 +230,9 @@ class ActorSystem:
         try:
             return ref.ask(message, timeout=timeout)
         except pykka.ActorDeadError:
-            raise ActorUnavailable(f"{ref.actor_class.__name__} stopped before answering") from None
+            reason = next((self._last_failure.get(k) for k, r in list(self._refs.items()) if r is ref), None)
+            suffix = f": {reason}" if reason else ""
+            raise ActorUnavailable(f"{ref.actor_class.__name__} stopped before answering{suffix}") from None
         except pykka.Timeout:
             raise EngineTimeout(f"{ref.actor_class.__name__} did not answer within {timeout:g}s") from None
 
@@ -329,11 +331,11 @@ class ActorSystem:
     def ask_persistence(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("persistence", "journal"), message, timeout)
 
-    def append(self, stream: str, events: list[Any]) -> Future[int]:
+    def append(self, stream: str, events: list[Any], snapshot: tuple[int, bytes] | None = None) -> Future[int]:
         """Journal ``events``; the future resolves after they are durable."""
         done: Future[int] = Future()
         try:
-            self.ref("persistence", "journal").tell(Append(stream, events, done))
+            self.ref("persistence", "journal").tell(Append(stream, events, done, snapshot))
         except pykka.ActorDeadError:
             raise ActorUnavailable("the journal is not running") from None
         return done

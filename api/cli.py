@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--role", default="trader", choices=("viewer", "trader", "admin"))
     token.add_argument("--ttl", type=int, default=86400, help="lifetime in seconds (default 86400)")
 
+    sub.add_parser("verify", help="check every journal row and the database file; exit 1 if damaged")
     sub.add_parser("healthcheck", help="exit 0 if the local engine's /health answers 200")
     sub.add_parser("version", help="print the version")
 
@@ -56,7 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["HOST"] = args.host
     try:
         config = config_module.load()
-        handler = {"serve": _serve, "migrate": _migrate, "dev-token": _dev_token, "healthcheck": _healthcheck}
+        handler = {
+            "serve": _serve,
+            "migrate": _migrate,
+            "dev-token": _dev_token,
+            "healthcheck": _healthcheck,
+            "verify": _verify,
+        }
         return handler[args.command](config, args)
     except EngineError as exc:
         print(f"cryptobot: {exc.message}", file=sys.stderr)
@@ -66,17 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(config: Config, args: argparse.Namespace) -> int:
     # Fail here, with a clear message, rather than in a worker that gunicorn
     # would report only as "failed to boot".
-    from persistence import db, migrate
+    from persistence.journal import Journal
     from persistence.lock import DatabaseLock
 
     if DatabaseLock(config.database_path).is_held_elsewhere():
         print(f"cryptobot: another engine is already running on {config.database_path}", file=sys.stderr)
         return EXIT_USAGE
-    conn = db.connect(config.database_path)
+    journal = Journal.open(config.database_path)  # migrates; refuses a newer schema
     try:
-        migrate.apply(conn)
+        journal.verify_new_rows()  # a damaged row stops start-up, named
     finally:
-        conn.close()
+        journal.close()
     gunicorn_args = [sys.executable, "-m", "gunicorn", "--config", "python:api.gunicorn_conf", "api.wsgi:app"]
     os.execv(sys.executable, gunicorn_args)
     return 0  # not reached
@@ -117,6 +124,27 @@ def _dev_token(config: Config, args: argparse.Namespace) -> int:
         print(f"cryptobot: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(token)
+    return 0
+
+
+def _verify(config: Config, args: argparse.Namespace) -> int:
+    from engine.errors import JournalCorrupted
+    from persistence.db import integrity_check
+    from persistence.journal import Journal
+
+    problems = integrity_check(config.database_path)
+    if problems:
+        print(f"cryptobot: the database file is damaged: {'; '.join(problems[:5])}", file=sys.stderr)
+        return 1
+    journal = Journal.open(config.database_path)
+    try:
+        last = journal.verify(0)
+    except JournalCorrupted as exc:
+        print(f"cryptobot: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        journal.close()
+    print(f"journal {config.database_path}: every row through seq {last} is sound")
     return 0
 
 

@@ -8,8 +8,10 @@ journal both go through ``evolve``, so a replayed portfolio equals the live one.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from decimal import Decimal, localcontext
+
+import msgspec
 
 from engine.errors import InsufficientBalance, BelowMinimum, MarketDataUnavailable
 from engine.events import (
@@ -32,14 +34,22 @@ from engine.orders import PlaceOrder
 MARKET_RESERVE_BUFFER = Decimal("0.005")
 
 
+# Closed orders kept in memory, newest; older ones are read from the journal's
+# projection when asked for. Keeps a long-lived user's memory and snapshots bounded.
+MAX_CLOSED_IN_MEMORY = 1000
+SNAPSHOT_VERSION = 1
+
+
 class PortfolioState:
-    def __init__(self, user_id: str) -> None:
+    def __init__(self, user_id: str, max_closed: int = MAX_CLOSED_IN_MEMORY) -> None:
         self.user_id = user_id
         self.opened = False
         self.balances: dict[str, Balance] = {}
-        self.orders: dict[str, Order] = {}
+        self.orders: dict[str, Order] = {}  # every open order, and the newest closed ones
         self.by_client_id: dict[str, str] = {}
         self.by_idempotency_key: dict[str, str] = {}
+        self.closed: deque[str] = deque()  # closed orders in memory, oldest first
+        self.max_closed = max_closed
 
     def balance(self, asset: str) -> Balance:
         return self.balances.get(asset) or Balance()
@@ -62,8 +72,62 @@ class PortfolioState:
 
 def evolve(state: PortfolioState, event: AnyEvent) -> None:
     """Apply one event. Never raises for an event that decide_* produced."""
+    order_id = getattr(event, "order_id", None)
+    was_open = order_id is not None and order_id in state.orders and state.orders[order_id].is_open
     with localcontext(LEDGER):
         _evolve(state, event)
+    if was_open and not state.orders[order_id].is_open:
+        _retire(state, order_id)
+
+
+def _retire(state: PortfolioState, order_id: str) -> None:
+    state.closed.append(order_id)
+    while len(state.closed) > state.max_closed:
+        old = state.orders.pop(state.closed.popleft(), None)
+        if old is not None:
+            state.by_client_id.pop(old.client_order_id, None)
+            if old.idempotency_key is not None:
+                state.by_idempotency_key.pop(old.idempotency_key, None)
+
+
+# -- snapshots ---------------------------------------------------------------------------
+
+
+class PortfolioSnapshot(msgspec.Struct):
+    user_id: str
+    opened: bool
+    balances: dict[str, Balance]
+    orders: list[Order]
+    closed: list[str]
+
+
+def snapshot_of(state: PortfolioState) -> bytes:
+    snapshot = PortfolioSnapshot(
+        user_id=state.user_id,
+        opened=state.opened,
+        balances=state.balances,
+        orders=list(state.orders.values()),
+        closed=list(state.closed),
+    )
+    return msgspec.json.encode(snapshot)
+
+
+def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEMORY) -> PortfolioState | None:
+    """The state a snapshot holds, or None if it is of another version (then the
+    caller replays the whole stream instead)."""
+    if version != SNAPSHOT_VERSION:
+        return None
+    snapshot = msgspec.json.decode(payload, type=PortfolioSnapshot)
+    state = PortfolioState(snapshot.user_id, max_closed)
+    state.opened = snapshot.opened
+    state.balances = snapshot.balances
+    for order in snapshot.orders:
+        state.orders[order.id] = order
+        state.by_client_id[order.client_order_id] = order.id
+        if order.idempotency_key is not None:
+            state.by_idempotency_key[order.idempotency_key] = order.id
+    state.closed = deque(snapshot.closed)
+    return state
 
 
 def _evolve(state: PortfolioState, event: AnyEvent) -> None:

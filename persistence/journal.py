@@ -7,15 +7,28 @@ Reads verify every row's checksum; a damaged row is an error naming its seq.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import apsw
+import msgspec
+import structlog
 
+from engine.errors import JournalCorrupted
 from engine.events import AnyEvent
 from engine.model import Order
 from persistence import codec, db, migrate
 from persistence.projections import decode_order, project
+
+log = structlog.get_logger(__name__)
+
+Snapshot = tuple[int, bytes]  # (version, payload)
+
+
+class StreamLoad(msgspec.Struct, frozen=True):
+    snapshot: tuple[int, int, bytes] | None  # (seq, version, payload)
+    events: list[AnyEvent]
 
 
 class Journal:
@@ -24,8 +37,11 @@ class Journal:
 
     @classmethod
     def open(cls, path: str | Path) -> Journal:
-        conn = db.connect(path)
-        migrate.apply(conn)
+        try:
+            conn = db.connect(path)
+            migrate.apply(conn)
+        except (apsw.CorruptError, apsw.NotADBError) as exc:
+            raise JournalCorrupted(f"the journal file {path} is damaged: {exc}") from None
         return cls(conn)
 
     def close(self) -> None:
@@ -33,24 +49,28 @@ class Journal:
 
     # -- writes ----------------------------------------------------------------------
 
-    def commit(self, batch: Sequence[tuple[str, Sequence[AnyEvent]]]) -> list[int | Exception]:
-        """Append every (stream, events) in one transaction.
+    def commit(self, batch: Sequence[tuple[str, Sequence[AnyEvent]] | tuple[str, Sequence[AnyEvent], Snapshot | None]]) -> list[int | Exception]:
+        """Append every (stream, events[, snapshot]) in one transaction.
 
+        A snapshot, if given, is the stream's state *after* these events and is
+        stored in the same savepoint, so it can never get ahead of the journal.
         Returns, per item, the seq of its last event or the exception that
         rolled that item back. Raises if the transaction itself fails, in which
         case nothing of the batch is durable.
         """
         results: list[int | Exception] = []
         with self.conn:
-            for stream, events in batch:
+            for item in batch:
+                stream, events = item[0], item[1]
+                snapshot = item[2] if len(item) > 2 else None  # type: ignore[misc]
                 try:
                     with self.conn:
-                        results.append(self._append(stream, events))
+                        results.append(self._append(stream, events, snapshot))
                 except Exception as exc:  # noqa: BLE001 - reported to that caller only
                     results.append(exc)
         return results
 
-    def _append(self, stream: str, events: Sequence[AnyEvent]) -> int:
+    def _append(self, stream: str, events: Sequence[AnyEvent], snapshot: Snapshot | None = None) -> int:
         seq = 0
         for event in events:
             type_, version, payload, checksum = codec.encode(event)
@@ -60,6 +80,14 @@ class Journal:
             )
             seq = self.conn.last_insert_rowid()
             project(self.conn, seq, stream, event)
+        if snapshot is not None and seq:
+            version, payload = snapshot
+            self.conn.execute(
+                "INSERT INTO snapshots (stream, seq, version, payload, checksum, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, version = excluded.version,"
+                " payload = excluded.payload, checksum = excluded.checksum, created_at = excluded.created_at",
+                (stream, seq, version, payload.decode(), zlib.crc32(payload), events[-1].time),
+            )
         return seq
 
     def check_writable(self, now_ms: int) -> None:
@@ -73,6 +101,24 @@ class Journal:
 
     # -- reads -----------------------------------------------------------------------
 
+    def load_stream(self, stream: str) -> StreamLoad:
+        """The stream's newest snapshot (if sound) and the events after it."""
+        row = self.conn.execute(
+            "SELECT seq, version, payload, checksum FROM snapshots WHERE stream = ?", (stream,)
+        ).fetchone()
+        snapshot = None
+        if row is not None:
+            seq, version, payload, checksum = row
+            raw = payload.encode()
+            if zlib.crc32(raw) == checksum:
+                snapshot = (seq, version, raw)
+            else:
+                # A snapshot is only a shortcut: the journal still has everything.
+                log.warning("journal.snapshot_damaged", stream=stream, seq=seq)
+        after = snapshot[0] if snapshot else 0
+        events = [event for _, event in self.read_stream(stream, after)]
+        return StreamLoad(snapshot=snapshot, events=events)
+
     def read_stream(self, stream: str, after_seq: int = 0) -> list[tuple[int, AnyEvent]]:
         rows = self.conn.execute(
             "SELECT seq, type, version, payload, checksum FROM events WHERE stream = ? AND seq > ? ORDER BY seq",
@@ -85,6 +131,66 @@ class Journal:
             "SELECT data FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY created_at"
         )
         return [decode_order(data) for (data,) in rows]
+
+    def find_order(self, user_id: str, *, order_id: str | None = None, client_order_id: str | None = None,
+                   idempotency_key: str | None = None) -> Order | None:
+        """One of the user's orders from the projection, by any of its ids."""
+        if order_id is not None:
+            row = self.conn.execute("SELECT data FROM orders WHERE id = ? AND user_id = ?", (order_id, user_id)).fetchone()
+        elif idempotency_key is not None:
+            row = self.conn.execute(
+                "SELECT data FROM orders WHERE user_id = ? AND idempotency_key = ?", (user_id, idempotency_key)
+            ).fetchone()
+        elif client_order_id is not None:
+            row = self.conn.execute(
+                "SELECT data FROM orders WHERE user_id = ? AND client_order_id = ?", (user_id, client_order_id)
+            ).fetchone()
+        else:
+            row = None
+        return None if row is None else decode_order(row[0])
+
+    def orders_for(self, user_id: str, *, symbol: str | None = None, open_only: bool = False, limit: int = 100) -> list[Order]:
+        """The user's orders, newest first."""
+        sql = "SELECT data FROM orders WHERE user_id = ?"
+        args: list[object] = [user_id]
+        if symbol is not None:
+            sql += " AND symbol = ?"
+            args.append(symbol)
+        if open_only:
+            sql += " AND status IN ('NEW', 'PARTIALLY_FILLED')"
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return [decode_order(data) for (data,) in self.conn.execute(sql, args)]
+
+    def verify(self, after_seq: int = 0) -> int:
+        """Check every row after ``after_seq`` (checksum, decoding, order of seqs);
+        raise JournalCorrupted naming the first bad row. Returns the last seq."""
+        last = after_seq
+        try:
+            rows = self.conn.execute(
+                "SELECT seq, type, version, payload, checksum FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
+            )
+            for seq, type_, version, payload, checksum in rows:
+                codec.decode(seq, type_, version, payload, checksum)
+                last = seq
+        except apsw.CorruptError as exc:
+            raise JournalCorrupted(f"the journal file is damaged after row seq={last}: {exc}", details={"seq": last}) from None
+        return last
+
+    def verified_seq(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'verified_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def verify_new_rows(self) -> int:
+        """Verify the rows written since the last verification, and remember how far."""
+        last = self.verify(self.verified_seq())
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('verified_seq', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(last),),
+            )
+        return last
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]

@@ -65,7 +65,7 @@ def project(conn: apsw.Connection, seq: int, stream: str, event: AnyEvent) -> No
 def _write_order(conn: apsw.Connection, seq: int, order: Order) -> None:
     conn.execute(
         "INSERT INTO orders (id, user_id, client_order_id, symbol, side, type, status, created_at, updated_at,"
-        " last_seq, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " last_seq, data, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,"
         " last_seq = excluded.last_seq, data = excluded.data",
         (
@@ -80,6 +80,7 @@ def _write_order(conn: apsw.Connection, seq: int, order: Order) -> None:
             order.updated_at,
             seq,
             _order_encoder.encode(order).decode(),
+            order.idempotency_key,
         ),
     )
 

@@ -112,12 +112,12 @@ def test_a_failing_append_fails_only_its_own_future(system: ActorSystem) -> None
     with pytest.raises(JournalUnavailable, match="missing"):
         bad.result(timeout=10)
     assert good_after.result(timeout=10) > good_before.result(timeout=10)
-    loaded = system.ask_persistence(LoadStream("test:ok"))
+    loaded = system.ask_persistence(LoadStream("test:ok")).events
     assert loaded == [event(1), event(2)]
 
 
 def test_a_load_sees_every_append_queued_before_it(system: ActorSystem) -> None:
     futures = [system.append("test:order", [event(n)]) for n in range(50)]
-    loaded = system.ask_persistence(LoadStream("test:order"))
+    loaded = system.ask_persistence(LoadStream("test:order")).events
     assert loaded == [event(n) for n in range(50)]
     assert all(f.done() for f in futures)

@@ -69,8 +69,11 @@ def test_a_stopped_journal_makes_orders_and_health_503(app_and_system) -> None:
     assert response.status_code == 503
     assert response.json["error"]["code"] in ("ACTOR_UNAVAILABLE", "JOURNAL_UNAVAILABLE")
     assert http.simulate_get("/health").status_code == 503
-    # Nothing was accepted without the journal.
-    assert http.simulate_get("/api/v1/trading/orders").json["data"] == []
+    assert http.simulate_get("/api/v1/trading/orders").status_code == 503  # history lives in the journal
+    # Nothing was accepted without the journal: once it is back, there is no order.
+    system.supervise_once()
+    listed = wait_for(lambda: (r := http.simulate_get("/api/v1/trading/orders")).status_code == 200 and r)
+    assert listed.json["data"] == []
 
 
 @pytest.mark.e2e
