@@ -42,12 +42,17 @@ class MarketActor(EngineActor):
         self.trades: deque[Trade] = deque(maxlen=TRADES_KEPT)
         self.series = {interval: CandleSeries(interval) for interval in SERIES_INTERVALS}
         self._klines_seen = False  # once the exchange sends klines, ticks stop making candles
+        self._saved: dict[str, int] = {}  # interval -> open time of the newest candle stored
         self.updated_at: int | None = None
         self.updates = 0
 
     def started(self) -> None:
         for candle in self.system.candle_history(self.symbol):
             self._candle(candle)
+        for interval, series in self.series.items():
+            last = series.last(2)
+            if len(last) == 2:
+                self._saved[interval] = last[0].open_time
         # After a restart, begin from what the feed has sent so far.
         last = self.system.conflator.last(self.symbol)
         if last is not None:
@@ -92,6 +97,18 @@ class MarketActor(EngineActor):
             self._klines_seen = True
             self._candle(candle)
         self.updated_at = newest or None
+        self._store_closed()
+
+    def _store_closed(self) -> None:
+        """A candle is final once a newer one exists: store those not stored yet."""
+        closed = []
+        for interval, series in self.series.items():
+            last = series.last(2)
+            if len(last) == 2 and last[0].open_time > self._saved.get(interval, -1):
+                closed.append((self.symbol, last[0]))
+                self._saved[interval] = last[0].open_time
+        if closed:
+            self.system.store_candles(closed)
 
     def _candle(self, candle: Candle) -> None:
         series = self.series.get(candle.interval)

@@ -275,3 +275,29 @@ class Reconciliation(msgspec.Struct, frozen=True):
     orders_updated: list[str]  # fills or a final state the engine had missed
     orders_resent: list[str]  # accepted here, never received there
     balances_adjusted: dict[str, str]  # asset -> difference journaled
+
+
+class SaveCandles(msgspec.Struct, frozen=True):
+    """tell (to PersistenceActor): closed candles, (symbol, Candle) pairs."""
+
+    candles: tuple[tuple[str, Any], ...]
+
+
+class LoadCandles(msgspec.Struct, frozen=True):
+    """ask -> list[Candle] stored for the symbol and interval, oldest first"""
+
+    symbol: str
+    interval: str
+    limit: int
+
+
+class PruneMarketData(msgspec.Struct, frozen=True):
+    """tell: drop stored market data older than ``before_ms``."""
+
+    before_ms: int
+
+
+class VerifyJournal(msgspec.Struct, frozen=True):
+    """tell: check up to ``rows`` journal rows written since the last check."""
+
+    rows: int = 20_000

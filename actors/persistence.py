@@ -13,7 +13,20 @@ import time
 from typing import Any
 
 from actors.base import EngineActor
-from actors.messages import Append, CheckWritable, FindOrder, Flush, LoadAllEvents, LoadOpenOrders, LoadOrders, LoadStream
+from actors.messages import (
+    Append,
+    CheckWritable,
+    FindOrder,
+    Flush,
+    LoadAllEvents,
+    LoadCandles,
+    LoadOpenOrders,
+    LoadOrders,
+    LoadStream,
+    PruneMarketData,
+    SaveCandles,
+    VerifyJournal,
+)
 from engine.errors import JournalUnavailable
 from persistence.journal import Journal
 
@@ -51,6 +64,18 @@ class PersistenceActor(EngineActor):
             return None
         if isinstance(message, Flush):
             return self._flush()
+        if isinstance(message, VerifyJournal):
+            return self.journal.verify_new_rows(message.rows)
+        if isinstance(message, SaveCandles):
+            self.journal.save_candles(message.candles)
+            return None
+        if isinstance(message, PruneMarketData):
+            removed = self.journal.prune_market_data(message.before_ms)
+            if removed:
+                self.log.info("market_data.pruned", candles=removed, before_ms=message.before_ms)
+            return removed
+        if isinstance(message, LoadCandles):
+            return self.journal.load_candles(message.symbol, message.interval, message.limit)
         # Reads see every append queued before them.
         self._flush()
         if isinstance(message, LoadStream):

@@ -31,15 +31,19 @@ from actors.messages import (
     CheckWritable,
     Drain,
     GatewayTick,
+    LoadCandles,
     GetTicker,
     Halt,
     MarketUpdate,
     Passivate,
     PrivatePush,
+    PruneMarketData,
     QueryOrders,
     Reconcile,
     Reconciliation,
+    SaveCandles,
     StreamReconnected,
+    VerifyJournal,
     SupervisionTick,
 )
 from actors.venue import PaperVenue, Venue, make_venue
@@ -59,6 +63,8 @@ from persistence.lock import DatabaseLock
 log = structlog.get_logger(__name__)
 
 SINGLETONS = ("persistence", "risk", "gateway")
+PRUNE_EVERY_SECONDS = 3600.0
+START_TIMEOUT_SECONDS = 300.0
 STOP_TIMEOUT_SECONDS = 10.0
 
 
@@ -76,6 +82,7 @@ class ActorSystem:
         self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
         self._account_streams: set[str] = set()
         self.reconciliations: deque[Reconciliation] = deque(maxlen=200)
+        self._next_prune = 0.0
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
@@ -91,7 +98,8 @@ class ActorSystem:
         self._db_lock.acquire()
         try:
             self._start_singleton("persistence", "journal")
-            self.ask_persistence(CheckWritable())
+            # Opening verifies what was written since the last check: allow for it.
+            self.ask_persistence(CheckWritable(), timeout=max(START_TIMEOUT_SECONDS, self.config.ask_timeout_seconds))
             self._start_singleton("risk", "risk")
             for account in self.venue.accounts_at_start():
                 self._start_singleton("gateway", account)
@@ -158,8 +166,23 @@ class ActorSystem:
         self.conflator.offer(data.symbol, data)
 
     def candle_history(self, symbol: str) -> list[Candle]:
-        """Candles a new MarketActor starts from (the exchange's history, when it has one)."""
-        return self.venue.candle_history(symbol)
+        """Candles a new MarketActor starts from: what was stored, then the
+        exchange's history where it has one (newer, and it wins where both have a window)."""
+        from actors.market import SERIES_INTERVALS
+
+        stored: list[Candle] = []
+        for interval in SERIES_INTERVALS:
+            try:
+                stored.extend(self.ask_persistence(LoadCandles(symbol, interval, 500)))
+            except EngineError as exc:
+                log.warning("market.history_unavailable", symbol=symbol, error=exc.message)
+        return stored + self.venue.candle_history(symbol)
+
+    def store_candles(self, candles: list[tuple[str, Candle]]) -> None:
+        try:
+            self.ref("persistence", "journal").tell(SaveCandles(tuple(candles)))
+        except (ActorUnavailable, pykka.ActorDeadError):
+            pass  # history is a nicety; the journal's own failures are reported elsewhere
 
     def _notify_market(self, symbol: Any) -> bool:
         ref = self._refs.get(("market", symbol))
@@ -379,10 +402,22 @@ class ActorSystem:
             pass
 
     def supervise_once(self) -> None:
-        """Called by the RiskSupervisor: restart singletons that died silently, and
-        ask idle portfolios to passivate."""
+        """Called by the RiskSupervisor: restart singletons that died silently, ask
+        idle portfolios to passivate, and now and then prune old market data."""
         if not self._running:
             return
+        try:
+            self.ref("persistence", "journal").tell(VerifyJournal())
+        except (ActorUnavailable, pykka.ActorDeadError):
+            pass
+        now = time.monotonic()
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY_SECONDS
+            window_ms = int(self.config.market_data_retention_days * 86_400_000)
+            try:
+                self.ref("persistence", "journal").tell(PruneMarketData(self.clock.now_ms() - window_ms))
+            except (ActorUnavailable, pykka.ActorDeadError):
+                pass
         for (kind, key), ref in list(self._refs.items()):
             if kind != "risk" and not ref.is_alive() and (kind, key) not in self._quarantined:
                 self.restart(kind, key, reason=self._last_failure.get((kind, key), "found dead"))

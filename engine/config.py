@@ -70,6 +70,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     backup_interval_seconds: float = 0.0  # 0: no scheduled backups
     backup_keep: int = 7
     snapshot_every_events: int = 1000
+    market_data_retention_days: float = 30.0
 
     # Names of fields whose values never leave the process.
     SECRETS = frozenset({"clerk_secret_key", "clerk_jwt_key", "mexc_api_key", "mexc_secret_key", "turso_auth_token"})
@@ -249,6 +250,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BACKUP_INTERVAL_SECONDS": ("backup_interval_seconds", _float(0, 86400 * 30)),
     "BACKUP_KEEP": ("backup_keep", _int(1, 10_000)),
     "SNAPSHOT_EVERY_EVENTS": ("snapshot_every_events", _int(10, 10_000_000)),
+    "MARKET_DATA_RETENTION_DAYS": ("market_data_retention_days", _float(0.001, 36_500)),
 }
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import apsw
 import msgspec
 import structlog
 
+from engine.candles import Candle
 from engine.errors import JournalCorrupted
 from engine.events import AnyEvent
 from engine.model import Order
@@ -162,13 +164,15 @@ class Journal:
         args.append(limit)
         return [decode_order(data) for (data,) in self.conn.execute(sql, args)]
 
-    def verify(self, after_seq: int = 0) -> int:
-        """Check every row after ``after_seq`` (checksum, decoding, order of seqs);
-        raise JournalCorrupted naming the first bad row. Returns the last seq."""
+    def verify(self, after_seq: int = 0, limit: int = -1) -> int:
+        """Check every row after ``after_seq`` (at most ``limit``; -1: all): checksum
+        and decoding. Raise JournalCorrupted naming the first bad row; return the
+        last seq checked."""
         last = after_seq
         try:
             rows = self.conn.execute(
-                "SELECT seq, type, version, payload, checksum FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
+                "SELECT seq, type, version, payload, checksum FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
             )
             for seq, type_, version, payload, checksum in rows:
                 codec.decode(seq, type_, version, payload, checksum)
@@ -181,9 +185,14 @@ class Journal:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'verified_seq'").fetchone()
         return int(row[0]) if row else 0
 
-    def verify_new_rows(self) -> int:
-        """Verify the rows written since the last verification, and remember how far."""
-        last = self.verify(self.verified_seq())
+    def verify_new_rows(self, limit: int = -1) -> int:
+        """Verify the rows written since the last verification (at most ``limit``),
+        and remember how far: the engine keeps this mark close behind its writes,
+        so a start checks only what the last seconds before it wrote."""
+        start = self.verified_seq()
+        last = self.verify(start, limit)
+        if last == start:
+            return last
         with self.conn:
             self.conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('verified_seq', ?)"
@@ -191,6 +200,48 @@ class Journal:
                 (str(last),),
             )
         return last
+
+    # -- market data (not events: it can be fetched again, and is pruned) ---------------
+
+    def save_candles(self, candles: Sequence[tuple[str, Candle]]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume, quote_volume)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (symbol, interval, open_time) DO UPDATE SET"
+                " open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,"
+                " volume = excluded.volume, quote_volume = excluded.quote_volume",
+                [
+                    (symbol, c.interval, c.open_time, str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume), str(c.quote_volume))
+                    for symbol, c in candles
+                ],
+            )
+
+    def load_candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
+        rows = self.conn.execute(
+            "SELECT open_time, open, high, low, close, volume, quote_volume FROM candles"
+            " WHERE symbol = ? AND interval = ? ORDER BY open_time DESC LIMIT ?",
+            (symbol, interval, limit),
+        ).fetchall()
+        return [
+            Candle(interval, t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v), Decimal(q))
+            for t, o, h, lo, c, v, q in reversed(rows)
+        ]
+
+    def prune_market_data(self, before_ms: int, batch: int = 5000) -> int:
+        """Delete candles older than ``before_ms`` in small transactions, so the
+        writer is never held for long. User events are never touched."""
+        removed = 0
+        while True:
+            with self.conn:
+                self.conn.execute(
+                    "DELETE FROM candles WHERE (symbol, interval, open_time) IN"
+                    " (SELECT symbol, interval, open_time FROM candles WHERE open_time < ? LIMIT ?)",
+                    (before_ms, batch),
+                )
+                count = self.conn.changes()
+            removed += count
+            if count < batch:
+                return removed
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]

@@ -14,7 +14,7 @@ import apsw
 import pytest
 
 from actors.client import EngineClient
-from actors.messages import LoadAllEvents, LoadStream
+from actors.messages import LoadAllEvents, LoadCandles, LoadStream
 from actors.system import ActorSystem
 from engine.errors import ActorUnavailable, JournalCorrupted
 from engine.events import user_stream
@@ -124,7 +124,7 @@ def test_a_journal_written_by_migration_0001_opens_and_upgrades(tmp_path: Path) 
     finally:
         system.stop()
     conn = apsw.Connection(str(db))
-    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
     conn.close()
 
 
@@ -185,3 +185,80 @@ def test_rows_verified_once_are_not_verified_again_at_the_next_start(tmp_path: P
             journal.verify(0)
     finally:
         journal.close()
+
+
+# -- market data ---------------------------------------------------------------------------
+
+
+def test_closed_candles_are_stored_and_a_restart_starts_from_them(tmp_path: Path) -> None:
+    from engine.clock import ManualClock
+
+    clock = ManualClock(1_800_000_000_000)
+    config = make_config(tmp_path)
+    system = ActorSystem(config, clock=clock).start()
+    client = EngineClient(system)
+    try:
+        from tests.support.waiting import wait_for
+
+        for minute, price in enumerate(("95000", "95100", "94900", "95050")):
+            clock.set(1_800_000_000_000 + minute * 60_000)
+            book = system.set_paper_price("BTCUSDT", Decimal(price))
+            wait_for(lambda: client.ticker("BTCUSDT").time == book.time)  # one tick per minute, none conflated away
+        wait_for(lambda: len(client.candles("BTCUSDT", "1m", 10)) >= 4)
+        before = client.candles("BTCUSDT", "1m", 10)[:-1]  # the open candle is not final
+        wait_for(lambda: len(system.ask_persistence(LoadCandles("BTCUSDT", "1m", 10))) >= 3)
+    finally:
+        system.stop()
+    system = ActorSystem(config, clock=clock).start()
+    try:
+        assert EngineClient(system).candles("BTCUSDT", "1m", 10)[: len(before)] == before
+    finally:
+        system.stop()
+
+
+def test_market_data_older_than_the_window_is_pruned_and_user_events_never_are(tmp_path: Path) -> None:
+    from engine.candles import Candle
+
+    journal = Journal.open(tmp_path / "j.db")
+    try:
+        old, new = 1_000_000, 9_000_000
+        journal.save_candles([
+            ("BTCUSDT", Candle("1m", old, *(Decimal(1),) * 6)),
+            ("BTCUSDT", Candle("1m", new, *(Decimal(2),) * 6)),
+        ])
+        journal.commit([("user:alice", [PortfolioState_opened("alice", old)])])
+        assert journal.prune_market_data(before_ms=5_000_000) == 1
+        assert [c.open_time for c in journal.load_candles("BTCUSDT", "1m", 10)] == [new]
+        assert journal.last_seq() == 1
+    finally:
+        journal.close()
+
+
+def PortfolioState_opened(user: str, time_ms: int):  # noqa: N802 - reads as the event it builds
+    from engine.portfolio import decide_open
+
+    return decide_open(PortfolioState(user), {"USDT": Decimal(1)}, time_ms, "test")
+
+
+def test_the_running_engine_keeps_the_verified_mark_close_behind_its_writes(tmp_path: Path) -> None:
+    from tests.support.waiting import wait_for
+
+    config = make_config(tmp_path, ORDER_RATE_LIMIT="0")
+    system = ActorSystem(config).start()
+    try:
+        client = EngineClient(system)
+        for n in range(20):
+            client.place_order("alice", limit_buy(str(1000 + n)))
+
+        def caught_up() -> bool:
+            conn = apsw.Connection(config.database_path, flags=apsw.SQLITE_OPEN_READONLY)
+            try:
+                verified = conn.execute("SELECT value FROM meta WHERE key = 'verified_seq'").fetchone()
+                last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+            finally:
+                conn.close()
+            return verified is not None and int(verified[0]) == last
+
+        wait_for(caught_up, message="the supervisor's ticks verify new rows")
+    finally:
+        system.stop()

@@ -134,6 +134,7 @@ PARSE_CASES = [
     ("BACKUP_INTERVAL_SECONDS", "3600", "backup_interval_seconds", 3600.0),
     ("BACKUP_KEEP", "3", "backup_keep", 3),
     ("SNAPSHOT_EVERY_EVENTS", "500", "snapshot_every_events", 500),
+    ("MARKET_DATA_RETENTION_DAYS", "7", "market_data_retention_days", 7.0),
     ("MEXC_RECV_WINDOW_MS", "10000", "mexc_recv_window_ms", 10000),
     ("MEXC_TIMEOUT_SECONDS", "2.5", "mexc_timeout_seconds", 2.5),
     ("EXCHANGE_INFO_REFRESH_SECONDS", "1.5", "exchange_info_refresh_seconds", 1.5),
