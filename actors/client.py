@@ -153,6 +153,8 @@ class EngineClient:
         if not self.system.bridge.alive:
             problems.append("the I/O thread is not running")
         checks["portfolios"] = len(self.system.live_portfolios())
+        if self.system.backups is not None:
+            checks["backups"] = self.system.backups.status().as_dict()
         exchange = self.system.venue.health()
         checks["exchange"] = exchange
         for name in ("public", "account"):

@@ -58,6 +58,7 @@ from engine.candles import Candle
 from engine.market import MarketData
 from engine.model import BookTicker
 from engine.symbols import SymbolCatalog
+from persistence.backup import BackupScheduler
 from persistence.lock import DatabaseLock
 
 log = structlog.get_logger(__name__)
@@ -83,6 +84,7 @@ class ActorSystem:
         self._account_streams: set[str] = set()
         self.reconciliations: deque[Reconciliation] = deque(maxlen=200)
         self._next_prune = 0.0
+        self.backups: BackupScheduler | None = None
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
@@ -100,6 +102,15 @@ class ActorSystem:
             self._start_singleton("persistence", "journal")
             # Opening verifies what was written since the last check: allow for it.
             self.ask_persistence(CheckWritable(), timeout=max(START_TIMEOUT_SECONDS, self.config.ask_timeout_seconds))
+            if self.config.backup_interval_seconds > 0:
+                self.backups = BackupScheduler(
+                    self.config.database_path,
+                    self.config.backup_path,
+                    self.config.backup_interval_seconds,
+                    self.config.backup_keep,
+                    clock=self.clock,
+                )
+                self.backups.start()
             self._start_singleton("risk", "risk")
             for account in self.venue.accounts_at_start():
                 self._start_singleton("gateway", account)
@@ -124,6 +135,8 @@ class ActorSystem:
     def stop(self) -> None:
         """Stop everything in reverse order; the journal flushes last."""
         self._running = False
+        if self.backups is not None:
+            self.backups.stop()
         self.bridge.stop()
         with self._lock:
             portfolios = list(self._portfolios.values())

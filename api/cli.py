@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from engine import __version__
 from engine import config as config_module
@@ -36,6 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=86400, help="lifetime in seconds (default 86400)")
 
     sub.add_parser("verify", help="check every journal row and the database file; exit 1 if damaged")
+
+    backup = sub.add_parser("backup", help="an online, consistent copy of the database (safe while trading)")
+    backup.add_argument("--to", required=True, metavar="FILE", help="where to write the copy")
+
+    restore = sub.add_parser("restore", help="replace the database with a backup or the Turso replica")
+    source = restore.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="source", metavar="FILE", help="a file made by `cryptobot backup`")
+    source.add_argument("--from-turso", action="store_true", help="rebuild from the Turso replica (TURSO_URL)")
     sub.add_parser("healthcheck", help="exit 0 if the local engine's /health answers 200")
     sub.add_parser("version", help="print the version")
 
@@ -63,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "dev-token": _dev_token,
             "healthcheck": _healthcheck,
             "verify": _verify,
+            "backup": _backup,
+            "restore": _restore,
         }
         return handler[args.command](config, args)
     except EngineError as exc:
@@ -129,9 +140,12 @@ def _dev_token(config: Config, args: argparse.Namespace) -> int:
 
 def _verify(config: Config, args: argparse.Namespace) -> int:
     from engine.errors import JournalCorrupted
-    from persistence.db import integrity_check
+    from persistence.backup import integrity_check
     from persistence.journal import Journal
 
+    if not Path(config.database_path).is_file():
+        print(f"cryptobot: no database at {config.database_path}", file=sys.stderr)
+        return 1
     problems = integrity_check(config.database_path)
     if problems:
         print(f"cryptobot: the database file is damaged: {'; '.join(problems[:5])}", file=sys.stderr)
@@ -145,6 +159,29 @@ def _verify(config: Config, args: argparse.Namespace) -> int:
     finally:
         journal.close()
     print(f"journal {config.database_path}: every row through seq {last} is sound")
+    return 0
+
+
+def _backup(config: Config, args: argparse.Namespace) -> int:
+    from persistence.backup import backup
+
+    print(backup(config.database_path, args.to).summary())
+    return 0
+
+
+def _restore(config: Config, args: argparse.Namespace) -> int:
+    if args.from_turso:
+        from persistence.turso import restore_from_turso
+
+        if not config.turso_url:
+            print("cryptobot: set TURSO_URL (and TURSO_AUTH_TOKEN) to restore from Turso", file=sys.stderr)
+            return EXIT_USAGE
+        restored = restore_from_turso(config.turso_url, config.turso_auth_token, config.database_path)
+        print(f"restored {restored} events from Turso into {config.database_path}")
+        return 0
+    from persistence.backup import restore
+
+    print(restore(args.source, config.database_path).summary())
     return 0
 
 

@@ -24,14 +24,3 @@ def connect(path: str | Path, *, readonly: bool = False) -> apsw.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
-
-def integrity_check(path: str | Path) -> list[str]:
-    """SQLite's own check of the file: empty when sound, else what it found."""
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        found = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-    except (apsw.CorruptError, apsw.NotADBError) as exc:
-        return [str(exc)]
-    finally:
-        conn.close()
-    return [] if found == ["ok"] else found
