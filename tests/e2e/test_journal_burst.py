@@ -18,6 +18,7 @@ from engine.events import OrderAccepted
 from engine.portfolio import PortfolioState, evolve
 from persistence import codec
 from tests.support.server import EngineProcess, new_user
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -87,6 +88,11 @@ def test_kill_9_during_a_burst_of_1000_orders_from_8_threads_loses_nothing_ackno
         for user in users:  # load every portfolio: each reconciles as it starts
             with restarted.client(user) as http:
                 assert http.get("/api/v1/account/wallet").status_code == 200
+                # A market order accepted just before the kill is sent again and fills.
+                wait_for(lambda: all(
+                    o["type"] == "LIMIT"
+                    for o in http.get("/api/v1/trading/orders", params={"status": "open", "limit": 1000}).json()["data"]
+                ), message="resent market orders settled")
         states, accepted = replay_journal(tmp_path / "cryptobot.db")
         # Every acknowledged order is in the journal exactly once.
         assert all(accepted[order_id] == 1 for order_id in acknowledged)
