@@ -122,6 +122,13 @@ def test_every_acknowledged_order_survives_kill_9(tmp_path: Path) -> None:
                 allowed = {status, "CANCELED"} if order_id in canceled_maybe else {status}
                 assert response.json()["data"]["status"] in allowed, order_id
 
+        for user in users:
+            with restarted.client(user) as http:
+                # Market orders accepted just before the kill are sent again and fill.
+                wait_for(lambda: all(
+                    o["type"] == "LIMIT"
+                    for o in http.get("/api/v1/trading/orders", params={"status": "open", "limit": 1000}).json()["data"]
+                ), message="resent market orders settled")
         totals = journaled_fill_totals(tmp_path / "cryptobot.db")
         for user in users:
             with restarted.client(user) as http:
