@@ -6,10 +6,13 @@ and what a new account starts with. The ActorSystem holds exactly one.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
+import msgspec
 import structlog
 import trio
 
@@ -298,9 +301,6 @@ class SimulatorVenue(MexcVenue):
     name = "simulator"
 
     def __init__(self, config: Config, clock: Clock) -> None:
-        import hashlib
-        import secrets
-
         from engine.exchanges.mexc_sim import Simulator
 
         # PAPER_TICK_MS=0 asks for a still market; otherwise the simulator's own pace.
@@ -312,10 +312,11 @@ class SimulatorVenue(MexcVenue):
             maker_fee=config.paper_maker_fee,
             taker_fee=config.paper_taker_fee,
         ).start()
-        self._hash = hashlib.sha256
         self._secret = secrets.token_hex(16)  # this process's accounts only
         self._clients: dict[str, Any] = {}
-        simulated = msgspec_replace(config, mexc_base_url=self.simulator.rest_url, mexc_ws_url=self.simulator.ws_url, mexc_symbols=config.paper_symbols)
+        simulated = msgspec.structs.replace(
+            config, mexc_base_url=self.simulator.rest_url, mexc_ws_url=self.simulator.ws_url, mexc_symbols=config.paper_symbols
+        )
         try:
             super().__init__(simulated, clock)
         except BaseException:
@@ -323,7 +324,7 @@ class SimulatorVenue(MexcVenue):
             raise
 
     def _credentials(self, account: str) -> tuple[str, str]:
-        digest = self._hash(f"{self._secret}:{account}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self._secret}:{account}".encode()).hexdigest()
         return f"mx0sim{digest[:26]}", digest[32:64]
 
     def account_for(self, user_id: str) -> str:
@@ -393,8 +394,3 @@ class SimulatorVenue(MexcVenue):
         super().close()
         self.simulator.stop()
 
-
-def msgspec_replace(config: Config, **changes: Any) -> Config:
-    import msgspec
-
-    return msgspec.structs.replace(config, **changes)
