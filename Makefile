@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TURSO := tests/turso/node_modules/.installed
 
 .PHONY: run test bench clean
 
@@ -16,7 +17,13 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	LOG_FORMAT=$${LOG_FORMAT:-console} $(BIN)/cryptobot serve
 
-test: $(STAMP)
+# The Turso server the sync tests run against (the `turso` npm package).
+$(TURSO): tests/turso/package.json tests/turso/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm --prefix tests/turso ci --no-audit --no-fund --loglevel=error && touch $(TURSO); \
+	else echo "npm not found: the Turso sync tests will be skipped"; fi
+
+test: $(STAMP) $(TURSO)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -59,6 +59,7 @@ from engine.market import MarketData
 from engine.model import BookTicker
 from engine.symbols import SymbolCatalog
 from persistence.backup import BackupScheduler
+from persistence.turso import TursoSync
 from persistence.lock import DatabaseLock
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,7 @@ class ActorSystem:
         self.reconciliations: deque[Reconciliation] = deque(maxlen=200)
         self._next_prune = 0.0
         self.backups: BackupScheduler | None = None
+        self.turso: TursoSync | None = None
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
@@ -111,6 +113,15 @@ class ActorSystem:
                     clock=self.clock,
                 )
                 self.backups.start()
+            if self.config.turso_enabled and self.config.turso_sync_enabled and self.config.turso_url:
+                self.turso = TursoSync(
+                    self.config.database_path,
+                    self.config.turso_url,
+                    self.config.turso_auth_token,
+                    batch_size=self.config.turso_batch_size,
+                    interval=self.config.turso_sync_interval_seconds,
+                    clock=self.clock,
+                ).start()
             self._start_singleton("risk", "risk")
             for account in self.venue.accounts_at_start():
                 self._start_singleton("gateway", account)
@@ -137,6 +148,8 @@ class ActorSystem:
         self._running = False
         if self.backups is not None:
             self.backups.stop()
+        if self.turso is not None:
+            self.turso.stop()
         self.bridge.stop()
         with self._lock:
             portfolios = list(self._portfolios.values())

@@ -40,6 +40,7 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/status/resume", status.ResumeTrading(client))
     app.add_route(f"{v1}/status/actors", status.Actors(client))
     app.add_route(f"{v1}/status/reconciliation", status.Reconciliations(client))
+    app.add_route(f"{v1}/status/sync", status.Sync(client))
     if config.exchange == "paper":
         app.add_route(f"{v1}/paper/prices/{{symbol}}", paper.PaperPrice(client))
     return app

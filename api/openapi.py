@@ -37,6 +37,7 @@ ROUTES: list[Route] = [
     ("post", "/api/v1/status/halt", "Halt all trading", "admin", schemas.HaltRequest, dict[str, Any]),
     ("post", "/api/v1/status/resume", "Resume trading", "admin", None, dict[str, Any]),
     ("get", "/api/v1/status/actors", "Actor liveness", "admin", None, dict[str, Any]),
+    ("get", "/api/v1/status/sync", "Replication to Turso", "admin", None, dict[str, Any]),
     ("get", "/api/v1/status/reconciliation", "What reconciliation found different", "admin", None, list[dict[str, Any]]),
     ("put", "/api/v1/paper/prices/{symbol}", "Move the paper market", "admin", schemas.PriceRequest, schemas.TickerOut),
 ]

@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import apsw
 import msgspec
@@ -91,6 +92,18 @@ class Journal:
                 (stream, seq, version, payload.decode(), zlib.crc32(payload), events[-1].time),
             )
         return seq
+
+    def restore_rows(self, rows: Sequence[tuple[tuple[Any, ...], AnyEvent]]) -> None:
+        """Write rows exactly as a replica holds them (seq, time, stream, type,
+        version, payload, checksum), projecting their decoded events, in one
+        transaction: the rebuilt journal is byte for byte the original."""
+        with self.conn:
+            for row, event in rows:
+                self.conn.execute(
+                    "INSERT INTO events (seq, time, stream, type, version, payload, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                project(self.conn, row[0], row[2], event)
 
     def check_writable(self, now_ms: int) -> None:
         """A real committed write: proves the file, the lock and fsync work."""

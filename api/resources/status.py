@@ -84,3 +84,20 @@ class Reconciliations:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         records = list(self.client.system.reconciliations)[::-1]
         send(resp, [{_camel(k): v for k, v in msgspec.structs.asdict(r).items()} for r in records])
+
+
+class Sync:
+    """Replication to Turso: last success, last error, how far behind."""
+
+    roles = {"GET": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        turso = self.client.system.turso
+        if turso is None:
+            config = self.client.system.config
+            send(resp, {"enabled": False, "configured": bool(config.turso_enabled and config.turso_url)})
+            return
+        send(resp, msgspec.to_builtins(turso.status()))
