@@ -3,7 +3,6 @@ and streams talking to the loopback simulator over HTTP and WebSocket."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
