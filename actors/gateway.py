@@ -2,8 +2,8 @@
 
 Orders and cancels arrive by ``tell``; every answer goes back to the owning
 PortfolioActor as an ``Execution`` message, so no portfolio ever blocks on the
-exchange. The adapter is the paper exchange (matching in memory, fed market
-updates) or a MEXC account (REST out, private pushes in).
+exchange. The adapter is a MEXC account (REST out, private pushes in): on the
+real exchange, or on the simulator that paper trading runs against.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from actors.messages import (
     Execution,
     GatewayTick,
     GetBalances,
-    LoadOpenOrders,
-    MarketUpdate,
     PrivatePush,
     QueryOrders,
     Reconcile,
     StreamReconnected,
     Submit,
 )
-from engine.exchanges.base import ExchangeOrder, ExecutionReport
+from engine.exchanges.base import ExecutionReport
 
 
 class ExchangeGateway(EngineActor):
@@ -38,24 +36,9 @@ class ExchangeGateway(EngineActor):
 
     def started(self) -> None:
         self.adapter = self._make_adapter()
-        restore = getattr(self.adapter, "restore", None)
-        if restore is not None:
-            # The paper exchange lives in memory: rebuild its resting orders from the journal.
-            for symbol in self.system.catalog.symbols():
-                book = self.system.latest_book(symbol)
-                if book is not None:
-                    self.adapter.on_book(book)
-            orders = self.system.ask_persistence(LoadOpenOrders())
-            restored = restore([ExchangeOrder.from_order(o) for o in orders if o.type == "LIMIT"])
-            self.log.info("gateway.restored", open_orders=restored)
 
     def handle(self, message: Any) -> Any:
         adapter = self.adapter
-        if isinstance(message, MarketUpdate):
-            on_book = getattr(adapter, "on_book", None)
-            if on_book is not None:
-                self._send(on_book(message.book))
-            return None
         if isinstance(message, Submit):
             self._send(adapter.submit(message.order))
             return None

@@ -2,8 +2,7 @@
 
 Updates arrive through a merging conflator, so a flood of ticks costs this actor
 one message per update it can actually process, and nothing it is sent is lost
-but the superseded. The gateway (which matches resting paper orders) sees every
-top of book this actor sees.
+but the superseded.
 """
 
 from __future__ import annotations
@@ -86,7 +85,6 @@ class MarketActor(EngineActor):
             if not self._klines_seen:
                 for series in self.series.values():
                     series.apply_trade(data.book.last, 0, data.book.time)
-            self.system.market_update(data.book)
         if data.depth is not None:
             self.depth = data.depth
             newest = max(newest, data.depth.time)

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
-from engine.model import BookTicker, Order
+from engine.model import Order
 from engine.orders import PlaceOrder
 
 # -- PortfolioActor ---------------------------------------------------------------------
@@ -103,12 +103,6 @@ class CancelAtExchange(msgspec.Struct, frozen=True):
     order: ExchangeOrder
 
 
-class MarketUpdate(msgspec.Struct, frozen=True):
-    """tell: a new top of book, for matching resting paper orders."""
-
-    book: BookTicker
-
-
 class QueryOrders(msgspec.Struct, frozen=True):
     """ask -> list[ExecutionReport] for the orders the exchange knows"""
 
@@ -116,8 +110,7 @@ class QueryOrders(msgspec.Struct, frozen=True):
 
 
 class GetBalances(msgspec.Struct, frozen=True):
-    """ask -> dict[asset, total] held at the exchange, or None when the journal
-    is the account's only record (paper)"""
+    """ask -> dict[asset, total] held at the exchange, or None when it cannot tell"""
 
 
 class PrivatePush(msgspec.Struct, frozen=True):
@@ -128,19 +121,6 @@ class PrivatePush(msgspec.Struct, frozen=True):
 
 class StreamReconnected(msgspec.Struct, frozen=True):
     """tell: the user data stream (re)connected; pushes may have been missed."""
-
-
-class RestoreOrders(msgspec.Struct, frozen=True):
-    """ask -> int: put back resting orders known from the journal."""
-
-    orders: tuple[ExchangeOrder, ...]
-
-
-class SetPaperPrice(msgspec.Struct, frozen=True):
-    """Not an actor message: a request to the paper feed (admin/test only)."""
-
-    symbol: str
-    price: Decimal
 
 
 # -- RiskSupervisor ----------------------------------------------------------------------
@@ -234,10 +214,6 @@ class LoadOrders(msgspec.Struct, frozen=True):
     symbol: str | None = None
     open_only: bool = False
     limit: int = 100
-
-
-class LoadOpenOrders(msgspec.Struct, frozen=True):
-    """ask -> list[Order]"""
 
 
 class CheckWritable(msgspec.Struct, frozen=True):

@@ -20,7 +20,6 @@ from actors.messages import (
     Flush,
     LoadAllEvents,
     LoadCandles,
-    LoadOpenOrders,
     LoadOrders,
     LoadStream,
     PruneMarketData,
@@ -93,8 +92,6 @@ class PersistenceActor(EngineActor):
             return self.journal.orders_for(
                 message.user_id, symbol=message.symbol, open_only=message.open_only, limit=message.limit
             )
-        if isinstance(message, LoadOpenOrders):
-            return self.journal.open_orders()
         if isinstance(message, CheckWritable):
             try:
                 self.journal.check_writable(time.time_ns() // 1_000_000)

@@ -34,7 +34,6 @@ from actors.messages import (
     LoadCandles,
     GetTicker,
     Halt,
-    MarketUpdate,
     Passivate,
     PrivatePush,
     PruneMarketData,
@@ -46,7 +45,7 @@ from actors.messages import (
     VerifyJournal,
     SupervisionTick,
 )
-from actors.venue import PaperVenue, Venue, make_venue
+from actors.venue import Venue, make_venue
 from actors.persistence import PersistenceActor
 from actors.portfolio import PortfolioActor
 from actors.risk import RiskSupervisor
@@ -349,15 +348,6 @@ class ActorSystem:
             ref.tell(message)
         except pykka.ActorDeadError:
             log.warning("gateway.message_dropped", account=account, message=type(message).__name__)
-
-    def market_update(self, book: BookTicker) -> None:
-        """Market data for gateways that match orders themselves (the paper exchange)."""
-        ref = self._refs.get(("gateway", PaperVenue.ACCOUNT))
-        if ref is not None:
-            try:
-                ref.tell(MarketUpdate(book))
-            except pykka.ActorDeadError:
-                pass
 
     def record_reconciliation(self, record: Reconciliation) -> None:
         self.reconciliations.append(record)  # deque.append is atomic: no lock

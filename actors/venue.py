@@ -1,5 +1,6 @@
-"""Where the engine trades: the paper exchange, or MEXC (real, or a simulator at
-MEXC_BASE_URL). A venue supplies what differs between them: the symbol rules,
+"""Where the engine trades: MEXC (real, or a simulator at MEXC_BASE_URL), or, for
+paper trading, the MEXC simulator run in-process. Both go through the real MEXC
+client and streams. A venue supplies what differs between them: the symbol rules,
 the market feed, the exchange accounts and their adapters, the user streams,
 and what a new account starts with. The ActorSystem holds exactly one.
 """
@@ -20,10 +21,8 @@ from engine.candles import Candle
 from engine.clock import Clock
 from engine.config import Config
 from engine.errors import Conflict, MarketDataUnavailable, NotSupported
-from engine.exchanges.paper import PaperAdapter, PaperExchange
-from engine.feeds.paper import PaperFeed
 from engine.model import BookTicker
-from engine.symbols import SymbolCatalog, paper_symbol
+from engine.symbols import SymbolCatalog
 
 log = structlog.get_logger(__name__)
 
@@ -52,61 +51,6 @@ class Venue(Protocol):
     def health(self) -> dict[str, Any]: ...
     def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]: ...
     def close(self) -> None: ...
-
-
-class PaperVenue:
-    """The engine's own paper exchange on a seeded simulated market."""
-
-    name = "paper"
-    ACCOUNT = "paper"
-
-    def __init__(self, config: Config, clock: Clock) -> None:
-        self.config = config
-        self.clock = clock
-        self.catalog = SymbolCatalog([paper_symbol(s) for s in config.paper_symbols])
-        self.market_symbols = self.catalog.symbols()
-        self._feed = PaperFeed(self.catalog.infos(), clock, seed=config.paper_seed, tick_ms=config.paper_tick_ms)
-
-    def feed(self, sink: Any) -> Callable[[], Any]:
-        return lambda: self._feed.run(sink)
-
-    def account_for(self, user_id: str) -> str:
-        return self.ACCOUNT  # one book for every paper user; balances live in the journal
-
-    def users_of(self, account: str, live_users: list[str]) -> list[str]:
-        return live_users
-
-    def accounts_at_start(self) -> list[str]:
-        return [self.ACCOUNT]  # its resting orders are rebuilt before anyone trades
-
-    def make_adapter(self, account: str) -> PaperAdapter:
-        config = self.config
-        exchange = PaperExchange(self.catalog, self.clock, maker_fee=config.paper_maker_fee, taker_fee=config.paper_taker_fee)
-        return PaperAdapter(exchange)
-
-    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> None:
-        return None
-
-    def opening_deposits(self) -> dict[str, Decimal]:
-        return {"USDT": self.config.paper_start_balance}
-
-    def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None:
-        pass  # the journal is the only record of a paper account
-
-    def candle_history(self, symbol: str) -> list[Candle]:
-        return []
-
-    def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
-        return run_sync(self._feed.set_price, symbol, price)
-
-    def health(self) -> dict[str, Any]:
-        return {"venue": self.name}
-
-    def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]:
-        return []
-
-    def close(self) -> None:
-        pass
 
 
 class MexcVenue:
@@ -279,14 +223,12 @@ class MexcVenue:
 
 
 def make_venue(config: Config, clock: Clock) -> Venue:
-    if config.exchange == "paper" and config.paper_venue == "simulator":
+    if config.exchange == "paper":
         return SimulatorVenue(config, clock)
-    if config.exchange == "mexc":
-        try:
-            return MexcVenue(config, clock)
-        except Exception as exc:
-            raise MarketDataUnavailable(f"cannot reach MEXC at {config.mexc_base_url}: {exc}") from exc
-    return PaperVenue(config, clock)
+    try:
+        return MexcVenue(config, clock)
+    except Exception as exc:
+        raise MarketDataUnavailable(f"cannot reach MEXC at {config.mexc_base_url}: {exc}") from exc
 
 
 class SimulatorVenue(MexcVenue):
@@ -303,14 +245,15 @@ class SimulatorVenue(MexcVenue):
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc_sim import Simulator
 
-        # PAPER_TICK_MS=0 asks for a still market; otherwise the simulator's own pace.
-        speed = 0.0 if config.paper_tick_ms == 0 else None
+        prices = {"walk": None, "candles": True}.get(config.paper_prices, config.paper_prices)
         self.simulator = Simulator(
             symbols=list(config.paper_symbols),
             seed=config.paper_seed,
-            speed=speed,
+            candles=prices,
+            speed=config.paper_speed,
             maker_fee=config.paper_maker_fee,
             taker_fee=config.paper_taker_fee,
+            clock=clock,  # one time for engine and exchange, so a test's clock drives both
         ).start()
         self._secret = secrets.token_hex(16)  # this process's accounts only
         self._clients: dict[str, Any] = {}
@@ -350,6 +293,11 @@ class SimulatorVenue(MexcVenue):
         except SimReject:
             return False
         return True
+
+    def exchange_orders(self, user_id: str) -> list[Any]:
+        """Every order the simulator accepted for the user's account (SimOrder)."""
+        api_key, _ = self._credentials(self.account_for(user_id))
+        return self.simulator.orders_seen(api_key) if self._has_account(api_key) else []
 
     def private_client_for(self, account: str) -> Any:
         from engine.exchanges.mexc.rest import MexcRestClient

@@ -39,7 +39,7 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/status/actors", "Actor liveness", "admin", None, dict[str, Any]),
     ("get", "/api/v1/status/sync", "Replication to Turso", "admin", None, dict[str, Any]),
     ("get", "/api/v1/status/reconciliation", "What reconciliation found different", "admin", None, list[dict[str, Any]]),
-    ("put", "/api/v1/paper/prices/{symbol}", "Move the paper market", "admin", schemas.PriceRequest, schemas.TickerOut),
+    ("put", "/api/v1/paper/prices/{symbol}", "Jump the simulated market to a price", "admin", schemas.PriceRequest, schemas.TickerOut),
 ]
 
 ERROR_SCHEMA = {

@@ -17,7 +17,7 @@ from engine import logs
 def engine(**env: str):
     logs.configure("ERROR", "console")
     with tempfile.TemporaryDirectory() as tmp:
-        base = {"DATABASE_URL": str(Path(tmp) / "bench.db"), "PAPER_TICK_MS": "0", "ORDER_RATE_LIMIT": "0"}
+        base = {"DATABASE_URL": str(Path(tmp) / "bench.db"), "PAPER_SPEED": "0", "ORDER_RATE_LIMIT": "0"}
         base.update(env)
         system = ActorSystem(config_module.load(base, isatty=False)).start()
         try:

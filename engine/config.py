@@ -35,10 +35,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     paper_symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     paper_start_balance: Decimal = Decimal(10000)
     paper_seed: int = 42
-    paper_tick_ms: int = 250
+    paper_speed: float = 10.0  # market ms per real ms; 0 keeps the market still until moved
+    paper_prices: str = "candles"  # the price path: real BTC candles, a random walk, or a CSV file
     paper_taker_fee: Decimal = Decimal("0.0005")
     paper_maker_fee: Decimal = Decimal(0)
-    paper_venue: Literal["builtin", "simulator"] = "builtin"
     clerk_secret_key: str | None = None
     clerk_jwt_key: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
@@ -202,6 +202,15 @@ def _pem_or_text(text: str) -> str:
     return _nonempty(text).replace("\\n", "\n")
 
 
+def _price_path(text: str) -> str:
+    value = text.strip()
+    if value.lower() in ("candles", "walk"):
+        return value.lower()
+    if not Path(value).is_file():
+        raise ValueError("expected candles, walk, or the path of a CSV file of candles")
+    return value
+
+
 def _list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
@@ -215,10 +224,10 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PAPER_SYMBOLS": ("paper_symbols", _symbols),
     "PAPER_START_BALANCE": ("paper_start_balance", _decimal(Decimal(0), Decimal(10) ** 12)),
     "PAPER_SEED": ("paper_seed", _int(0, 2**63 - 1)),
-    "PAPER_TICK_MS": ("paper_tick_ms", _int(0, 3_600_000)),
+    "PAPER_SPEED": ("paper_speed", _float(0, 100_000)),
+    "PAPER_PRICES": ("paper_prices", _price_path),
     "PAPER_TAKER_FEE": ("paper_taker_fee", _decimal(Decimal(0), Decimal("0.1"))),
     "PAPER_MAKER_FEE": ("paper_maker_fee", _decimal(Decimal(0), Decimal("0.1"))),
-    "PAPER_VENUE": ("paper_venue", _choice("builtin", "simulator")),
     "CLERK_SECRET_KEY": ("clerk_secret_key", _nonempty),
     "CLERK_JWT_KEY": ("clerk_jwt_key", _pem_or_text),
     "CLERK_AUTHORIZED_PARTIES": ("clerk_authorized_parties", _list),

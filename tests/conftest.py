@@ -20,7 +20,7 @@ logs.configure("WARNING", "console")
 def make_config(tmp: Path, **env: str) -> Config:
     base = {
         "DATABASE_URL": str(tmp / "cryptobot.db"),
-        "PAPER_TICK_MS": "0",
+        "PAPER_SPEED": "0",
         "MARKET_STALE_SECONDS": "86400",
         "SUPERVISOR_INTERVAL_SECONDS": "0.05",
         "ASK_TIMEOUT_SECONDS": "5",

@@ -1,4 +1,4 @@
-"""/api/v1/paper: controls of the paper market (admin only, paper exchange only)."""
+"""/api/v1/paper: controls of the simulated market (admin only, paper trading only)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from engine.money import fits_places
 
 
 class PaperPrice:
-    """Move the paper market: for demos and tests that need a price to cross."""
+    """Jump the simulator's price: for demos and tests that need a price to cross."""
 
     roles = {"PUT": "admin"}
 

@@ -16,7 +16,7 @@ from actors.system import ActorSystem
 from engine.config import Config
 from engine.errors import EngineTimeout, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
 from engine.model import BookTicker, Order
-from engine.money import LEDGER, divide, fee_on
+from engine.money import LEDGER, fee_on
 from engine.orders import PlaceOrder
 from tests.conftest import make_config
 from tests.support.waiting import wait_for
@@ -83,7 +83,7 @@ def test_a_new_user_starts_with_the_paper_deposit(system: ActorSystem) -> None:
     assert orders(system) == []
 
 
-def test_market_buy_by_quote_amount_fills_and_changes_the_wallet_exactly(system: ActorSystem) -> None:
+def test_market_buy_by_quote_amount_fills_whole_lots_and_changes_the_wallet_exactly(system: ActorSystem) -> None:
     book = first_book(system)
     ticket = place(system, market_buy_amount("100"))
     assert ticket.replayed is False
@@ -93,16 +93,24 @@ def test_market_buy_by_quote_amount_fills_and_changes_the_wallet_exactly(system:
     order = settled(ticket)
     assert order.id == accepted.id == ticket.order_id
     assert order.status == "FILLED" and order.reserved == 0
-    [fill] = order.fills
-    expected_quantity = divide(Decimal(100), book.ask)
-    expected_fee = fee_on(expected_quantity, system.config.paper_taker_fee)
-    assert 0 < expected_fee < expected_quantity
-    assert (fill.price, fill.quote, fill.quantity) == (book.ask, Decimal(100), expected_quantity)
-    assert (fill.fee, fill.fee_asset, fill.is_maker) == (expected_fee, "BTC", False)
+    assert order.fills
+    lot = Decimal(1).scaleb(-system.catalog.get(SYMBOL).base_precision)
+    taker = system.config.paper_taker_fee
+    for fill in order.fills:
+        assert fill.price >= book.ask  # a buy takes the asks from the best up
+        assert fill.quote == fill.price * fill.quantity
+        assert fill.quantity % lot == 0  # MEXC fills whole lots
+        assert (fill.fee, fill.fee_asset, fill.is_maker) == (fee_on(fill.quantity, taker), "BTC", False)
+    spent = sum((f.quote for f in order.fills), Decimal(0))
+    bought = sum((f.quantity for f in order.fills), Decimal(0))
+    fees = sum((f.fee for f in order.fills), Decimal(0))
+    worst = max(f.price for f in order.fills)
+    # At most the amount is spent; what is left would not buy one more lot.
+    assert 100 - worst * lot < spent <= 100
 
     assert wallet(system) == {
-        "USDT": (START - 100, Decimal(0)),
-        "BTC": (LEDGER.subtract(expected_quantity, expected_fee), Decimal(0)),
+        "USDT": (START - spent, Decimal(0)),
+        "BTC": (LEDGER.subtract(bought, fees), Decimal(0)),
     }
     assert get_order(system, order.id) == order
     assert orders(system) == [order]
@@ -207,9 +215,11 @@ def test_wallet_and_orders_are_identical_after_a_restart_from_the_journal(system
     try:
         assert wallet(again) == wallet_before
         assert orders(again) == orders_before
-        # The resting order is back at the (in-memory) paper exchange too.
+        # The resting order is back on the (in-process) simulator too.
+        resting = placed["resting"]
+        wait_for(lambda: any(o.client_order_id == resting.client_order_id and o.is_open for o in again.venue.exchange_orders(USER)))
         again.set_paper_price(SYMBOL, Decimal(79000))
-        wait_for(lambda: get_order(again, placed["resting"].id).status == "FILLED", timeout=5)
+        wait_for(lambda: get_order(again, resting.id).status == "FILLED", timeout=5)
         assert wallet(again)["USDT"] == (wallet_before["USDT"][0], Decimal(0))
     finally:
         again.stop()

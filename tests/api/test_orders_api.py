@@ -27,23 +27,34 @@ def test_new_user_starts_with_the_paper_balance(server: EngineProcess) -> None:
         assert balances(http) == {"USDT": (Decimal(10000), Decimal(0))}
 
 
-def test_market_buy_by_quote_fills_and_moves_the_wallet_exactly(server: EngineProcess) -> None:
+def test_market_buy_by_quote_fills_whole_lots_and_moves_the_wallet_exactly(server: EngineProcess) -> None:
     with server.client(new_user()) as http:
+        symbol = http.get("/api/v1/market/symbols").json()["data"]
+        lot = Decimal(1).scaleb(-next(s["basePrecision"] for s in symbol if s["symbol"] == "BTCUSDT"))
         response = place(http, symbol="BTCUSDT", side="BUY", type="MARKET", quoteQuantity="100")
         assert response.status_code == 201, response.text
         order = response.json()["data"]
         assert order["status"] == "FILLED"
-        assert len(order["fills"]) == 1
-        fill = order["fills"][0]
-        price, fee = Decimal(fill["price"]), Decimal(order["fee"])
         assert order["feeAsset"] == "BTC"
-        assert abs(fee - Decimal(fill["quantity"]) * Decimal("0.0005")) < Decimal("1e-24")
-        assert Decimal(order["executedQuote"]) == Decimal(100)
+        fills = order["fills"]
+        assert fills
+        for fill in fills:
+            quantity, price = Decimal(fill["quantity"]), Decimal(fill["price"])
+            assert quantity % lot == 0  # MEXC fills whole lots
+            assert Decimal(fill["quoteQuantity"]) == price * quantity
+        spent = Decimal(order["executedQuote"])
+        bought = Decimal(order["executedQuantity"])
+        fee = Decimal(order["fee"])
+        assert spent == sum(Decimal(f["quoteQuantity"]) for f in fills)
+        assert bought == sum(Decimal(f["quantity"]) for f in fills)
+        assert fee == sum(Decimal(f["fee"]) for f in fills)
+        assert abs(fee - bought * Decimal("0.0005")) < lot  # the taker fee, rounded per fill
+        # At most the amount is spent; what is left would not buy one more lot.
+        assert 100 - max(Decimal(f["price"]) for f in fills) * lot < spent <= 100
 
         wallet = balances(http)
-        assert wallet["USDT"] == (Decimal(9900), Decimal(0))
-        assert wallet["BTC"][0] == Decimal(100) / price - fee
-        assert wallet["BTC"][1] == 0
+        assert wallet["USDT"] == (Decimal(10000) - spent, Decimal(0))
+        assert wallet["BTC"] == (bought - fee, Decimal(0))
 
         again = http.get(f"/api/v1/trading/orders/{order['id']}").json()["data"]
         assert again["status"] == "FILLED"
@@ -130,7 +141,9 @@ def test_a_repeated_idempotency_key_returns_the_first_order(server: EngineProces
         assert second.headers.get("Idempotent-Replayed") == "true"
         assert second.json()["data"]["id"] == first.json()["data"]["id"]
         assert len(http.get("/api/v1/trading/orders").json()["data"]) == 1
-        assert balances(http)["USDT"][0] == Decimal(9950)
+        spent = Decimal(first.json()["data"]["executedQuote"])
+        assert 0 < spent <= 50
+        assert balances(http)["USDT"] == (Decimal(10000) - spent, Decimal(0))  # spent once
 
 
 def test_a_repeated_client_order_id_returns_the_first_order(server: EngineProcess) -> None:

@@ -59,7 +59,7 @@ def _journaled_fill_totals(db_path: Path) -> dict[str, dict[str, Decimal]]:
 
 
 def test_every_acknowledged_order_survives_kill_9(tmp_path: Path) -> None:
-    engine = EngineProcess(tmp_path, {"PAPER_TICK_MS": "20"}).start()
+    engine = EngineProcess(tmp_path, {"PAPER_SPEED": "10"}).start()
     users = [new_user("crash") for _ in range(4)]
     acknowledged: dict[str, tuple[str, str]] = {}  # order id -> (user, status last acknowledged)
     cancel_sent: set[str] = set()  # a cancel may land even if its answer never arrives
@@ -113,7 +113,7 @@ def test_every_acknowledged_order_survives_kill_9(tmp_path: Path) -> None:
     with lock:
         snapshot = dict(acknowledged)
         canceled_maybe = set(cancel_sent)
-    restarted = EngineProcess(tmp_path, {"PAPER_TICK_MS": "20"}).start()
+    restarted = EngineProcess(tmp_path, {"PAPER_SPEED": "10"}).start()
     try:
         for order_id, (user, status) in snapshot.items():
             with restarted.client(user) as http:

@@ -43,7 +43,7 @@ def replay_journal(db: Path) -> tuple[dict[str, PortfolioState], Counter[str]]:
 
 
 def test_kill_9_during_a_burst_of_1000_orders_from_8_threads_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    env = {"ORDER_RATE_LIMIT": "0", "PAPER_TICK_MS": "10", "SNAPSHOT_EVERY_EVENTS": "50"}
+    env = {"ORDER_RATE_LIMIT": "0", "PAPER_SPEED": "10", "SNAPSHOT_EVERY_EVENTS": "50"}
     engine = EngineProcess(tmp_path, env).start()
     users = [new_user("burst") for _ in range(4)]
     acknowledged: dict[str, str] = {}  # order id -> user

@@ -20,7 +20,7 @@ BASE_ENV = {
     "HOST": "127.0.0.1",
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "INFO",
-    "PAPER_TICK_MS": "0",  # a still market unless a test moves it
+    "PAPER_SPEED": "0",  # a still market unless a test moves it
     "MARKET_STALE_SECONDS": "86400",
     "WEB_THREADS": "16",
 }

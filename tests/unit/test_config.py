@@ -39,7 +39,7 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert config.paper_symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     assert config.paper_start_balance == Decimal(10000)
     assert config.paper_seed == 42
-    assert config.paper_tick_ms == 250
+    assert (config.paper_speed, config.paper_prices) == (10.0, "candles")
     assert config.paper_taker_fee == Decimal("0.0005")
     assert config.paper_maker_fee == Decimal(0)
     assert config.clerk_secret_key is None
@@ -105,7 +105,8 @@ PARSE_CASES = [
     ("PAPER_START_BALANCE", "2500.50", "paper_start_balance", Decimal("2500.50")),
     ("PAPER_START_BALANCE", "0", "paper_start_balance", Decimal(0)),
     ("PAPER_SEED", "7", "paper_seed", 7),
-    ("PAPER_TICK_MS", "0", "paper_tick_ms", 0),
+    ("PAPER_SPEED", "0", "paper_speed", 0.0),
+    ("PAPER_PRICES", "walk", "paper_prices", "walk"),
     ("PAPER_TAKER_FEE", "0.001", "paper_taker_fee", Decimal("0.001")),
     ("PAPER_MAKER_FEE", "0.0002", "paper_maker_fee", Decimal("0.0002")),
     ("CLERK_SECRET_KEY", "sk_test_abc", "clerk_secret_key", "sk_test_abc"),
@@ -128,7 +129,6 @@ PARSE_CASES = [
     ("MEXC_WS_URL", "ws://127.0.0.1:9001/ws", "mexc_ws_url", "ws://127.0.0.1:9001/ws"),
     ("MEXC_SYMBOLS", "btcusdt, ETHUSDT", "mexc_symbols", ("BTCUSDT", "ETHUSDT")),
     ("MEXC_ACCOUNT_USER", "alice", "mexc_account_user", "alice"),
-    ("PAPER_VENUE", "simulator", "paper_venue", "simulator"),
     ("TURSO_BATCH_SIZE", "100", "turso_batch_size", 100),
     ("BACKUP_DIR", "/var/backups/cb", "backup_dir", "/var/backups/cb"),
     ("BACKUP_INTERVAL_SECONDS", "3600", "backup_interval_seconds", 3600.0),
@@ -196,7 +196,8 @@ def test_data_dir_is_the_directory_of_the_database(tmp_path: Path) -> None:
         ("PAPER_START_BALANCE", "lots"),
         ("PAPER_SEED", "-1"),
         ("PAPER_SEED", "seed"),
-        ("PAPER_TICK_MS", "-5"),
+        ("PAPER_SPEED", "-5"),
+        ("PAPER_PRICES", "/no/such/file.csv"),
         ("PAPER_TAKER_FEE", "0.2"),
         ("PAPER_TAKER_FEE", "-0.001"),
         ("PAPER_MAKER_FEE", "Infinity"),
