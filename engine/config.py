@@ -279,9 +279,22 @@ def load(env: Mapping[str, str] | None = None, *, isatty: bool | None = None) ->
     if "log_format" not in values:
         tty = sys.stderr.isatty() if isatty is None else isatty
         values["log_format"] = "console" if tty else "json"
+    _default_ws_url(values)
     config = Config(**values)
     _check_combinations(config)
     return config
+
+
+def _default_ws_url(values: dict[str, Any]) -> None:
+    """A loopback MEXC_BASE_URL is a simulator (or a local proxy): without MEXC_WS_URL,
+    its WebSocket is taken to be on the next port, as `cryptobot simulator --port`
+    serves it, rather than MEXC's real host, which such a setup cannot mean."""
+    base = values.get("mexc_base_url")
+    if base is None or values.get("mexc_ws_url") is not None:
+        return
+    match = re.fullmatch(r"https?://(127\.[0-9.]+|localhost|\[::1\]):([0-9]+)", base)
+    if match:
+        values["mexc_ws_url"] = f"ws://{match.group(1)}:{int(match.group(2)) + 1}/ws"
 
 
 def _without_credentials(text: str) -> str:

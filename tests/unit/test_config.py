@@ -379,3 +379,15 @@ def test_gunicorn_started_directly_with_bad_log_level_exits_2(tmp_path: Path) ->
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert "LOG_LEVEL" in lines[0]
+
+
+def test_a_loopback_mexc_base_url_without_a_ws_url_means_the_simulators_next_port() -> None:
+    config = load_env(EXCHANGE="mexc", MEXC_BASE_URL="http://127.0.0.1:9000")
+    assert config.mexc_ws_url == "ws://127.0.0.1:9001/ws"
+    given = load_env(EXCHANGE="mexc", MEXC_BASE_URL="http://127.0.0.1:9000", MEXC_WS_URL="ws://127.0.0.1:7000/ws")
+    assert given.mexc_ws_url == "ws://127.0.0.1:7000/ws"
+
+
+def test_a_remote_mexc_base_url_keeps_mexcs_websocket_host() -> None:
+    config = load_env(EXCHANGE="mexc", MEXC_BASE_URL="https://proxy.example:8443")
+    assert config.mexc_ws_url == "wss://wbs-api.mexc.com/ws"

@@ -3,7 +3,8 @@
     cryptobot simulator --port 8200 --ws-port 8201 --account KEY:SECRET \
         --balance USDT=10000 --balance BTC=1 --symbols BTCUSDT,ETHUSDT --seed 7 [--candles [FILE]]
 
-Prints the REST and WebSocket URLs (one per line) once both listen.
+Prints the REST and WebSocket URLs (one per line), then the engine's settings
+for them, once both listen. The WebSocket port is PORT+1 unless --ws-port says.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="REST port (default: any free port)")
-    parser.add_argument("--ws-port", type=int, default=0, help="WebSocket port (default: any free port)")
+    parser.add_argument(
+        "--ws-port", type=int, default=None, help="WebSocket port (default: PORT+1 with --port, else any free port)"
+    )
     parser.add_argument(
         "--account", action="append", default=[], metavar="KEY:SECRET", help="an API key and its secret (repeatable)"
     )
@@ -85,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     try:
         sim = Simulator(symbols=symbols, accounts=accounts, seed=args.seed, candles=args.candles, speed=args.speed)
-        sim.start(host=args.host, rest_port=args.port, ws_port=args.ws_port)
+        # PORT+1 is the convention the engine assumes for a loopback MEXC_BASE_URL.
+        ws_port = args.ws_port if args.ws_port is not None else (args.port + 1 if args.port else 0)
+        sim.start(host=args.host, rest_port=args.port, ws_port=ws_port)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"cryptobot simulator: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"REST {sim.rest_url}", flush=True)
         print(f"WS   {sim.ws_url}", flush=True)
+        print(f"MEXC_BASE_URL={sim.rest_url} MEXC_WS_URL={sim.ws_url}", flush=True)
         while not stop.wait(0.5):
             pass
     finally:
