@@ -19,6 +19,21 @@ log = structlog.get_logger(__name__)
 START_TIMEOUT_SECONDS = 10.0
 
 
+class TaskHandle:
+    """A spawned task, for stopping it early (from any thread)."""
+
+    def __init__(self, bridge: TrioBridge, name: str) -> None:
+        self.name = name
+        self.scope = trio.CancelScope()
+        self._bridge = bridge
+
+    def cancel(self) -> None:
+        try:
+            self._bridge.run_sync(self.scope.cancel)
+        except (trio.RunFinishedError, RuntimeError):
+            pass  # the bridge has stopped, and the task with it
+
+
 class TrioBridge:
     def __init__(self, name: str = "trio-io") -> None:
         self._name = name
@@ -62,10 +77,12 @@ class TrioBridge:
         """Run ``fn(*args)`` on the trio thread and return its result."""
         return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
 
-    def spawn(self, name: str, async_fn: Callable[..., Awaitable[Any]], *args: Any, restart: bool = True) -> None:
+    def spawn(self, name: str, async_fn: Callable[..., Awaitable[Any]], *args: Any, restart: bool = True) -> TaskHandle:
         """Start a long-running task; if it fails, log and (by default) restart it
         with back-off. It never takes the trio thread down with it."""
-        self.run_sync(self._nursery.start_soon, self._guard, name, async_fn, args, restart)  # type: ignore[union-attr]
+        handle = TaskHandle(self, name)
+        self.run_sync(self._nursery.start_soon, self._guard, handle, async_fn, args, restart)  # type: ignore[union-attr]
+        return handle
 
     def every(self, name: str, seconds: float, fn: Callable[[], Any]) -> None:
         """Call ``fn()`` on the trio thread every ``seconds``; it must not block."""
@@ -99,7 +116,14 @@ class TrioBridge:
             nursery.cancel_scope.cancel()
 
     @staticmethod
-    async def _guard(name: str, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], restart: bool) -> None:
+    async def _guard(handle: TaskHandle, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], restart: bool) -> None:
+        with handle.scope:
+            await TrioBridge._supervise(handle.name, async_fn, args, restart)
+        if handle.scope.cancelled_caught:
+            log.info("bridge.task_cancelled", task=handle.name)
+
+    @staticmethod
+    async def _supervise(name: str, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], restart: bool) -> None:
         backoff = 0.5
         while True:
             try:

@@ -21,7 +21,7 @@ from typing import Any
 import pykka
 import structlog
 
-from actors.bridge import TrioBridge
+from actors.bridge import TaskHandle, TrioBridge
 from actors.conflation import Conflator
 from actors.gateway import ExchangeGateway
 from actors.market import MarketActor
@@ -81,7 +81,7 @@ class ActorSystem:
         self._portfolios: dict[str, pykka.ActorRef] = {}
         self._last_failure: dict[tuple[str, str], str] = {}
         self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
-        self._account_streams: set[str] = set()
+        self._account_streams: dict[str, TaskHandle] = {}
         self.reconciliations: deque[Reconciliation] = deque(maxlen=200)
         self._next_prune = 0.0
         self.backups: BackupScheduler | None = None
@@ -265,10 +265,30 @@ class ActorSystem:
     def release_portfolio(self, user_id: str, ref: pykka.ActorRef) -> bool:
         """Passivation: forget ``ref`` if it is still the user's actor."""
         with self._lock:
-            if self._portfolios.get(user_id) is ref:
-                del self._portfolios[user_id]
-                return True
-            return False
+            if self._portfolios.get(user_id) is not ref:
+                return False
+            del self._portfolios[user_id]
+            # In the same breath: a request that starts the user again finds no gateway
+            # and starts a fresh one with its stream.
+            released = self._release_account(user_id) if self.venue.accounts_per_user else None
+        if released is not None:
+            gateway, stream = released
+            if stream is not None:
+                stream.cancel()
+            if gateway is not None:
+                gateway.stop(block=False)
+        return True
+
+    def _release_account(self, user_id: str) -> tuple[pykka.ActorRef | None, TaskHandle | None] | None:
+        """A passivated user's own exchange account lets go of its gateway and user
+        stream too (nothing is open on it); the next use starts both again.
+        Called with the lock held."""
+        try:
+            account = self.venue.account_for(user_id)
+        except EngineError:
+            return None
+        log.info("account.released", account=account, user_id=user_id)
+        return self._refs.pop(("gateway", account), None), self._account_streams.pop(account, None)
 
     # -- talking to actors ---------------------------------------------------------------------
 
@@ -364,8 +384,7 @@ class ActorSystem:
             on_connected=lambda: self.tell_account(account, StreamReconnected()),
         )
         if runner is not None:
-            self._account_streams.add(account)
-            self.bridge.spawn(f"user-stream:{account}", runner)
+            self._account_streams[account] = self.bridge.spawn(f"user-stream:{account}", runner)
 
     def ask_persistence(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("persistence", "journal"), message, timeout)

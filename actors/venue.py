@@ -35,6 +35,7 @@ class NoExchangeAccount(Conflict):
 
 class Venue(Protocol):
     name: str
+    accounts_per_user: bool  # each user has an account of their own (passivated with them)
     catalog: SymbolCatalog
     market_symbols: list[str]  # the symbols with a MarketActor and a live feed
 
@@ -62,6 +63,7 @@ class MexcVenue:
 
     name = "mexc"
     ACCOUNT = "mexc"
+    accounts_per_user = False
 
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc.rest import MexcRestClient
@@ -241,6 +243,7 @@ class SimulatorVenue(MexcVenue):
     """
 
     name = "simulator"
+    accounts_per_user = True
 
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc_sim import Simulator

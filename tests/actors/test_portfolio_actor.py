@@ -367,6 +367,30 @@ def test_an_idle_portfolio_with_nothing_open_stops_and_comes_back_unchanged(tmp_
         system.stop()
 
 
+def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_until_used_again(tmp_path: Path) -> None:
+    system = ActorSystem(make_config(tmp_path)).start()
+    sim = system.venue.simulator
+    try:
+        first_book(system)
+        market_streams = sim.websocket_connections
+        settled(place(system, market_buy_amount("100")))
+        wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream connected")
+        assert "gateway:sim:alice" in system.actor_health()
+        first = system.portfolio(USER)
+        assert first.ask(Passivate(0.0)) is True
+
+        assert "gateway:sim:alice" not in system.actor_health()
+        wait_for(lambda: sim.websocket_connections == market_streams, message="the user's stream closed")
+        # Used again: gateway and stream come back, and a resting order fills by push.
+        order = settled(place(system, limit_buy("0.001", "90000")))
+        wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream is back")
+        wait_for(lambda: any(o.client_order_id == order.client_order_id for o in system.venue.exchange_orders(USER)))
+        system.set_paper_price(SYMBOL, Decimal(89000))
+        wait_for(lambda: get_order(system, order.id).status == "FILLED", message="the fill arrived")
+    finally:
+        system.stop()
+
+
 def test_a_portfolio_with_an_open_order_is_not_passivated(tmp_path: Path) -> None:
     system = ActorSystem(make_config(tmp_path, PORTFOLIO_IDLE_SECONDS="0.1")).start()
     try:

@@ -86,12 +86,14 @@ class UserStream:
                 self._disconnected(exc, backoff)
             except Exception as exc:  # noqa: BLE001 - REST failures creating the key: retry
                 self._disconnected(exc, backoff)
-            if key is not None:
-                with trio.move_on_after(5):
-                    try:
-                        await self._delete_key(key)
-                    except Exception:  # noqa: BLE001 - the key expires by itself
-                        pass
+            finally:
+                if key is not None:
+                    # Shielded: a stream stopped on purpose gives its key back too.
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        try:
+                            await self._delete_key(key)
+                        except Exception:  # noqa: BLE001 - the key expires by itself
+                            pass
             await trio.sleep(backoff * (0.5 + self._rng.random()))
             backoff = min(backoff * 2, self._max_backoff)
 

@@ -187,6 +187,10 @@ class Simulator:
         log.info("sim.listed", symbol=symbol, price=str(price))
         return info
 
+    @property
+    def websocket_connections(self) -> int:
+        return self._ws.connection_count if self._ws is not None else 0
+
     def drop_websockets(self) -> int:
         return self.faults.drop_websockets()
 
