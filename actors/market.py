@@ -94,8 +94,18 @@ class MarketActor(EngineActor):
         for candle in data.klines:
             self._klines_seen = True
             self._candle(candle)
+        if data.live_at is not None:
+            newest = max(newest, self._confirm(data.live_at))
         self.updated_at = newest or None
         self._store_closed()
+
+    def _confirm(self, live_at: int) -> int:
+        """The book and depth are known current at ``live_at``: their time says so."""
+        if self.book is not None and live_at > self.book.time:
+            self.book = msgspec.structs.replace(self.book, time=live_at)
+        if self.depth is not None and live_at > self.depth.time:
+            self.depth = msgspec.structs.replace(self.depth, time=live_at)
+        return live_at
 
     def _store_closed(self) -> None:
         """A candle is final once a newer one exists: store those not stored yet."""

@@ -42,6 +42,9 @@ class MarketData(msgspec.Struct, frozen=True):
     depth: DepthSnapshot | None = None
     trades: tuple[Trade, ...] = ()
     klines: tuple[Candle, ...] = ()
+    # The stream vouched at this time (ms) that the symbol's book and depth are still
+    # current: a quiet market sends no pushes, yet its data is not old.
+    live_at: int | None = None
 
 
 def merge(waiting: MarketData, newer: MarketData) -> MarketData:
@@ -56,4 +59,5 @@ def merge(waiting: MarketData, newer: MarketData) -> MarketData:
         depth=newer.depth or waiting.depth,
         trades=(waiting.trades + newer.trades)[-MAX_PENDING_TRADES:],
         klines=tuple(kept),
+        live_at=max(waiting.live_at or 0, newer.live_at or 0) or None,
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pykka
 
-from actors.messages import GetTicker
+from actors.messages import GetMarket, GetTicker
 from actors.system import ActorSystem
 from engine.model import BookTicker
 from tests.conftest import make_config
@@ -26,7 +27,8 @@ def ticker(system: ActorSystem, symbol: str) -> BookTicker | None:
 
 def make_book(symbol: str, n: int) -> BookTicker:
     bid = Decimal(90_000) + Decimal(n) / 100
-    return BookTicker(symbol, bid, Decimal(1), bid + Decimal("0.01"), Decimal(2), bid, 1_700_000_000_000 + n)
+    # Stamped in the future, so no stream heartbeat can make it look newer.
+    return BookTicker(symbol, bid, Decimal(1), bid + Decimal("0.01"), Decimal(2), bid, 4_000_000_000_000 + n)
 
 
 def test_every_market_actor_answers_get_ticker_with_a_book_after_start(system: ActorSystem) -> None:
@@ -98,3 +100,16 @@ def test_a_value_offered_while_the_market_actor_was_down_reaches_its_successor(t
         wait_for(lambda: new.ask(GetTicker(), timeout=1) == book, timeout=5, message="the successor was renotified")
     finally:
         system.stop()
+
+
+def test_a_stream_heartbeat_makes_a_quiet_markets_book_current_without_changing_it(system: ActorSystem) -> None:
+    from engine.market import MarketData
+
+    symbol = "BTCUSDT"
+    book = wait_for(lambda: ticker(system, symbol), timeout=5)
+    later = book.time + 60_000
+    system.on_market(MarketData(symbol, live_at=later))
+    wait_for(lambda: ticker(system, symbol).time == later, message="the book's time moved to the heartbeat")
+    assert msgspec.structs.replace(ticker(system, symbol), time=book.time) == book  # prices untouched
+    market = system.ask_market(symbol, GetMarket(depth=1, trades=0))
+    assert market.updated_at == later and market.depth.time == later

@@ -101,3 +101,39 @@ def test_a_wrong_key_or_secret_gets_mexcs_code_back_as_a_typed_error(still_sim: 
     assert wrong_key.value.code == 10072
     with MexcRestClient(still_sim.rest_url, "k", "s") as client:
         assert client.account().balance("USDT").free == 1000
+
+
+def test_on_a_quiet_market_a_pong_vouches_for_books_in_sync(still_sim: Simulator) -> None:
+    import trio
+
+    from engine.clock import SystemClock
+    from engine.exchanges.mexc.streams import MarketStreams
+    from engine.market import MarketData
+
+    received: list[MarketData] = []
+    public = MexcRestClient(still_sim.rest_url)
+
+    async def snapshot(symbol: str):
+        depth = await trio.to_thread.run_sync(public.depth, symbol, 1000)
+        return depth.last_update_id, depth.bids, depth.asks
+
+    async def main() -> None:
+        streams = MarketStreams(
+            still_sim.ws_url, ["BTCUSDT"], snapshot=snapshot, sink=received.append, clock=SystemClock(), ping_interval=0.1
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(streams.run)
+            with trio.fail_after(10):
+                while not any(d.live_at for d in received):
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    finally:
+        public.close()
+    first_vouch = next(i for i, d in enumerate(received) if d.live_at)
+    # Only a book already in sync (its snapshot published) is vouched for.
+    assert any(d.depth is not None for d in received[:first_vouch])
+    vouches = [d for d in received if d.live_at]
+    assert all(d.book is None and d.depth is None and d.symbol == "BTCUSDT" for d in vouches)

@@ -150,7 +150,7 @@ class MarketStreams:
                         with unwrapped():
                             async with trio.open_nursery() as nursery:
                                 nursery.start_soon(self._pinger, ws)
-                                await self._reader(ws)
+                                await self._reader(ws, symbols)
                     finally:
                         self.stats.connections -= 1
             except CONNECTION_ERRORS as exc:
@@ -170,16 +170,16 @@ class MarketStreams:
             await trio.sleep(self._ping_interval)
             await ws.send_message(json.dumps({"method": "PING"}))
 
-    async def _reader(self, ws: Any) -> None:
+    async def _reader(self, ws: Any, symbols: Sequence[str] = ()) -> None:
         while True:
             with trio.fail_after(self._silence_timeout):
                 message = await ws.get_message()
             if isinstance(message, str):
-                self._on_text(message)
+                self._on_text(message, symbols)
             else:
                 self._on_binary(message)
 
-    def _on_text(self, text: str) -> None:
+    def _on_text(self, text: str, symbols: Sequence[str] = ()) -> None:
         try:
             reply = json.loads(text)
         except ValueError:
@@ -187,6 +187,17 @@ class MarketStreams:
             return
         if reply.get("code") not in (0, None):
             log.warning("mexc.stream_refused", reply=reply)
+        elif str(reply.get("msg", "")).upper() == "PONG":
+            self._vouch(symbols)
+
+    def _vouch(self, symbols: Sequence[str]) -> None:
+        """A PONG proves the connection delivers: every book on it that is in sync
+        has missed nothing, so it is current now even if the market is quiet."""
+        now = self._clock.now_ms()
+        for symbol in symbols:
+            book = self._books.get(symbol)
+            if book is not None and book.synced and symbol not in self._resyncing:
+                self._sink(MarketData(symbol, live_at=now))
 
     # -- pushes ----------------------------------------------------------------------
 
@@ -215,7 +226,7 @@ class MarketStreams:
                 self._last_price[symbol] = trades[-1].price
                 self._sink(MarketData(symbol, trades=trades))
         elif isinstance(body, BookTickerPush):
-            mid = (body.bid_price + body.ask_price) / 2
+            mid = _mid(body.bid_price, body.ask_price)
             book = BookTicker(
                 symbol=symbol,
                 bid=body.bid_price,
@@ -271,7 +282,7 @@ class MarketStreams:
         top = None
         if depth.bids and depth.asks:
             (bid, bid_qty), (ask, ask_qty) = depth.bids[0], depth.asks[0]
-            last = self._last_price.get(symbol, (bid + ask) / 2)
+            last = self._last_price.get(symbol, _mid(bid, ask))
             top = BookTicker(symbol=symbol, bid=bid, bid_qty=bid_qty, ask=ask, ask_qty=ask_qty, last=last, time=time)
         self._sink(MarketData(symbol, book=top, depth=depth))
 
@@ -303,6 +314,12 @@ class MarketStreams:
                 self._publish_depth(symbol, book, self._clock.now_ms())
         finally:
             self._resyncing.discard(symbol)
+
+
+def _mid(bid: Decimal, ask: Decimal) -> Decimal:
+    """Until the first trade, the last price is the mid, on the book's own tick."""
+    places = Decimal(1).scaleb(min(bid.as_tuple().exponent, ask.as_tuple().exponent))  # type: ignore[arg-type]
+    return ((bid + ask) / 2).quantize(places)
 
 
 class StreamError(Exception):
