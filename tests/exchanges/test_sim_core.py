@@ -407,7 +407,7 @@ def test_a_walk_is_the_same_for_the_same_seed_and_different_for_another():
     assert len(set(prices(1))) > 10  # it moves, tick by tick
 
 
-def test_a_candle_path_visits_each_candles_extremes_scales_and_loops():
+def test_a_candle_path_visits_each_candles_extremes_scales_and_loops_without_a_seam():
     candles = load_candles()[:3]
     clock = ManualClock(T0)
     scale = D(95_000) / candles[0].open
@@ -422,4 +422,83 @@ def test_a_candle_path_visits_each_candles_extremes_scales_and_loops():
     assert max(seen) == pytest.approx(high, abs=D("0.1"))  # sampled once a second
     assert min(seen) == pytest.approx(low, abs=D("0.1"))
     assert path.price_at(T0 + duration - 1) == pytest.approx((candles[0].close * scale), abs=D(1))
-    assert path.price_at(T0 + 3 * duration) == path.price_at(T0)  # looped
+    # Looped, carrying on from the last close: the seam is no jump.
+    ratio = candles[-1].close / candles[0].open
+    assert path.price_at(T0 + 3 * duration) == (D(95_000) * ratio).quantize(D("0.01"))
+    assert path.price_at(T0 + 4 * duration) == (path.price_at(T0 + duration) * ratio).quantize(D("0.01"))
+
+
+# -- history before the simulator started ---------------------------------------------
+
+
+def walk(seed: int = 3, speed: float = 10) -> tuple[WalkPath, ManualClock]:
+    clock = ManualClock(T0 + 12_345)  # mid-minute
+    return WalkPath(D(95_000), clock, D("0.01"), seed=seed, speed=speed), clock
+
+
+@pytest.mark.parametrize("kind", ["walk", "candles"])
+def test_history_is_whole_minutes_up_to_the_start_minute_with_consistent_candles_on_the_tick(kind: str):
+    if kind == "walk":
+        path, _ = walk()
+    else:
+        path = CandlePath(load_candles(), ManualClock(T0 + 12_345), D("0.01"), reference=D(95_000), seed=5, speed=10)
+    rows = path.history(120)
+    assert len(rows) == 120
+    start_minute = (T0 + 12_345) // 60_000 * 60_000
+    assert [t for t, *_ in rows] == [start_minute - 120 * 60_000 + i * 60_000 for i in range(120)]
+    for _, o, h, low, c in rows:
+        assert low <= min(o, c) and h >= max(o, c)
+        assert all(p == p.quantize(D("0.01")) for p in (o, h, low, c))
+    assert len({c for *_, c in rows}) > 60  # it moved
+    assert all(abs(c - D(95_000)) < D(95_000) * D("0.3") for *_, c in rows)
+
+
+def test_history_is_seeded_and_leaves_the_walk_ahead_untouched():
+    a, clock_a = walk(seed=3)
+    b, clock_b = walk(seed=3)
+    assert a.history(60) == b.history(60)
+    assert walk(seed=4)[0].history(60) != a.history(60)
+    fresh, clock_f = walk(seed=3)
+    for clock in (clock_a, clock_f):
+        clock.advance(30_000)
+    assert a.price() == fresh.price()  # the future does not depend on the past drawn
+
+
+def test_a_still_market_has_no_history():
+    assert walk(speed=0)[0].history(60) == []
+
+
+def test_history_candles_fold_into_every_interval_and_live_trades_carry_on():
+    from engine.exchanges.mexc_sim.klines import KlineSeries
+    from engine.exchanges.mexc_sim.model import Kline
+
+    minutes = [
+        Kline("1m", T0 + i * 60_000, T0 + (i + 1) * 60_000, D(100 + i), D(110 + i), D(90 + i), D(101 + i), D(1), D(100))
+        for i in range(10)
+    ]
+    series = KlineSeries()
+    series.seed(minutes)
+    start = window("5m", T0)[0]
+    five = [k for k in series.query("5m", None, None, 10, T0 + 10 * 60_000) if k.open_time >= start]
+    first = [m for m in minutes if window("5m", m.open_time)[0] == five[0].open_time]
+    assert (five[0].open, five[0].close) == (first[0].open, first[-1].close)
+    assert (five[0].high, five[0].low) == (max(m.high for m in first), min(m.low for m in first))
+    assert five[0].volume == len(first) and five[0].quote_volume == 100 * len(first)
+    series.add_trade(D(111), D(1), T0 + 10 * 60_000)
+    assert series.query("1m", None, None, 2, T0 + 10 * 60_000)[-2:][0].close == D(110)
+    with pytest.raises(ValueError):
+        series.seed(minutes)
+
+
+def test_a_simulator_answers_klines_from_before_it_started_but_a_new_listing_has_none():
+    import httpx
+
+    from engine.exchanges.mexc_sim import Simulator
+
+    with Simulator(symbols=["BTCUSDT"], speed=10, history_minutes=90) as sim, httpx.Client(base_url=sim.rest_url) as http:
+        rows = http.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 500}).json()
+        assert 90 <= len(rows) <= 92  # the history, and the live minute or two
+        assert rows[0][0] < sim.clock.now_ms() - 89 * 60_000
+        sim.list_symbol("NEWUSDT", 2, 4, D(1))
+        listed = http.get("/api/v3/klines", params={"symbol": "NEWUSDT", "interval": "1m", "limit": 500}).json()
+        assert len(listed) <= 2

@@ -82,6 +82,22 @@ class KlineSeries:
         self.last_price = price
         return updated
 
+    def seed(self, minutes: list[Kline]) -> None:
+        """Start from history: 1m candles, oldest first, folded into every interval.
+        Only before the first trade; live candles carry on from the last close."""
+        if self.last_price is not None:
+            raise ValueError("history goes in before the first trade")
+        for m in minutes:
+            for name, series in self._series.items():
+                start, end = window(name, m.open_time)
+                if not series or series[-1].open_time < start:
+                    series.append(Kline(name, start, end, m.open, m.high, m.low, m.close, m.volume, m.quote_volume))
+                    continue
+                k = series[-1]
+                k.high, k.low, k.close = max(k.high, m.high), min(k.low, m.low), m.close
+                k.volume = LEDGER.add(k.volume, m.volume)
+                k.quote_volume = LEDGER.add(k.quote_volume, m.quote_volume)
+
     def query(self, interval: str, start: int | None, end: int | None, limit: int, now: int) -> list[Kline]:
         """Candles with ``start <= open time < end``, gaps filled flat, newest ``limit``."""
         series = self._series[interval]

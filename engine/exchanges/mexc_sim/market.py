@@ -6,7 +6,8 @@ price there, rounded to the symbol's tick. Two kinds:
 
 - ``CandlePath`` replays real candles: each candle becomes open -> high -> low ->
   close or open -> low -> high -> close (a seeded coin per candle), linearly
-  interpolated, scaled to the symbol's reference price, looping at the end.
+  interpolated, scaled to the symbol's reference price, looping at the end (each
+  loop scaled to start where the previous one closed).
 - ``WalkPath`` is a geometric random walk (about 60% annualised volatility),
   one seeded step per market second.
 
@@ -35,6 +36,7 @@ BUNDLED_CANDLES = Path(__file__).parent / "data" / "btcusdt_5m.csv"
 # coarse-ticked symbol (SOL: 0.01 at 180) changes price about eight times a
 # second; a replayed five-minute candle takes 30 s.
 DEFAULT_SPEED = 10.0
+MINUTE_MS = 60_000
 
 ANNUAL_VOLATILITY = 0.6
 WALK_STEP_MS = 1_000  # market time per random-walk step
@@ -99,6 +101,26 @@ class PricePath:
     def _raw(self, market_ms: float) -> float:
         raise NotImplementedError
 
+    def history(self, minutes: int, samples_per_minute: int = 12) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal]]:
+        """(open time, open, high, low, close) of the ``minutes`` whole minutes before
+        the path started, as the path would have run then; the last close meets the
+        start. Empty for a still path (speed 0)."""
+        if self.speed <= 0 or minutes <= 0:
+            return []
+        end = self.start_ms // MINUTE_MS * MINUTE_MS
+        first = end - minutes * MINUTE_MS
+        times = [first + i * MINUTE_MS // samples_per_minute for i in range(minutes * samples_per_minute + 1)]
+        raw = self._past([(t - self.start_ms) * self.speed for t in times])
+        rows = []
+        for m in range(minutes):
+            chunk = [self._to_tick(p) for p in raw[m * samples_per_minute : (m + 1) * samples_per_minute + 1]]
+            rows.append((first + m * MINUTE_MS, chunk[0], max(chunk), min(chunk), chunk[-1]))
+        return rows
+
+    def _past(self, market_times: list[float]) -> list[float]:
+        """Raw prices at market times at or before the start, ascending."""
+        return [self._raw(t) for t in market_times]
+
     def _to_tick(self, value: float) -> Decimal:
         price = Decimal(repr(value)).quantize(self.tick, rounding=ROUND_HALF_EVEN)
         return max(price, self.tick)
@@ -124,16 +146,20 @@ class CandlePath(PricePath):
         self._duration = max(candles[1].open_time - candles[0].open_time, 1)
         first = float(candles[self._offset].open)
         self._scale = float(reference) / first if reference is not None else 1.0
+        self._loop_ratio = float(candles[-1].close) / float(candles[0].open)
         self._cached: tuple[int, list[tuple[float, float]]] | None = None
 
     def _raw(self, market_ms: float) -> float:
         n, within = divmod(market_ms, self._duration)
-        points = self._waypoints((int(n) + self._offset) % len(self._candles))
+        loop, index = divmod(int(n) + self._offset, len(self._candles))
+        points = self._waypoints(index)
+        # Each loop carries on from where the last one closed, so the seam is no jump.
+        scale = self._scale * self._loop_ratio**loop
         fraction = within / self._duration
         for (t0, p0), (t1, p1) in zip(points, points[1:]):
             if fraction <= t1:
-                return (p0 + (p1 - p0) * (fraction - t0) / (t1 - t0)) * self._scale
-        return points[-1][1] * self._scale
+                return (p0 + (p1 - p0) * (fraction - t0) / (t1 - t0)) * scale
+        return points[-1][1] * scale
 
     def _waypoints(self, index: int) -> list[tuple[float, float]]:
         """(fraction of the candle, price) for open, both extremes and close."""
@@ -165,6 +191,8 @@ class WalkPath(PricePath):
         self._rng = random.Random(seed)
         self._sigma = volatility * math.sqrt(WALK_STEP_MS / 1000 / SECONDS_PER_YEAR)
         self._log_level = math.log(float(start_price))
+        self._log_start = self._log_level
+        self._past_seed = seed_for(seed, "past")
         self._step = 0
 
     def _raw(self, market_ms: float) -> float:
@@ -178,3 +206,17 @@ class WalkPath(PricePath):
             self._log_level += self._rng.gauss(0.0, self._sigma) - self._sigma * self._sigma / 2
         self._step = max(self._step, target)  # time never runs backwards for a walk
         return math.exp(self._log_level)
+
+    def _past(self, market_times: list[float]) -> list[float]:
+        # Walked backwards from the start, one aggregated step per sample: the same
+        # volatility, its own seeded stream, so the future walk is untouched.
+        rng = random.Random(self._past_seed)
+        level, at = self._log_start, 0.0
+        out = []
+        for t in reversed(market_times):
+            steps = max(at - min(t, 0.0), 0.0) / WALK_STEP_MS
+            if steps:
+                level -= rng.gauss(0.0, self._sigma * math.sqrt(steps))
+            at = min(t, 0.0)
+            out.append(math.exp(level))
+        return out[::-1]

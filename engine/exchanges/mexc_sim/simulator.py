@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 QUOTES = ("USDT", "USDC", "BTC", "ETH")
 START_TIMEOUT_SECONDS = 10.0
+# A day of minutes and then some, so charts, indicators and the 24h ticker have a past.
+HISTORY_MINUTES = 1_500
 
 Accounts = Mapping[str, tuple[str, Mapping[str, Decimal | str | int]]]
 
@@ -60,6 +62,7 @@ class Simulator:
         maker: MakerConfig | None = None,
         tick_seconds: float = 0.1,
         idle_close_seconds: float = 30.0,
+        history_minutes: int = HISTORY_MINUTES,
     ) -> None:
         """``candles``: None (or False) walks at random; True replays the bundled BTC
         5-minute candles, a path or a list replays those (scaled to each symbol's
@@ -82,7 +85,7 @@ class Simulator:
         self._idle_close = idle_close_seconds
         for item in symbols or DEFAULT_SYMBOLS:
             info = item if isinstance(item, SimSymbol) else default_symbol(item)
-            self.exchange.add_symbol(info, self._path(info, reference_price(info.symbol)))
+            self.exchange.add_symbol(info, self._path(info, reference_price(info.symbol)), history_minutes=history_minutes)
         for api_key, (secret, balances) in (accounts or {}).items():
             self.add_account(api_key, secret, balances)
         self.rest_url = ""
