@@ -248,8 +248,11 @@ class SimulatorVenue(MexcVenue):
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc_sim import Simulator
 
+        from persistence.market_history import last_closes
+
         prices = {"walk": None, "candles": True}.get(config.paper_prices, config.paper_prices)
         self.simulator = Simulator(
+            resume_from=last_closes(config.database_path, config.paper_symbols),  # no jump back after a restart
             symbols=list(config.paper_symbols),
             seed=config.paper_seed,
             candles=prices,

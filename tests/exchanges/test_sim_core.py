@@ -502,3 +502,22 @@ def test_a_simulator_answers_klines_from_before_it_started_but_a_new_listing_has
         sim.list_symbol("NEWUSDT", 2, 4, D(1))
         listed = http.get("/api/v3/klines", params={"symbol": "NEWUSDT", "interval": "1m", "limit": 500}).json()
         assert len(listed) <= 2
+
+
+def test_a_simulator_resumed_from_an_earlier_run_starts_at_its_price_with_only_the_gap_as_history():
+    from engine.exchanges.mexc_sim import Simulator
+
+    clock = ManualClock(T0 + 12_345)
+    minute = (T0 + 12_345) // 60_000 * 60_000
+    left_at = minute - 30 * 60_000
+    sim = Simulator(symbols=["BTCUSDT", "ETHUSDT"], speed=10, clock=clock, resume_from={"BTCUSDT": (left_at, D("80000.00"))})
+    btc = sim.exchange.klines("BTCUSDT", "1m", None, None, 100)
+    history = [k for k in btc if k.open_time < minute]
+    assert [k.open_time for k in history] == [left_at + i * 60_000 for i in range(30)]
+    assert history[0].open == D("80000.00")  # it begins where the earlier run left off
+    assert abs(sim.exchange.last_price("BTCUSDT") - history[-1].close) < D(80000) * D("0.02")  # and carries on
+    eth = sim.exchange.klines("ETHUSDT", "1m", None, None, 2000)
+    assert len(eth) > 1000  # no earlier run: a whole day of history
+
+    still = Simulator(symbols=["BTCUSDT"], speed=0, clock=clock, resume_from={"BTCUSDT": (left_at, D("80000.00"))})
+    assert abs(still.exchange.last_price("BTCUSDT") - D("80000.00")) <= D("0.01")  # a tick: the tape trades at the book

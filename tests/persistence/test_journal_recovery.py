@@ -211,6 +211,9 @@ def test_closed_candles_are_stored_and_a_restart_starts_from_them(tmp_path: Path
     system = ActorSystem(config, clock=clock).start()
     try:
         assert EngineClient(system).candles("BTCUSDT", "1m", 10)[: len(before)] == before
+        # The paper market carries on from the last stored close, not its reference price.
+        book = wait_for(lambda: EngineClient(system).ticker("BTCUSDT"))
+        assert book.bid <= before[-1].close <= book.ask
     finally:
         system.stop()
 

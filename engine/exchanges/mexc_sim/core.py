@@ -133,7 +133,6 @@ class SimExchange:
         self.listeners: list[SimListener] = []
         self._markets: dict[str, _Market] = {}
         self._accounts: dict[str, Account] = {}
-        self._seed = seed
         self._sizes = random.Random(seed)  # maker level and tape sizes
         self._ids = random.Random(seed + 1)  # trade ids
         # Order ids look like MEXC's "C02__" + 21 digits, unique across restarts.
@@ -147,27 +146,19 @@ class SimExchange:
 
     # -- symbols and the market ------------------------------------------------------
 
-    def add_symbol(self, info: SimSymbol, path: PricePath, *, history_minutes: int = 0) -> None:
+    def add_symbol(self, info: SimSymbol, path: PricePath, *, history: Sequence[Kline] = ()) -> None:
         """List a symbol (at start or at run time); the maker starts quoting at once.
-        ``history_minutes``: candles of a market that traded before the simulator
-        started (a new listing has none)."""
+        ``history``: 1m candles of a market that traded before the simulator
+        started, oldest first (a new listing has none)."""
         with self.lock:
             if info.symbol in self._markets:
                 raise ValueError(f"{info.symbol} is already listed")
             market = self._markets[info.symbol] = _Market(info, path)
-            market.klines.seed(self._history(info, path, history_minutes))
+            market.klines.seed(list(history))
             try:
                 self._move(market, self.clock.now_ms())
             finally:
                 self._publish()
-
-    def _history(self, info: SimSymbol, path: PricePath, minutes: int) -> list[Kline]:
-        rng = random.Random(f"{self._seed}:volume:{info.symbol}")
-        out = []
-        for open_time, o, h, low, c in path.history(minutes):
-            volume = truncate(divide(Decimal(rng.randint(2_000, 60_000)), c), info.base_precision)
-            out.append(Kline("1m", open_time, open_time + MINUTE, o, h, low, c, volume, LEDGER.multiply(volume, c)))
-        return out
 
     def symbols(self) -> list[SimSymbol]:
         with self.lock:

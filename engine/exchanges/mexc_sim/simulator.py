@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import structlog
@@ -27,12 +27,13 @@ from engine.exchanges.mexc_sim.faults import Faults
 from engine.exchanges.mexc_sim.limits import RateLimiter, RatePolicy
 from engine.exchanges.mexc_sim.listenkeys import ListenKeys
 from engine.exchanges.mexc_sim.maker import MakerConfig
-from engine.exchanges.mexc_sim.market import Candle, CandlePath, PricePath, WalkPath, load_candles, seed_for
-from engine.exchanges.mexc_sim.model import SimOrder, SimSymbol
+from engine.exchanges.mexc_sim.market import MINUTE_MS, Candle, CandlePath, PricePath, WalkPath, load_candles, seed_for
+from engine.exchanges.mexc_sim.model import Kline, SimOrder, SimSymbol
 from engine.exchanges.mexc_sim.rest import MexcRestApi, build_app
 from engine.exchanges.mexc_sim.server import RestServer
 from engine.exchanges.mexc_sim.ws import WsServer
 from engine.model import Balance
+from engine.money import LEDGER, divide, truncate
 from engine.symbols import paper_symbol, reference_price
 
 log = structlog.get_logger(__name__)
@@ -63,6 +64,7 @@ class Simulator:
         tick_seconds: float = 0.1,
         idle_close_seconds: float = 30.0,
         history_minutes: int = HISTORY_MINUTES,
+        resume_from: Mapping[str, tuple[int, Decimal]] | None = None,
     ) -> None:
         """``candles``: None (or False) walks at random; True replays the bundled BTC
         5-minute candles, a path or a list replays those (scaled to each symbol's
@@ -85,7 +87,7 @@ class Simulator:
         self._idle_close = idle_close_seconds
         for item in symbols or DEFAULT_SYMBOLS:
             info = item if isinstance(item, SimSymbol) else default_symbol(item)
-            self.exchange.add_symbol(info, self._path(info, reference_price(info.symbol)), history_minutes=history_minutes)
+            self._list_at_start(info, history_minutes, (resume_from or {}).get(info.symbol))
         for api_key, (secret, balances) in (accounts or {}).items():
             self.add_account(api_key, secret, balances)
         self.rest_url = ""
@@ -199,6 +201,30 @@ class Simulator:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _list_at_start(self, info: SimSymbol, minutes: int, resume: tuple[int, Decimal] | None) -> None:
+        """A symbol that traded before the simulator started: ``minutes`` of candles
+        up to now. ``resume`` = (time, price) where an earlier run left the market:
+        the past is only the time since then, and begins at that price."""
+        path = self._path(info, reference_price(info.symbol))
+        now = self.clock.now_ms()
+        if resume is not None:
+            since, price = resume
+            minutes = max(0, min(minutes, (now - since) // MINUTE_MS))
+        rows = path.history(minutes)
+        if resume is not None:
+            factor = price / rows[0][1] if rows else price / path.price_at(now)
+            rows = [(t, *(_on_tick(p * factor, info.tick) for p in ohlc)) for t, *ohlc in rows]
+            path.jump(now, _on_tick(path.price_at(now) * factor, info.tick))
+        self.exchange.add_symbol(info, path, history=self._history_klines(info, rows))
+
+    def _history_klines(self, info: SimSymbol, rows: list[tuple[int, Decimal, Decimal, Decimal, Decimal]]) -> list[Kline]:
+        rng = random.Random(seed_for(self.seed, f"volume:{info.symbol}"))
+        out = []
+        for open_time, o, h, low, c in rows:
+            volume = truncate(divide(Decimal(rng.randint(2_000, 60_000)), c), info.base_precision)
+            out.append(Kline("1m", open_time, open_time + MINUTE_MS, o, h, low, c, volume, LEDGER.multiply(volume, c)))
+        return out
+
     def _path(self, info: SimSymbol, price: Decimal) -> PricePath:
         seed = seed_for(self.seed, info.symbol)
         if self._candles is None:
@@ -263,3 +289,7 @@ def default_symbol(symbol: str) -> SimSymbol:
         min_notional=known.min_notional,
         min_notional_market=known.min_notional,
     )
+
+
+def _on_tick(price: Decimal, tick: Decimal) -> Decimal:
+    return max(price.quantize(tick, rounding=ROUND_HALF_EVEN), tick)
