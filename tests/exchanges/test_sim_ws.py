@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -226,6 +227,33 @@ async def test_an_invalid_listen_key_gets_mexcs_text_and_a_close(still):
         assert await next_text(ws) == "Invalid listen key"
         with trio.fail_after(DEADLINE), pytest.raises(ConnectionClosed):
             await ws.get_message()
+
+
+@pytest.mark.trio
+async def test_a_listen_key_serves_at_most_five_connections(still):
+    listen_key = (await trio.to_thread.run_sync(rest, still, "POST", "userDataStream")).json()["listenKey"]
+    url = f"{still.ws_url}?listenKey={listen_key}"
+    async with AsyncExitStack() as stack:
+        for _ in range(5):
+            ws = await stack.enter_async_context(open_websocket_url(url))
+            await subscribe(ws, [channels.PRIVATE_ORDERS])
+        async with open_websocket_url(url) as sixth:
+            assert (await next_text(sixth)).startswith("Too many connections for this listen key")
+            with trio.fail_after(DEADLINE), pytest.raises(ConnectionClosed):
+                await sixth.get_message()
+    await trio.to_thread.run_sync(rest, still, "DELETE", "userDataStream", [("listenKey", listen_key)])
+
+
+@pytest.mark.trio
+async def test_deleting_a_listen_key_closes_its_connections(still):
+    listen_key = (await trio.to_thread.run_sync(rest, still, "POST", "userDataStream")).json()["listenKey"]
+    async with open_websocket_url(f"{still.ws_url}?listenKey={listen_key}") as ws:
+        await subscribe(ws, [channels.PRIVATE_ORDERS])
+        await trio.to_thread.run_sync(rest, still, "DELETE", "userDataStream", [("listenKey", listen_key)])
+        with trio.fail_after(DEADLINE), pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await ws.get_message()
+    assert closed.value.reason.reason == "Invalid listen key"
 
 
 @pytest.mark.trio

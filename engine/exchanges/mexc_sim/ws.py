@@ -5,8 +5,9 @@ are binary protobuf, one PushDataV3ApiWrapper per frame. Aggregated channels
 push every 100 ms or 10 ms as named; a depth push merges every change in its
 window, so its fromVersion..toVersion chain is gapless and continues from the
 REST snapshot's lastUpdateId. Private channels need a connection opened with
-``?listenKey=``. A connection with no subscription for ``idle_close_seconds``
-is closed, as MEXC closes one after 30 s.
+``?listenKey=``; a key serves at most 5 connections, and its connections close
+when it expires or is deleted. A connection with no subscription for
+``idle_close_seconds`` is closed, as MEXC closes one after 30 s.
 
 ``PushHub`` is the exchange's listener: called under the exchange lock, it only
 appends to per-channel windows under its own lock; the trio flush loop takes the
@@ -40,6 +41,7 @@ FLUSH_SECONDS = 0.01  # the fastest push interval
 SLOW_EVERY = 10  # 100ms channels, klines and limit depth flush every 10th round
 OUTBOX_FRAMES = 2_000  # a connection this far behind is dropped, as MEXC drops slow readers
 MAX_SUBSCRIPTIONS = channels.MAX_SUBSCRIPTIONS_PER_CONNECTION
+CONNECTIONS_PER_LISTEN_KEY = 5
 PONG = {"id": 0, "code": 0, "msg": "PONG"}
 
 
@@ -161,9 +163,10 @@ class PushHub(SimListener):
 
 
 class _Connection:
-    def __init__(self, ws: WebSocketConnection, api_key: str | None) -> None:
+    def __init__(self, ws: WebSocketConnection, api_key: str | None, listen_key: str | None = None) -> None:
         self.ws = ws
         self.api_key = api_key
+        self.listen_key = listen_key
         self.subscriptions: set[str] = set()
         self.idle_since = trio.current_time()
         self.outbox_send, self.outbox = trio.open_memory_channel[bytes | str](OUTBOX_FRAMES)
@@ -251,14 +254,19 @@ class WsServer:
         listen_key = parse_qs(query).get("listenKey", [None])[0]
         api_key = self._keys.owner(listen_key) if listen_key else None
         ws = await request.accept()
+        refusal = None
         if listen_key is not None and api_key is None:
+            refusal = "Invalid listen key"
+        elif listen_key is not None and self._on_key(listen_key) >= CONNECTIONS_PER_LISTEN_KEY:
+            refusal = f"Too many connections for this listen key (at most {CONNECTIONS_PER_LISTEN_KEY})"
+        if refusal is not None:
             try:
-                await ws.send_message("Invalid listen key")
-                await ws.aclose()
+                await ws.send_message(refusal)
+                await ws.aclose(1008, refusal)
             except ConnectionClosed:
                 pass
             return
-        connection = _Connection(ws, api_key)
+        connection = _Connection(ws, api_key, listen_key)
         self._connections.add(connection)
         try:
             with connection.scope:
@@ -304,6 +312,12 @@ class WsServer:
             if not connection.subscriptions and idle >= self._idle_close:
                 connection.close(1000, "no subscription")
                 return
+            if connection.listen_key is not None and self._keys.owner(connection.listen_key) is None:
+                connection.close(1000, "Invalid listen key")  # expired or deleted
+                return
+
+    def _on_key(self, listen_key: str) -> int:
+        return sum(1 for c in self._connections if c.listen_key == listen_key)
 
     def _on_control(self, connection: _Connection, text: str) -> None:
         try:
