@@ -125,6 +125,8 @@ def test_under_429s_and_5xx_no_order_is_placed_twice_and_every_order_ends_known(
                     sim.faults.fail_after_order(1, status=500)  # placed, but the answer is lost
                 elif n % 4 == 2:
                     sim.faults.fail_next(1, status=503)
+                else:
+                    sim.faults.fail_after_order(1, status=429)  # placed, then "refused": the retry finds it taken
                 body = (
                     {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "20"}
                     if n % 2

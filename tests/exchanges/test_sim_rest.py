@@ -404,6 +404,12 @@ def test_the_engines_mexc_client_cannot_tell_the_simulator_from_mexc(sim):
         assert order.status == "NEW"
         assert [o.client_order_id for o in sim.orders_seen("client-key")] == ["engine-1"]  # not placed twice
 
+        sim.faults.fail_after_order(1, status=429)  # placed, yet answered as refused: the retry is a duplicate
+        again = client.place_order("BTCUSDT", "BUY", "LIMIT", quantity=D("0.001"), price=D("20000"), client_order_id="engine-2")
+        assert (again.status, again.client_order_id) == ("NEW", "engine-2")
+        assert [o.client_order_id for o in sim.orders_seen("client-key")] == ["engine-1", "engine-2"]
+        client.cancel_order("BTCUSDT", client_order_id="engine-2")
+
         assert client.cancel_order("BTCUSDT", client_order_id="engine-1").status == "CANCELED"
         bought = client.place_order("BTCUSDT", "BUY", "MARKET", quote_order_qty=D(100))
         assert client.query_order("BTCUSDT", order_id=bought.order_id).status == "FILLED"

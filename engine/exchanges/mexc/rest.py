@@ -35,6 +35,7 @@ import structlog
 from engine.clock import Clock, SystemClock
 from engine.exchanges.mexc.errors import (
     MexcAuthError,
+    MexcBadRequest,
     MexcCircuitOpen,
     MexcError,
     MexcIpBanned,
@@ -503,6 +504,17 @@ class MexcRestClient:
         try:
             return self._ack(self._call("POST", "/api/v3/order", params, signed=True, weight=W_ORDER,
                                         retry=REFUSED_ONLY), client_order_id)
+        except MexcBadRequest as exc:
+            # A generic refusal of a retried order can mean its client order id is
+            # taken: by the first attempt, which landed after all. Look before failing.
+            if client_order_id is None:
+                raise
+            existing = self._lookup(symbol, client_order_id)
+            if existing is None:
+                raise
+            log.warning("mexc.order_found_after_refusal", symbol=symbol, client_order_id=client_order_id,
+                        order_id=existing.order_id, status=existing.status, code=exc.code)
+            return existing
         except MexcError as exc:
             if not exc.outcome_unknown or client_order_id is None:
                 raise
@@ -605,6 +617,13 @@ class MexcRestClient:
         if client_order_id is not None and ack.client_order_id is None:
             ack = msgspec.structs.replace(ack, client_order_id=client_order_id)
         return ack
+
+    def _lookup(self, symbol: str, client_order_id: str) -> MexcOrder | None:
+        """The order if MEXC has it; None if it does not or the question fails."""
+        try:
+            return self.query_order(symbol, client_order_id=client_order_id)
+        except MexcError:
+            return None
 
     def _find_order(self, symbol: str, client_order_id: str, unknown: MexcError) -> MexcOrder | None:
         """The order if MEXC has it, None if it certainly does not; otherwise the
