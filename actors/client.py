@@ -78,8 +78,11 @@ class EngineClient:
     def get_order(self, user_id: str, order_id: str) -> Order:
         return self.system.ask_portfolio(user_id, GetOrder(order_id))
 
-    def list_orders(self, user_id: str, *, symbol: str | None = None, open_only: bool = False, limit: int = 100) -> list[Order]:
-        return self.system.ask_portfolio(user_id, ListOrders(symbol, open_only, limit))
+    def list_orders(
+        self, user_id: str, *, symbol: str | None = None, open_only: bool = False, limit: int = 100,
+        client_order_id: str | None = None,
+    ) -> list[Order]:
+        return self.system.ask_portfolio(user_id, ListOrders(symbol, open_only, limit, client_order_id))
 
     def refresh_wallet(self, user_id: str) -> list[WalletLine]:
         """Reconcile with the exchange first (orders, then balances), then answer."""

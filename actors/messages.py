@@ -47,6 +47,7 @@ class ListOrders(msgspec.Struct, frozen=True):
     symbol: str | None = None
     open_only: bool = False
     limit: int = 100
+    client_order_id: str | None = None  # at most one order has it
 
 
 class Execution(msgspec.Struct, frozen=True):

@@ -40,7 +40,7 @@ from actors.messages import (
 from actors.venue import NoExchangeAccount
 from persistence.journal import StreamLoad
 from actors.messages import Reconciliation
-from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
+from engine.errors import ActorUnavailable, EngineError, EngineTimeout, ExchangeUnavailable, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
 from engine.model import Order
@@ -85,7 +85,7 @@ class PortfolioActor(EngineActor):
         self.stream = user_stream(user_id)
         self.state = PortfolioState(user_id)
         self._placing: dict[str, Ticket] = {}  # orders waiting for the exchange's first answer
-        self._canceling: dict[str, Ticket] = {}
+        self._canceling: dict[str, tuple[Ticket, float]] = {}  # order id -> (ticket, monotonic time sent)
         self._last_append: Future[int] | None = None
         self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
         self._last_active = time.monotonic()
@@ -142,6 +142,8 @@ class PortfolioActor(EngineActor):
         if isinstance(message, GetOrder):
             return self._any_order(message.order_id)
         if isinstance(message, ListOrders):
+            if message.client_order_id is not None:
+                return self._by_client_id(message)
             return self.system.ask_persistence(
                 LoadOrders(self.user_id, message.symbol, message.open_only, message.limit)
             )
@@ -222,11 +224,16 @@ class PortfolioActor(EngineActor):
             raise OrderNotCancelable(f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status})
         pending = self._canceling.get(order.id)
         if pending is not None:
-            return pending
+            ticket, sent = pending
+            if time.monotonic() - sent < self.system.config.ask_timeout_seconds:
+                return ticket
+            # No answer for that long (a gateway restart loses its work): ask again.
+            if not ticket.settled.done():
+                ticket.settled.set_exception(EngineTimeout("the exchange has not answered the cancel; it was sent again"))
         self.system.tell_gateway(self.user_id, CancelAtExchange(ExchangeOrder.from_order(order)))
         ticket = Ticket(order.id)
         ticket.accepted.set_result(order.snapshot())
-        self._canceling[order.id] = ticket
+        self._canceling[order.id] = (ticket, time.monotonic())
         self.log.info("order.cancel_requested", user_id=self.user_id, order_id=order.id)
         return ticket
 
@@ -255,7 +262,15 @@ class PortfolioActor(EngineActor):
                 error = None if order.status == "CANCELED" else OrderNotCancelable(
                     f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status}
                 )
-                _resolve_after(durable, canceling.settled, snapshot, error)
+                _resolve_after(durable, canceling[0].settled, snapshot, error)
+        elif report.cancel_failed:
+            canceling = self._canceling.pop(order.id, None)
+            if canceling is not None:
+                error = ExchangeUnavailable(
+                    f"{report.reason or 'the exchange did not cancel the order'}; it is still {order.status}: retry the cancel",
+                    details={"status": order.status},
+                )
+                _resolve_after(durable, canceling[0].settled, snapshot, error)
 
     def _events_for(self, order: Order, report: ExecutionReport) -> list[AnyEvent]:
         """The events ``report`` causes, decided on a scratch copy of the order so
@@ -378,6 +393,14 @@ class PortfolioActor(EngineActor):
                 return older  # closed long ago
             raise OrderNotFound(f"no order {order_id!r}", details={"orderId": order_id})
         return order
+
+    def _by_client_id(self, message: ListOrders) -> list[Order]:
+        order = next((o for o in self.state.orders.values() if o.client_order_id == message.client_order_id), None)
+        if order is None:
+            order = self.system.ask_persistence(FindOrder(self.user_id, client_order_id=message.client_order_id))
+        if order is None or (message.symbol and order.symbol != message.symbol) or (message.open_only and not order.is_open):
+            return []
+        return [order.snapshot()]
 
     def _any_order(self, order_id: str) -> Order:
         return self._order(order_id).snapshot()

@@ -135,6 +135,12 @@ class JournalUnavailable(Unavailable):
     code = "JOURNAL_UNAVAILABLE"
 
 
+class ExchangeUnavailable(Unavailable):
+    """The exchange did not do what was asked (and said so, or did not answer)."""
+
+    code = "EXCHANGE_UNAVAILABLE"
+
+
 class JournalCorrupted(EngineError):
     """A journal row failed its checksum or did not decode. Never skipped silently."""
 

@@ -34,8 +34,10 @@ class Orders:
             raise ValidationFailed("status must be 'open' or 'all'")
         symbol = req.get_param("symbol")
         limit = query_int(req, "limit", 100, 1, 1000)
+        client_order_id = req.get_param("clientOrderId")
         orders = self.client.list_orders(
-            user.user_id, symbol=symbol.upper() if symbol else None, open_only=status == "open", limit=limit
+            user.user_id, symbol=symbol.upper() if symbol else None, open_only=status == "open", limit=limit,
+            client_order_id=client_order_id,
         )
         send(resp, [order_out(o) for o in orders])
 

@@ -53,3 +53,5 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True):
     fills: tuple[Fill, ...] = ()
     reason: str | None = None
     time: int
+    # A cancel the exchange did not confirm: the order stands as ``status`` says.
+    cancel_failed: bool = False

@@ -14,7 +14,7 @@ from actors.client import EngineClient
 from actors.messages import Cancel, GetOrder, GetRiskStatus, GetTicker, GetWallet, ListOrders, Passivate, Place, Ticket
 from actors.system import ActorSystem
 from engine.config import Config
-from engine.errors import EngineTimeout, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
+from engine.errors import EngineTimeout, ExchangeUnavailable, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
 from engine.model import BookTicker, Order
 from engine.money import LEDGER, fee_on
 from engine.orders import PlaceOrder
@@ -114,6 +114,29 @@ def test_market_buy_by_quote_amount_fills_whole_lots_and_changes_the_wallet_exac
     }
     assert get_order(system, order.id) == order
     assert orders(system) == [order]
+
+
+def test_a_cancel_the_exchange_refuses_is_reported_and_the_next_one_goes_through(system: ActorSystem) -> None:
+    faults = system.venue.simulator.faults
+    first_book(system)
+    order = settled(place(system, limit_buy("0.001", "80000")))
+    before = wallet(system)
+
+    faults.fail_next(1, status=429, retry_after=1)
+    with pytest.raises(ExchangeUnavailable, match="still NEW: retry the cancel"):
+        settled(cancel(system, order.id))
+    assert get_order(system, order.id).status == "NEW" and wallet(system) == before
+
+    assert settled(cancel(system, order.id)).status == "CANCELED"  # asked again, not stuck
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+
+
+def test_a_cancel_whose_answer_is_lost_is_looked_up_and_asked_again(system: ActorSystem) -> None:
+    first_book(system)
+    order = settled(place(system, limit_buy("0.001", "80000")))
+    system.venue.simulator.faults.fail_next(1, status=500)
+    assert settled(cancel(system, order.id)).status == "CANCELED"
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
 
 
 def test_limit_buy_below_the_market_rests_until_the_price_falls_through_it(system: ActorSystem) -> None:

@@ -132,6 +132,20 @@ def test_orders_are_listed_newest_first_and_filtered_by_status(server: EnginePro
         assert [o["id"] for o in eth] == [second["id"]]
 
 
+def test_an_order_is_found_by_its_client_order_id(server: EngineProcess) -> None:
+    with server.client(new_user()) as http:
+        mine = place(http, symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="0.01", price="1000", clientOrderId="find-me").json()["data"]
+        place(http, symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="0.01", price="1001", clientOrderId="not-me")
+        found = http.get("/api/v1/trading/orders", params={"clientOrderId": "find-me"}).json()["data"]
+        assert [o["id"] for o in found] == [mine["id"]]
+        assert http.get("/api/v1/trading/orders", params={"clientOrderId": "nobody"}).json()["data"] == []
+        http.delete(f"/api/v1/trading/orders/{mine['id']}")
+        assert http.get("/api/v1/trading/orders", params={"clientOrderId": "find-me", "status": "open"}).json()["data"] == []
+        assert len(http.get("/api/v1/trading/orders", params={"clientOrderId": "find-me", "status": "all"}).json()["data"]) == 1
+    with server.client(new_user()) as other:
+        assert other.get("/api/v1/trading/orders", params={"clientOrderId": "find-me"}).json()["data"] == []
+
+
 def test_a_repeated_idempotency_key_returns_the_first_order(server: EngineProcess) -> None:
     with server.client(new_user()) as http:
         body = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "50"}

@@ -86,17 +86,33 @@ class MexcAccountAdapter:
         return [self._from_exchange(tracked, result)]
 
     def cancel(self, order: ExchangeOrder) -> list[ExecutionReport]:
+        """The order's state after asking to cancel it. A cancel whose answer was
+        lost is looked up and, if the order still stands, asked once more; one the
+        exchange did not carry out is reported back as such, never left hanging."""
         tracked = self._track(order)
-        try:
-            result = self.rest.cancel_order(order.symbol, client_order_id=order.client_order_id)
-        except MexcUnknownOrder:
-            # Filled or canceled already, or never placed: ask what it is.
-            return self.query([order]) or [self._report(order, "CANCELED", reason="the exchange does not have the order")]
-        except MexcError as exc:
-            if exc.outcome_unknown:
-                return self.query([order])
-            raise
-        return [self._from_exchange(tracked, result)]
+        failure: MexcError | None = None
+        for _ in range(2):
+            try:
+                result = self.rest.cancel_order(order.symbol, client_order_id=order.client_order_id)
+            except MexcUnknownOrder:
+                # Filled or canceled already, or never placed: ask what it is.
+                return self.query([order]) or [self._report(order, "CANCELED", reason="the exchange does not have the order")]
+            except MexcError as exc:
+                failure = exc
+                if not exc.outcome_unknown:
+                    break
+                try:
+                    found = self.query([order])
+                except MexcError:
+                    break
+                if found and found[-1].status not in ("NEW", "PARTIALLY_FILLED"):
+                    return found  # the cancel landed, or the order ended otherwise
+                continue
+            return [self._from_exchange(tracked, result)]
+        log.warning("mexc.cancel_failed", account=self._name, order_id=order.order_id, error=repr(failure))
+        status: OrderStatus = "PARTIALLY_FILLED" if tracked.fills else "NEW"
+        reason = f"the exchange did not cancel the order ({failure.code}: {failure.msg})" if failure else None
+        return [self._report(order, status, reason=reason, cancel_failed=True)]
 
     def query(self, orders: list[ExchangeOrder]) -> list[ExecutionReport]:
         """The state of each order at the exchange; orders it never got are left out."""
@@ -224,7 +240,8 @@ class MexcAccountAdapter:
             )
 
     def _report(
-        self, order: ExchangeOrder, status: OrderStatus, fills: tuple[Fill, ...] = (), reason: str | None = None
+        self, order: ExchangeOrder, status: OrderStatus, fills: tuple[Fill, ...] = (), reason: str | None = None,
+        cancel_failed: bool = False,
     ) -> ExecutionReport:
         ordered = tuple(sorted(fills, key=lambda f: (f.time, f.trade_id)))
         return ExecutionReport(
@@ -234,4 +251,5 @@ class MexcAccountAdapter:
             fills=ordered,
             reason=reason,
             time=self._clock.now_ms(),
+            cancel_failed=cancel_failed,
         )
