@@ -38,6 +38,22 @@ def to_decimal(value: object) -> Decimal | None:
     return d if d.is_finite() else None
 
 
+# No price, quantity or amount of any market comes near this; anything bigger is a
+# typo or an attack, and would overflow the ledger's 60 digits once multiplied.
+MAX_AMOUNT = Decimal(10) ** 18
+
+
+def amount_problem(value: Decimal) -> str | None:
+    """Why ``value`` cannot be a price, quantity or amount, or None if it can."""
+    if not value.is_finite():
+        return "must be a finite number"
+    if value <= 0:
+        return "must be greater than zero"
+    if value >= MAX_AMOUNT:
+        return f"must be less than {MAX_AMOUNT:,.0f}"
+    return None
+
+
 def decimal_places(value: Decimal) -> int:
     """Significant decimal places: 1.10 has one, 100 has none."""
     exponent = value.normalize(LEDGER).as_tuple().exponent

@@ -14,7 +14,7 @@ import msgspec
 
 from engine.errors import InvalidPrice, InvalidQuantity, ValidationFailed
 from engine.model import OrderType, Side, SymbolInfo
-from engine.money import fits_places
+from engine.money import amount_problem, fits_places
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,36}$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -69,10 +69,9 @@ def validate(cmd: PlaceOrder, info: SymbolInfo) -> None:
 
 
 def _check_amount(value: Decimal, name: str, places: int, error: type[ValidationFailed]) -> None:
-    if not value.is_finite():
-        raise error(f"{name} must be a finite number")
-    if value <= 0:
-        raise error(f"{name} must be greater than zero")
+    problem = amount_problem(value)
+    if problem is not None:
+        raise error(f"{name} {problem}")
     if not fits_places(value, places):
         raise error(f"{name} has more than {places} decimal places")
 

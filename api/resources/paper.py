@@ -8,7 +8,7 @@ from actors.client import EngineClient
 from api.resources import read, send
 from api.schemas import PriceRequest, ticker_out
 from engine.errors import InvalidPrice, SymbolNotFound
-from engine.money import fits_places
+from engine.money import amount_problem, fits_places
 
 
 class PaperPrice:
@@ -25,8 +25,9 @@ class PaperPrice:
         if symbol not in self.client.system.catalog:
             raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
         info = self.client.system.catalog.get(symbol)
-        if not body.price.is_finite() or body.price <= 0:
-            raise InvalidPrice("price must be greater than zero")
+        problem = amount_problem(body.price)
+        if problem is not None:
+            raise InvalidPrice(f"price {problem}")
         if not fits_places(body.price, info.quote_precision):
             raise InvalidPrice(f"price has more than {info.quote_precision} decimal places")
         book = self.client.set_paper_price(symbol, body.price)

@@ -206,6 +206,10 @@ BAD_ORDERS = [
     ("selling what is not held", {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.001"}, 422, "INSUFFICIENT_BALANCE"),
     ("limit beyond the balance", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "1", "price": "10000.01"}, 422, "INSUFFICIENT_BALANCE"),
     ("below the minimum notional", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "0.5"}, 422, "MIN_NOTIONAL"),
+    ("absurd quantity", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1e400"}, 422, "INVALID_QUANTITY"),
+    ("absurd quantity as a JSON number", b'{"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": 1e400}', 422, "INVALID_QUANTITY"),
+    ("absurd price", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1e400"}, 422, "INVALID_PRICE"),
+    ("huge quantity at a tiny price", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "1e30", "price": "0.01"}, 422, "INVALID_QUANTITY"),
 ]
 
 
@@ -261,3 +265,14 @@ def test_order_floods_are_throttled_per_user_with_retry_after(tmp_path) -> None:
             assert place(bystander, **body).status_code == 201  # limits are per user
     finally:
         engine.stop()
+
+
+@pytest.mark.parametrize("price", ["1e400", "NaN", "-5", "0", "1e18"])
+def test_a_paper_price_that_no_market_could_have_is_refused_and_moves_nothing(server: EngineProcess, price: str) -> None:
+    with server.client(new_user()) as http, server.client("ops", role="admin") as admin:
+        before = http.get("/api/v1/market/ticker/ETHUSDT").json()["data"]
+        response = admin.put("/api/v1/paper/prices/ETHUSDT", json={"price": price})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "INVALID_PRICE"
+        after = http.get("/api/v1/market/ticker/ETHUSDT").json()["data"]
+        assert (after["bidPrice"], after["askPrice"]) == (before["bidPrice"], before["askPrice"])

@@ -19,6 +19,7 @@ import pytest
 
 from engine.exchanges.mexc_sim import auth
 from engine.exchanges.mexc_sim.limits import RatePolicy
+from engine.clock import ManualClock
 from engine.exchanges.mexc_sim.simulator import Simulator
 from tests.support.waiting import wait_for
 
@@ -351,6 +352,47 @@ def test_sim_http_controls_add_accounts_move_prices_and_list_orders(sim, http):
     assert [(o["orderId"], o["status"]) for o in orders] == [(placed.json()["orderId"], "FILLED")]
     assert balances["SOL"] == {"free": "1", "locked": "0"} and balances["USDT"]["free"] == "400"
     assert http.post("/_sim/price", json={"symbol": "SOLUSDT"}).status_code == 400
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/_sim/price", {"symbol": "BTCUSDT", "price": "1e400"}),
+    ("/_sim/price", {"symbol": "BTCUSDT", "price": "-5"}),
+    ("/_sim/faults", {"kind": "fail_next", "count": 1, "status": 200}),
+    ("/_sim/faults", {"kind": "fail_next", "count": -1, "status": 429}),
+    ("/_sim/faults", {"kind": "delay", "seconds": -1}),
+    ("/_sim/symbols", {"symbol": "BADUSDT", "basePrecision": -1, "quotePrecision": 2, "price": "1"}),
+    ("/_sim/symbols", {"symbol": "bad", "basePrecision": 2, "quotePrecision": 2, "price": "1"}),
+    ("/_sim/symbols", {"symbol": "ZEROUSDT", "basePrecision": 2, "quotePrecision": 2, "price": "0"}),
+])
+def test_sim_controls_refuse_what_no_exchange_could_do_and_change_nothing(sim, http, path, body):
+    before = http.get("/api/v3/ticker/price", params={"symbol": "BTCUSDT"}).json()["price"]
+    symbols = http.get("/api/v3/defaultSymbols").json()["data"]
+    response = http.post(path, json=body)
+    assert response.status_code == 400 and "error" in response.json()
+    assert http.get("/api/v3/defaultSymbols").json()["data"] == symbols
+    assert http.get("/api/v3/ping").status_code == 200  # no fault was armed
+    if path == "/_sim/price":
+        assert http.get("/api/v3/ticker/price", params={"symbol": "BTCUSDT"}).json()["price"] == before
+
+
+def test_sim_controls_without_an_api_key_answer_in_their_own_shape(http):
+    for path in ("/_sim/orders", "/_sim/balances"):
+        response = http.get(path)
+        assert response.status_code == 400 and response.json() == {"error": "apiKey is required"}
+
+
+def test_one_broken_market_does_not_stop_the_others_moving():
+    clock = ManualClock(1_800_000_000_000)
+    with Simulator(symbols=["BTCUSDT", "ETHUSDT"], speed=10, clock=clock, history_minutes=0) as sim:
+        market = sim.exchange._markets["BTCUSDT"]
+        market.path.price_at = lambda now: (_ for _ in ()).throw(ArithmeticError("broken path"))  # type: ignore[method-assign]
+        before = sim.exchange.last_price("ETHUSDT")
+        for _ in range(20):
+            clock.advance(5_000)
+            sim.exchange.tick()
+            if sim.exchange.last_price("ETHUSDT") != before:
+                break
+        assert sim.exchange.last_price("ETHUSDT") != before
 
 
 def test_a_listing_appears_mid_run(sim, http):

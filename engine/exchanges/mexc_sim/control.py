@@ -142,7 +142,7 @@ class FaultsResource(_Resource):
         data = _body(req)
         kind = str(_field(data, "kind"))
         faults = self.sim.faults
-        count = int(data.get("count") or 1)
+        count = int(data.get("count") if data.get("count") is not None else 1)
         if kind == "fail_next":
             retry = data.get("retryAfter")
             faults.fail_next(count, int(data.get("status") or 429), None if retry is None else int(retry))
@@ -162,15 +162,22 @@ class DropWebsockets(_Resource):
         return {"dropped": self.sim.faults.drop_websockets()}
 
 
+def _api_key(req: falcon.Request) -> str:
+    api_key = req.get_param("apiKey")
+    if not api_key:
+        raise _Bad("apiKey is required")
+    return api_key
+
+
 class Orders(_Resource):
     def get(self, req: falcon.Request) -> Any:
-        api_key = req.get_param("apiKey", required=True)
+        api_key = _api_key(req)
         return [shapes.order(o) for o in self.sim.orders_seen(api_key)]
 
 
 class Balances(_Resource):
     def get(self, req: falcon.Request) -> Any:
-        api_key = req.get_param("apiKey", required=True)
+        api_key = _api_key(req)
         return {
             asset: {"free": shapes.num(b.free), "locked": shapes.num(b.locked)}
             for asset, b in self.sim.account_balances(api_key).items()

@@ -45,7 +45,7 @@ from engine.exchanges.mexc_sim.model import (
     Ticker24h,
 )
 from engine.exchanges.mexc_sim.rejects import SimReject, missing
-from engine.money import LEDGER, ZERO, decimal_places, divide, fee_on, fits_places, truncate
+from engine.money import LEDGER, ZERO, amount_problem, decimal_places, divide, fee_on, fits_places, truncate
 
 log = structlog.get_logger(__name__)
 
@@ -176,6 +176,9 @@ class SimExchange:
 
     def set_price(self, symbol: str, price: Decimal) -> Decimal:
         """Jump the symbol's path to ``price`` now; resting orders it crosses fill."""
+        problem = amount_problem(price)
+        if problem is not None:
+            raise ValueError(f"price {problem}")
         with self.lock:
             market = self._market(symbol)
             now = self.clock.now_ms()
@@ -192,7 +195,10 @@ class SimExchange:
             now = self.clock.now_ms() if now is None else now
             try:
                 for market in self._markets.values():
-                    self._move(market, now)
+                    try:
+                        self._move(market, now)
+                    except Exception as exc:  # noqa: BLE001 - one broken market must not stop the others
+                        log.error("sim.market_tick_failed", symbol=market.info.symbol, error=repr(exc))
             finally:
                 self._publish()
 

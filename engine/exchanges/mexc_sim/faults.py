@@ -7,6 +7,7 @@ Thread-safe: tests set faults from their thread, REST threads consume them.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import msgspec
 import structlog
 
 from engine.clock import Clock
+from engine.money import amount_problem
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +51,9 @@ class Faults:
     def fail_next(self, count: int = 1, status: int = 429, retry_after: int | None = None) -> None:
         """The next ``count`` REST requests are answered ``status`` without being
         handled. 429 and 418 carry Retry-After (default 1 s)."""
+        _check_fault(count, status)
+        if retry_after is not None and not 0 <= retry_after <= 3600:
+            raise ValueError("retryAfter must be 0 to 3600 seconds")
         if status in (418, 429) and retry_after is None:
             retry_after = 1
         with self._lock:
@@ -57,18 +62,24 @@ class Faults:
 
     def fail_after_order(self, count: int = 1, status: int = 500) -> None:
         """The next ``count`` POST /api/v3/order are placed, then answered ``status``."""
+        _check_fault(count, status)
         with self._lock:
             self._after_order.extend(HttpFault(status) for _ in range(count))
         log.info("sim.fault_injected", fault="fail_after_order", count=count, status=status)
 
     def delay(self, seconds: float, count: int | None = None) -> None:
         """Hold each of the next ``count`` responses (all, if None) for ``seconds``."""
+        if not 0 <= seconds <= 300:
+            raise ValueError("seconds must be 0 to 300")
+        if count is not None and count < 1:
+            raise ValueError("count must be at least 1")
         with self._lock:
             self._delay_seconds, self._delays_left = seconds, count
         log.info("sim.fault_injected", fault="delay", seconds=seconds, count=count)
 
     def list_later(self, after_seconds: float, symbol: str, base_precision: int, quote_precision: int, price: Decimal) -> None:
         """List ``symbol`` ``after_seconds`` from now (by the market clock)."""
+        check_listing(symbol, base_precision, quote_precision, price)
         at = self._clock.now_ms() + int(after_seconds * 1000)
         with self._lock:
             self._listings.append(Listing(at, symbol, base_precision, quote_precision, price))
@@ -121,3 +132,22 @@ class Faults:
             due = [item for item in self._listings if item.at_ms <= now]
             self._listings = [item for item in self._listings if item.at_ms > now]
         return due
+
+
+def _check_fault(count: int, status: int) -> None:
+    if not 1 <= count <= 100_000:
+        raise ValueError("count must be 1 to 100000")
+    if not 400 <= status <= 599:
+        raise ValueError("status must be an HTTP error status, 400 to 599")
+
+
+def check_listing(symbol: str, base_precision: int, quote_precision: int, price: Decimal) -> None:
+    """A listing the exchange could really have: refused before anything changes."""
+    if not re.fullmatch(r"[A-Z0-9]{2,20}(USDT|USDC|BTC|ETH)", symbol):
+        raise ValueError(f"symbol {symbol!r} is not BASEQUOTE with a USDT, USDC, BTC or ETH quote")
+    for name, places in (("basePrecision", base_precision), ("quotePrecision", quote_precision)):
+        if not 0 <= places <= 18:
+            raise ValueError(f"{name} must be 0 to 18")
+    problem = amount_problem(price)
+    if problem is not None:
+        raise ValueError(f"price {problem}")

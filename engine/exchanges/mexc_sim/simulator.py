@@ -23,7 +23,7 @@ import trio
 
 from engine.clock import Clock, SystemClock
 from engine.exchanges.mexc_sim.core import SimExchange
-from engine.exchanges.mexc_sim.faults import Faults
+from engine.exchanges.mexc_sim.faults import Faults, check_listing
 from engine.exchanges.mexc_sim.limits import RateLimiter, RatePolicy
 from engine.exchanges.mexc_sim.listenkeys import ListenKeys
 from engine.exchanges.mexc_sim.maker import MakerConfig
@@ -177,6 +177,7 @@ class Simulator:
         min_notional: Decimal = Decimal(1),
     ) -> SimSymbol:
         """List a new symbol now; the market maker quotes it at once."""
+        check_listing(symbol, base_precision, quote_precision, Decimal(price))
         base, quote = split_symbol(symbol)
         info = SimSymbol(
             symbol=symbol,
