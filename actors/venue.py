@@ -156,7 +156,7 @@ class MexcVenue:
     def make_adapter(self, account: str) -> Any:
         from engine.exchanges.mexc.adapter import MexcAccountAdapter
 
-        return MexcAccountAdapter(self.private_client(), self.catalog, self.clock, name=account)
+        return MexcAccountAdapter(self.private_client(), lambda: self.catalog, self.clock, name=account)
 
     def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
         return self._user_stream(self.private_client(), account, on_push, on_connected)
@@ -320,7 +320,7 @@ class SimulatorVenue(MexcVenue):
     def make_adapter(self, account: str) -> Any:
         from engine.exchanges.mexc.adapter import MexcAccountAdapter
 
-        return MexcAccountAdapter(self.private_client_for(account), self.catalog, self.clock, name=account)
+        return MexcAccountAdapter(self.private_client_for(account), lambda: self.catalog, self.clock, name=account)
 
     def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
         return self._user_stream(self.private_client_for(account), account, on_push, on_connected)

@@ -225,6 +225,12 @@ def test_a_symbol_listed_while_running_appears_in_symbols(tmp_path: Path, sim: S
             wait_for(lambda: "NEWUSDT" in symbols(), message="the new listing is picked up")
             # It is in MEXC_SYMBOLS, so it is streamed too.
             wait_for(lambda: http.get("/api/v1/market/ticker/NEWUSDT").status_code == 200, message="NEWUSDT streams")
+        with engine.client(USER) as http, engine.client("ops", role="admin") as admin:
+            # And it trades at once, through the gateway that was running before it was listed.
+            bought = http.post("/api/v1/trading/orders", json={"symbol": "NEWUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "20"})
+            assert bought.status_code == 201, bought.text
+            assert bought.json()["data"]["status"] == "FILLED"
+            assert admin.get("/api/v1/status/risk").json()["data"]["failures"] == []
     finally:
         engine.stop()
 

@@ -12,6 +12,7 @@ Single-threaded by design: the gateway actor owns the instance.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import structlog
@@ -47,9 +48,11 @@ class _Tracked:
 
 
 class MexcAccountAdapter:
-    def __init__(self, rest: MexcRestClient, catalog: SymbolCatalog, clock: Clock, *, name: str = "") -> None:
+    def __init__(
+        self, rest: MexcRestClient, catalog: Callable[[], SymbolCatalog], clock: Clock, *, name: str = ""
+    ) -> None:
         self.rest = rest
-        self._catalog = catalog
+        self._catalog = catalog  # asked each time: new listings replace the catalog
         self._clock = clock
         self._name = name
         self._by_client_id: dict[str, _Tracked] = {}
@@ -60,7 +63,7 @@ class MexcAccountAdapter:
 
     def submit(self, order: ExchangeOrder) -> list[ExecutionReport]:
         tracked = self._track(order)
-        info = self._catalog.get(order.symbol)
+        info = self._catalog().get(order.symbol)
         try:
             result = self.rest.place_order(
                 order.symbol,
@@ -234,7 +237,7 @@ class MexcAccountAdapter:
                 quantity=trade.qty,
                 quote=trade.quote_qty,
                 fee=trade.commission,
-                fee_asset=trade.commission_asset or self._catalog.get(tracked.order.symbol).quote,
+                fee_asset=trade.commission_asset or self._catalog().get(tracked.order.symbol).quote,
                 is_maker=trade.is_maker,
                 time=trade.time,
             )
