@@ -41,6 +41,6 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/status/actors", status.Actors(client))
     app.add_route(f"{v1}/status/reconciliation", status.Reconciliations(client))
     app.add_route(f"{v1}/status/sync", status.Sync(client))
-    if config.exchange == "paper":
-        app.add_route(f"{v1}/paper/prices/{{symbol}}", paper.PaperPrice(client))
+    # Always routed: on a real exchange it answers 409 NOT_SUPPORTED, which says why.
+    app.add_route(f"{v1}/paper/prices/{{symbol}}", paper.PaperPrice(client))
     return app

@@ -107,6 +107,9 @@ def test_other_users_have_no_exchange_account_to_trade_with(tmp_path: Path, sim:
             assert response.status_code == 409
             assert response.json()["error"]["code"] == "NO_EXCHANGE_ACCOUNT"
             assert http.get("/api/v1/market/ticker/BTCUSDT").status_code in (200, 503)
+        with engine.client("ops", role="admin") as admin:
+            moved = admin.put("/api/v1/paper/prices/BTCUSDT", json={"price": "50000"})
+            assert (moved.status_code, moved.json()["error"]["code"]) == (409, "NOT_SUPPORTED")
         assert sim.orders_seen(KEY) == []
     finally:
         engine.stop()
