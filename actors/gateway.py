@@ -22,7 +22,7 @@ from actors.messages import (
     StreamReconnected,
     Submit,
 )
-from engine.exchanges.base import ExecutionReport
+from engine.exchanges.base import ExchangeOrder, ExecutionReport
 
 
 class ExchangeGateway(EngineActor):
@@ -40,7 +40,8 @@ class ExchangeGateway(EngineActor):
     def handle(self, message: Any) -> Any:
         adapter = self.adapter
         if isinstance(message, Submit):
-            self._send(adapter.submit(message.order))
+            order = message.order
+            self._send(adapter.submit(order, look_after=self._marketable(order)))
             return None
         if isinstance(message, CancelAtExchange):
             self._send(adapter.cancel(message.order))
@@ -63,6 +64,16 @@ class ExchangeGateway(EngineActor):
         if isinstance(message, GetBalances):
             return adapter.balances()
         raise TypeError(f"unexpected message {message!r}")
+
+    def _marketable(self, order: ExchangeOrder) -> bool:
+        """A LIMIT order priced through the book fills as it lands; its ack alone
+        would report it NEW."""
+        if order.type != "LIMIT" or order.price is None:
+            return False
+        book = self.system.latest_book(order.symbol)
+        if book is None:
+            return False
+        return order.price >= book.ask if order.side == "BUY" else order.price <= book.bid
 
     def _send(self, reports: list[ExecutionReport]) -> None:
         for report in reports:

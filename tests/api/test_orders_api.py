@@ -107,6 +107,19 @@ def test_limit_buy_rests_until_the_price_crosses_then_fills(server: EngineProces
         admin.put("/api/v1/paper/prices/SOLUSDT", json={"price": market["lastPrice"]})
 
 
+def test_a_limit_order_priced_through_the_book_answers_filled_with_its_fills(server: EngineProcess) -> None:
+    with server.client(new_user()) as http:
+        ask = Decimal(http.get("/api/v1/market/ticker/ETHUSDT").json()["data"]["askPrice"])
+        response = place(http, symbol="ETHUSDT", side="BUY", type="LIMIT", quantity="0.1", price=str(ask * 2))
+        assert response.status_code == 201, response.text
+        order = response.json()["data"]
+        assert order["status"] == "FILLED" and order["fills"]
+        assert all(Decimal(f["price"]) <= ask * 2 and f["isMaker"] is False for f in order["fills"])
+        assert Decimal(order["executedQuantity"]) == Decimal("0.1")
+        wallet = balances(http)
+        assert wallet["USDT"] == (Decimal(10000) - Decimal(order["executedQuote"]), Decimal(0))  # the rest of the reservation released
+
+
 def test_cancelling_a_new_order_releases_its_reservation(server: EngineProcess) -> None:
     with server.client(new_user()) as http:
         order = place(http, symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="0.01", price="1000").json()["data"]

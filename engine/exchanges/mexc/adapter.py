@@ -61,7 +61,10 @@ class MexcAccountAdapter:
 
     # -- commands ------------------------------------------------------------------
 
-    def submit(self, order: ExchangeOrder) -> list[ExecutionReport]:
+    def submit(self, order: ExchangeOrder, *, look_after: bool = False) -> list[ExecutionReport]:
+        """Place the order. MEXC's ack says nothing of fills: with ``look_after``
+        (an order expected to trade at once) the order is queried straight away,
+        so its first report already has what it did."""
         tracked = self._track(order)
         info = self._catalog().get(order.symbol)
         try:
@@ -85,6 +88,11 @@ class MexcAccountAdapter:
         self._unconfirmed.pop(order.client_order_id, None)
         if isinstance(result, MexcOrderAck):
             self._link(tracked, result.order_id)
+            if look_after:
+                try:
+                    return self.query([order]) or [self._report(order, "NEW")]
+                except MexcError as exc:  # the pushes will tell
+                    log.info("mexc.look_after_failed", account=self._name, order_id=order.order_id, error=repr(exc))
             return [self._report(order, "NEW")]
         return [self._from_exchange(tracked, result)]
 
