@@ -199,7 +199,7 @@ class PortfolioActor(EngineActor):
         if wait:
             retry_after = max(1, int(wait + 0.999))
             raise RateLimited(
-                f"more than {self.system.config.order_rate_limit:g} orders per second; retry in {wait:.2f}s",
+                f"more than {self.system.config.order_rate_limit:g} orders per second; retry after {retry_after}s",
                 retry_after=retry_after,
             )
 

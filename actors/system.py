@@ -198,7 +198,7 @@ class ActorSystem:
         stored: list[Candle] = []
         for interval in SERIES_INTERVALS:
             try:
-                stored.extend(self.ask_persistence(LoadCandles(symbol, interval, 500)))
+                stored.extend(self.ask_persistence(LoadCandles(symbol, interval, 1000)))
             except EngineError as exc:
                 log.warning("market.history_unavailable", symbol=symbol, error=exc.message)
         return stored + self.venue.candle_history(symbol)

@@ -26,7 +26,7 @@ from engine.symbols import SymbolCatalog
 
 log = structlog.get_logger(__name__)
 
-HISTORY_CANDLES = 500
+HISTORY_CANDLES = 1000  # MEXC's most klines per request; the API serves up to this
 
 
 class NoExchangeAccount(Conflict):

@@ -7,7 +7,7 @@ as ``qty`` is an error, not a silently ignored field.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 import msgspec
 
@@ -24,6 +24,10 @@ MAX_BODY_BYTES = 64 * 1024
 
 # -- requests ------------------------------------------------------------------------------
 
+
+# An average of fills is no price on the tick; 12 significant digits say all of it
+# that matters without 28 digits of division noise.
+AVERAGE_PRICE = Context(prec=12, rounding=ROUND_HALF_EVEN)
 
 class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     symbol: str
@@ -232,7 +236,9 @@ def fill_out(fill: Fill) -> FillOut:
 
 
 def order_out(order: Order) -> OrderOut:
-    average = divide(order.executed_quote, order.executed_quantity) if order.executed_quantity else None
+    average = (
+        AVERAGE_PRICE.create_decimal(divide(order.executed_quote, order.executed_quantity)) if order.executed_quantity else None
+    )
     return OrderOut(
         id=order.id,
         client_order_id=order.client_order_id,

@@ -20,6 +20,8 @@ MAX_PENDING_TRADES = 500
 MAX_PENDING_KLINES = 64
 
 
+BOOK_LEVELS = 100  # per side, handed to the MarketActors (the API serves at most this)
+
 class Trade(msgspec.Struct, frozen=True):
     price: Decimal
     quantity: Decimal

@@ -6,10 +6,12 @@ from __future__ import annotations
 import falcon
 
 from actors.client import EngineClient
+from actors.market import SERIES_INTERVALS
 from api.resources import query_int, send
 from api.schemas import age, candle_out, orderbook_out, symbol_out, ticker_out, trade_out
 from engine.candles import normalize_interval
-from engine.errors import MarketDataUnavailable
+from engine.errors import MarketDataUnavailable, ValidationFailed
+from engine.market import BOOK_LEVELS
 
 
 class _Market:
@@ -43,13 +45,25 @@ class Ticker(_Market):
         send(resp, ticker_out(symbol, book, self._now(), self.stale_after_ms))
 
 
+def served_interval(raw: str) -> str:
+    """The interval asked for, if the MarketActors keep a series of it."""
+    try:
+        interval = normalize_interval(raw)
+    except ValidationFailed:
+        interval = None
+    if interval not in SERIES_INTERVALS:
+        raise ValidationFailed(f"interval must be one of {', '.join(SERIES_INTERVALS)} (or 1h)")
+    return interval
+
+
 class Candles(_Market):
     def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
         symbol = symbol.upper()
-        interval = normalize_interval(req.get_param("interval") or "1m")
+        interval = served_interval(req.get_param("interval") or "1m")
         limit = query_int(req, "limit", 100, 1, 1000)
         candles = self.client.candles(symbol, interval, limit)
-        newest = candles[-1].close_time if candles else None
+        now = self._now()
+        newest = max((c.close_time for c in candles if c.close_time < now), default=None)  # of a closed candle
         age_ms, stale = age(self.client.market(symbol, 0, 0).updated_at, self._now(), self.stale_after_ms)
         send(resp, {
             "symbol": symbol,
@@ -64,7 +78,7 @@ class Candles(_Market):
 class OrderBook(_Market):
     def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
         symbol = symbol.upper()
-        depth = query_int(req, "depth", 20, 1, 500)
+        depth = query_int(req, "depth", 20, 1, BOOK_LEVELS)
         view = self.client.market(symbol, depth, 0)
         send(resp, orderbook_out(symbol, view, depth, self._now(), self.stale_after_ms))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.support.server import EngineProcess, new_user
@@ -40,13 +42,46 @@ def test_candles_follow_the_market_and_say_how_old_they_are(server: EngineProces
 
 @pytest.mark.parametrize(
     "params,code",
-    [({"interval": "2m"}, "VALIDATION_ERROR"), ({"limit": "0"}, "VALIDATION_ERROR"), ({"limit": "x"}, "VALIDATION_ERROR")],
+    [
+        ({"interval": "2m"}, "VALIDATION_ERROR"),
+        ({"interval": "8h"}, "VALIDATION_ERROR"),  # a MEXC interval, but no series of it is kept
+        ({"interval": "1W"}, "VALIDATION_ERROR"),
+        ({"limit": "0"}, "VALIDATION_ERROR"),
+        ({"limit": "1001"}, "VALIDATION_ERROR"),
+        ({"limit": "x"}, "VALIDATION_ERROR"),
+    ],
 )
 def test_bad_candle_queries_are_422(server: EngineProcess, params, code) -> None:
     with server.client(new_user(), role="viewer") as http:
         response = http.get("/api/v1/market/candles/BTCUSDT", params=params)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == code
+    if "interval" in params:
+        assert response.json()["error"]["message"] == "interval must be one of 1m, 5m, 15m, 30m, 60m, 4h, 1d (or 1h)"
+
+
+def test_candles_have_a_past_and_last_close_time_is_of_a_closed_candle(tmp_path) -> None:
+    from tests.support.server import EngineProcess as Engine
+
+    engine = Engine(tmp_path, {"PAPER_SPEED": "10"}).start()
+    try:
+        with engine.client(new_user(), role="viewer") as http:
+            data = http.get("/api/v1/market/candles/BTCUSDT", params={"interval": "1m", "limit": 1000}).json()["data"]
+            candles = data["candles"]
+            assert len(candles) == 1000  # the simulator's day of history, then the live minute
+            assert [b["openTime"] - a["openTime"] for a, b in zip(candles, candles[1:])] == [60_000] * 999
+            now_ms = time.time() * 1000
+            assert data["lastCloseTime"] < now_ms  # not the open candle's, which closes in the future
+            assert data["lastCloseTime"] in (candles[-1]["closeTime"], candles[-2]["closeTime"])
+    finally:
+        engine.stop()
+
+
+def test_order_book_depth_is_bounded_by_what_is_kept(server: EngineProcess) -> None:
+    with server.client(new_user(), role="viewer") as http:
+        assert http.get("/api/v1/market/orderbook/ETHUSDT", params={"depth": 101}).status_code == 422
+        book = http.get("/api/v1/market/orderbook/ETHUSDT", params={"depth": 100}).json()["data"]
+        assert 20 <= len(book["bids"]) <= 100  # the simulator's maker quotes 20 levels a side
 
 
 def test_order_book_levels_are_sorted_best_first(server: EngineProcess) -> None:

@@ -51,6 +51,8 @@ def test_market_buy_by_quote_fills_whole_lots_and_moves_the_wallet_exactly(serve
         assert abs(fee - bought * Decimal("0.0005")) < lot  # the taker fee, rounded per fill
         # At most the amount is spent; what is left would not buy one more lot.
         assert 100 - max(Decimal(f["price"]) for f in fills) * lot < spent <= 100
+        average = Decimal(order["averagePrice"])
+        assert len(average.as_tuple().digits) <= 12 and abs(average - spent / bought) < Decimal("0.0001")
 
         wallet = balances(http)
         assert wallet["USDT"] == (Decimal(10000) - spent, Decimal(0))

@@ -27,7 +27,7 @@ from engine.clock import Clock
 from engine.exchanges.mexc import channels
 from engine.exchanges.mexc.codec import BookTickerPush, DealsPush, DepthPush, KlinePush, PushDecodeError, decode_push
 from engine.exchanges.mexc.depth import DepthBook, DepthGap
-from engine.market import DepthSnapshot, MarketData, Trade
+from engine.market import BOOK_LEVELS, DepthSnapshot, MarketData, Trade
 from engine.model import BookTicker
 
 log = structlog.get_logger(__name__)
@@ -59,7 +59,7 @@ class MarketStreams:
         sink: Callable[[MarketData], None],
         clock: Clock,
         intervals: Sequence[str] = ("1m", "5m", "15m", "30m", "60m", "4h", "1d"),
-        depth_levels: int = 20,
+        depth_levels: int = BOOK_LEVELS,
         connect_timeout: float = 10.0,
         ping_interval: float = 15.0,
         silence_timeout: float = 60.0,
