@@ -24,13 +24,13 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/market/symbols", "Tradable symbols and their rules", "viewer", None, list[schemas.SymbolOut]),
     ("get", "/api/v1/market/tickers", "Every symbol's ticker", "viewer", None, list[schemas.TickerOut]),
     ("get", "/api/v1/market/ticker/{symbol}", "One symbol's ticker", "viewer", None, schemas.TickerOut),
-    ("get", "/api/v1/market/candles/{symbol}", "Candles (?interval=&limit=)", "viewer", None, dict[str, Any]),
-    ("get", "/api/v1/market/orderbook/{symbol}", "Order book (?depth=)", "viewer", None, schemas.OrderBookOut),
-    ("get", "/api/v1/market/trades/{symbol}", "Recent trades (?limit=)", "viewer", None, list[schemas.TradeOut]),
+    ("get", "/api/v1/market/candles/{symbol}", "Candles", "viewer", None, dict[str, Any]),
+    ("get", "/api/v1/market/orderbook/{symbol}", "Order book", "viewer", None, schemas.OrderBookOut),
+    ("get", "/api/v1/market/trades/{symbol}", "Recent trades", "viewer", None, list[schemas.TradeOut]),
     ("get", "/api/v1/account/wallet", "The caller's balances", "viewer", None, schemas.WalletOut),
     ("post", "/api/v1/account/wallet/refresh", "Reconcile with the exchange, then the balances", "viewer", None, schemas.WalletOut),
     ("post", "/api/v1/trading/orders", "Place an order", "trader", schemas.OrderRequest, schemas.OrderOut),
-    ("get", "/api/v1/trading/orders", "The caller's orders (?status=&symbol=&limit=)", "viewer", None, list[schemas.OrderOut]),
+    ("get", "/api/v1/trading/orders", "The caller's orders, newest first", "viewer", None, list[schemas.OrderOut]),
     ("get", "/api/v1/trading/orders/{order_id}", "One order", "viewer", None, schemas.OrderOut),
     ("delete", "/api/v1/trading/orders/{order_id}", "Cancel an open order", "trader", None, schemas.OrderOut),
     ("get", "/api/v1/status/risk", "Kill switch, limits, failures", "admin", None, dict[str, Any]),
@@ -41,6 +41,26 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/status/reconciliation", "What reconciliation found different", "admin", None, list[dict[str, Any]]),
     ("put", "/api/v1/paper/prices/{symbol}", "Jump the simulated market to a price", "admin", schemas.PriceRequest, schemas.TickerOut),
 ]
+
+def _int(lo: int, hi: int, default: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, "maximum": hi, "default": default}
+
+
+# Query parameters, by (method, path): name -> (schema, description)
+QUERY: dict[tuple[str, str], dict[str, tuple[dict[str, Any], str]]] = {
+    ("get", "/api/v1/market/candles/{symbol}"): {
+        "interval": ({"enum": ["1m", "5m", "15m", "30m", "60m", "1h", "4h", "1d"], "default": "1m"}, "candle length (1h = 60m)"),
+        "limit": (_int(1, 1000, 100), "newest candles to return"),
+    },
+    ("get", "/api/v1/market/orderbook/{symbol}"): {"depth": (_int(1, 100, 20), "levels per side")},
+    ("get", "/api/v1/market/trades/{symbol}"): {"limit": (_int(1, 500, 50), "newest trades to return")},
+    ("get", "/api/v1/trading/orders"): {
+        "status": ({"enum": ["open", "all"], "default": "all"}, "only open orders, or all"),
+        "symbol": ({"type": "string"}, "only this symbol's orders"),
+        "limit": (_int(1, 1000, 100), "newest orders to return"),
+        "clientOrderId": ({"type": "string"}, "the one order with this client order id"),
+    },
+}
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -77,6 +97,9 @@ def document() -> dict[str, Any]:
         parameters = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _path_params(path)
+        ] + [
+            {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+            for name, (schema, description) in QUERY.get((method, path), {}).items()
         ]
         if parameters:
             operation["parameters"] = parameters

@@ -156,3 +156,8 @@ def test_openapi_lists_every_route_with_schemas(server: EngineProcess) -> None:
     assert {"symbol", "side", "type", "quantity", "quoteQuantity", "price", "clientOrderId"} <= set(body["properties"])
     assert set(body["required"]) == {"symbol", "side", "type"}
     assert "/api/v1/market/candles/{symbol}" in doc["paths"]
+    candles = {p["name"]: p for p in doc["paths"]["/api/v1/market/candles/{symbol}"]["get"]["parameters"]}
+    assert candles["symbol"]["in"] == "path" and candles["interval"]["in"] == "query"
+    assert candles["limit"]["schema"]["maximum"] == 1000
+    listing = {p["name"] for p in doc["paths"]["/api/v1/trading/orders"]["get"]["parameters"]}
+    assert listing == {"status", "symbol", "limit", "clientOrderId"}
