@@ -40,12 +40,12 @@ from actors.messages import (
 from actors.venue import NoExchangeAccount
 from persistence.journal import StreamLoad
 from actors.messages import Reconciliation
-from engine.errors import ActorUnavailable, EngineError, EngineTimeout, ExchangeUnavailable, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
+from engine.errors import ActorUnavailable, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
 from engine.model import Order
 from engine.money import fmt
-from engine.orders import derive_client_order_id, new_order_id, validate
+from engine.orders import derive_client_order_id, differences, new_order_id, validate
 from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, snapshot_of, state_from, decide_adjust, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
 from engine.ratelimit import TokenBucket
 
@@ -157,6 +157,14 @@ class PortfolioActor(EngineActor):
         cmd = message.command
         existing = self.state.find_existing(cmd) or self._find_in_journal(cmd)
         if existing is not None:
+            by_key = cmd.idempotency_key is not None and cmd.idempotency_key == existing.idempotency_key
+            changed = differences(existing, cmd) if by_key else []
+            if changed:
+                raise IdempotencyKeyReused(
+                    f"Idempotency-Key {cmd.idempotency_key!r} was used for order {existing.id} with other "
+                    f"{', '.join(changed)}; use a new key for a new order",
+                    details={"orderId": existing.id, "fields": changed},
+                )
             return self._replay(existing)
         self._throttle()
 

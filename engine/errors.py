@@ -104,6 +104,10 @@ class OrderNotCancelable(Conflict):
     code = "ORDER_NOT_CANCELABLE"
 
 
+class IdempotencyKeyReused(Conflict):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
 class NotSupported(Conflict):
     code = "NOT_SUPPORTED"
 

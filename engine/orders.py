@@ -13,7 +13,7 @@ from decimal import Decimal
 import msgspec
 
 from engine.errors import InvalidPrice, InvalidQuantity, ValidationFailed
-from engine.model import OrderType, Side, SymbolInfo
+from engine.model import Order, OrderType, Side, SymbolInfo
 from engine.money import amount_problem, fits_places
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,36}$")
@@ -74,6 +74,19 @@ def _check_amount(value: Decimal, name: str, places: int, error: type[Validation
         raise error(f"{name} {problem}")
     if not fits_places(value, places):
         raise error(f"{name} has more than {places} decimal places")
+
+
+def differences(order: Order, cmd: PlaceOrder) -> list[str]:
+    """The request fields in which ``cmd`` asks for something else than ``order``."""
+    pairs = (
+        ("symbol", order.symbol, cmd.symbol),
+        ("side", order.side, cmd.side),
+        ("type", order.type, cmd.type),
+        ("quantity", order.quantity, cmd.quantity),
+        ("quoteQuantity", order.quote_quantity, cmd.quote_quantity),
+        ("price", order.price, cmd.price),
+    )
+    return [name for name, was, now in pairs if was != now]
 
 
 def new_order_id(now_ms: int) -> str:

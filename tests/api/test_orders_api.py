@@ -175,6 +175,21 @@ def test_a_repeated_idempotency_key_returns_the_first_order(server: EngineProces
         assert balances(http)["USDT"] == (Decimal(10000) - spent, Decimal(0))  # spent once
 
 
+def test_an_idempotency_key_reused_for_a_different_order_is_refused(server: EngineProcess) -> None:
+    with server.client(new_user()) as http:
+        first = http.post("/api/v1/trading/orders", json={"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "20"},
+                          headers={"Idempotency-Key": "k-reused"})
+        assert first.status_code == 201
+        before = balances(http)
+        other = http.post("/api/v1/trading/orders", json={"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "30"},
+                          headers={"Idempotency-Key": "k-reused"})
+        assert other.status_code == 409, other.text
+        error = other.json()["error"]
+        assert error["code"] == "IDEMPOTENCY_KEY_REUSED"
+        assert error["details"] == {"orderId": first.json()["data"]["id"], "fields": ["symbol", "quoteQuantity"]}
+        assert balances(http) == before and len(http.get("/api/v1/trading/orders").json()["data"]) == 1
+
+
 def test_a_repeated_client_order_id_returns_the_first_order(server: EngineProcess) -> None:
     with server.client(new_user()) as http:
         body = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000", "clientOrderId": "my-1"}
