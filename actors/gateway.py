@@ -22,7 +22,9 @@ from actors.messages import (
     StreamReconnected,
     Submit,
 )
+from engine.errors import ExchangeUnavailable
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
+from engine.exchanges.mexc.errors import MexcError
 
 
 class ExchangeGateway(EngineActor):
@@ -38,6 +40,18 @@ class ExchangeGateway(EngineActor):
         self.adapter = self._make_adapter()
 
     def handle(self, message: Any) -> Any:
+        try:
+            return self._handle(message)
+        except MexcError as exc:
+            # The exchange's refusal or absence is no fault of this actor: it keeps
+            # its state. An asker gets a typed 503; a tell is logged (pushes,
+            # reconnects and ticks come again).
+            if isinstance(message, (QueryOrders, GetBalances)):
+                raise ExchangeUnavailable(f"the exchange could not answer: {exc.msg} ({exc.code})") from None
+            self.log.warning("gateway.exchange_error", message=type(message).__name__, error=repr(exc))
+            return None
+
+    def _handle(self, message: Any) -> Any:
         adapter = self.adapter
         if isinstance(message, Submit):
             order = message.order
@@ -52,7 +66,7 @@ class ExchangeGateway(EngineActor):
         if isinstance(message, StreamReconnected):
             # Pushes may have been missed while disconnected: every owner catches up.
             for user_id in self.system.users_of(self.account):
-                self.system.tell_portfolio(user_id, Reconcile())
+                self.system.tell_portfolio(user_id, Reconcile(quiet=True))
             return None
         if isinstance(message, GatewayTick):
             follow_up = getattr(adapter, "follow_up", None)

@@ -222,8 +222,11 @@ class CheckWritable(msgspec.Struct, frozen=True):
 
 
 class Reconcile(msgspec.Struct, frozen=True):
-    """tell (to a PortfolioActor): compare open orders with the exchange, apply what
-    was missed and resubmit what the exchange never got."""
+    """ask or tell (to a PortfolioActor) -> int: compare open orders with the exchange,
+    apply what was missed and resubmit what the exchange never got. A tell passes
+    ``quiet``: an exchange that cannot answer is logged, to be tried again later."""
+
+    quiet: bool = False
 
 
 class GetMarket(msgspec.Struct, frozen=True):

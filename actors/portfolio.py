@@ -116,7 +116,7 @@ class PortfolioActor(EngineActor):
         self.log.info("portfolio.loaded", user_id=self.user_id, events=len(events), open_orders=len(self.state.open_orders()))
         totals = {asset: b.free + b.locked for asset, b in self.state.balances.items()}
         self.system.venue.prepare_account(self.user_id, totals)
-        self._reconcile()
+        self._reconcile_now(quiet=True)  # an exchange that is down must not keep the portfolio down
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ class PortfolioActor(EngineActor):
         if isinstance(message, Passivate):
             return self._passivate(message.idle_seconds)
         if isinstance(message, Reconcile):
-            return self._reconcile()
+            return self._reconcile_now(quiet=message.quiet)
         self._last_active = time.monotonic()  # only a user's request counts as activity
         if isinstance(message, Place):
             return self._place(message)
@@ -323,6 +323,15 @@ class PortfolioActor(EngineActor):
         if reason is not None:
             fields["reason"] = reason
         self.log.info(name.get(type(event).__name__, "order.event"), **fields)
+
+    def _reconcile_now(self, *, quiet: bool) -> int:
+        try:
+            return self._reconcile()
+        except EngineError as exc:
+            if not quiet:
+                raise
+            self.log.warning("portfolio.reconcile_failed", user_id=self.user_id, error=exc.message)
+            return 0
 
     def _reconcile(self) -> int:
         """Catch up with the exchange: fills this actor missed (say, while it was

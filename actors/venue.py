@@ -118,6 +118,8 @@ class MexcVenue:
             snapshot=self._snapshot,
             sink=sink.on_market,
             clock=self.clock,
+            # A PONG vouches for a quiet book: often enough that it never looks stale.
+            ping_interval=min(15.0, max(0.5, self.config.market_stale_seconds / 3)),
         )
         self.streams = streams
         return streams.run
@@ -288,22 +290,13 @@ class SimulatorVenue(MexcVenue):
     def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None:
         """Create the user's simulator account from the journal's balances, once."""
         api_key, secret = self._credentials(self.account_for(user_id))
-        if not self._has_account(api_key):
+        if not self.simulator.has_account(api_key):
             self.simulator.add_account(api_key, secret, {asset: amount for asset, amount in totals.items() if amount})
-
-    def _has_account(self, api_key: str) -> bool:
-        from engine.exchanges.mexc_sim.rejects import SimReject
-
-        try:
-            self.simulator.account_balances(api_key)
-        except SimReject:
-            return False
-        return True
 
     def exchange_orders(self, user_id: str) -> list[Any]:
         """Every order the simulator accepted for the user's account (SimOrder)."""
         api_key, _ = self._credentials(self.account_for(user_id))
-        return self.simulator.orders_seen(api_key) if self._has_account(api_key) else []
+        return self.simulator.orders_seen(api_key) if self.simulator.has_account(api_key) else []
 
     def private_client_for(self, account: str) -> Any:
         from engine.exchanges.mexc.rest import MexcRestClient

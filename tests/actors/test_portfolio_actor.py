@@ -122,7 +122,7 @@ def test_a_cancel_the_exchange_refuses_is_reported_and_the_next_one_goes_through
     order = settled(place(system, limit_buy("0.001", "80000")))
     before = wallet(system)
 
-    faults.fail_next(1, status=429, retry_after=1)
+    faults.fail_next(1, status=429, retry_after=1, method="DELETE", path="order")
     with pytest.raises(ExchangeUnavailable, match="still NEW: retry the cancel"):
         settled(cancel(system, order.id))
     assert get_order(system, order.id).status == "NEW" and wallet(system) == before
@@ -134,7 +134,7 @@ def test_a_cancel_the_exchange_refuses_is_reported_and_the_next_one_goes_through
 def test_a_cancel_whose_answer_is_lost_is_looked_up_and_asked_again(system: ActorSystem) -> None:
     first_book(system)
     order = settled(place(system, limit_buy("0.001", "80000")))
-    system.venue.simulator.faults.fail_next(1, status=500)
+    system.venue.simulator.faults.fail_next(1, status=500, method="DELETE", path="order")
     assert settled(cancel(system, order.id)).status == "CANCELED"
     assert wallet(system) == {"USDT": (START, Decimal(0))}
 

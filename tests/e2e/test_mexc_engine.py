@@ -255,3 +255,23 @@ def test_a_fill_missed_while_the_user_stream_was_down_is_caught_up_on_reconnect(
             wait_for(lambda: totals(http) == sim_totals(sim), message="the wallet equals the exchange account")
     finally:
         engine.stop()
+
+
+def test_credentials_the_exchange_refuses_are_a_503_that_crashes_nothing(tmp_path: Path, sim: Simulator) -> None:
+    engine = mexc_engine(tmp_path, sim).start()
+    try:
+        with engine.client(USER) as http, engine.client("ops", role="admin") as admin:
+            wait_for(lambda: http.get("/api/v1/account/wallet").status_code == 200)
+            sim.add_account(KEY, "a-rotated-secret")  # the key's secret changed on the exchange
+            refused = http.post("/api/v1/account/wallet/refresh")
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "EXCHANGE_UNAVAILABLE"
+            assert "700002" in refused.json()["error"]["message"]
+            assert http.get("/api/v1/account/wallet").status_code == 200  # the journal still answers
+            risk = admin.get("/api/v1/status/risk").json()["data"]
+            assert risk["failures"] == [] and risk["halted"] is False
+
+            sim.add_account(KEY, SECRET)
+            assert http.post("/api/v1/account/wallet/refresh").status_code == 200
+    finally:
+        engine.stop()

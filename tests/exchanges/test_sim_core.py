@@ -521,3 +521,18 @@ def test_a_simulator_resumed_from_an_earlier_run_starts_at_its_price_with_only_t
 
     still = Simulator(symbols=["BTCUSDT"], speed=0, clock=clock, resume_from={"BTCUSDT": (left_at, D("80000.00"))})
     assert abs(still.exchange.last_price("BTCUSDT") - D("80000.00")) <= D("0.01")  # a tick: the tape trades at the book
+
+
+def test_trade_ids_are_never_repeated_by_a_simulator_started_again():
+    from engine.exchanges.mexc_sim import Simulator
+
+    def trade_ids(start_ms: int) -> set[str]:
+        sim = Simulator(symbols=["BTCUSDT"], speed=0, clock=ManualClock(start_ms), history_minutes=0, seed=42)
+        sim.add_account("k", "s", {"USDT": "10000"})
+        for _ in range(5):
+            sim.exchange.place_order("k", "BTCUSDT", "BUY", "MARKET", quote_qty=D(100))
+        return {t.trade_id for t in sim.exchange.my_trades("k", "BTCUSDT")}
+
+    first, again = trade_ids(T0), trade_ids(T0 + 60_000)
+    assert len(first) >= 5 and not first & again
+    assert trade_ids(T0) == first  # still repeatable for the same start

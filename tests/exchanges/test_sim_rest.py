@@ -363,6 +363,9 @@ def test_sim_http_controls_add_accounts_move_prices_and_list_orders(sim, http):
     ("/_sim/symbols", {"symbol": "BADUSDT", "basePrecision": -1, "quotePrecision": 2, "price": "1"}),
     ("/_sim/symbols", {"symbol": "bad", "basePrecision": 2, "quotePrecision": 2, "price": "1"}),
     ("/_sim/symbols", {"symbol": "ZEROUSDT", "basePrecision": 2, "quotePrecision": 2, "price": "0"}),
+    ("/_sim/symbols", {"symbol": "LATEUSDT", "basePrecision": 2, "quotePrecision": 2, "price": "1", "afterSeconds": -5}),
+    ("/_sim/accounts", {"apiKey": "neg", "secret": "s", "balances": {"USDT": "-1"}}),
+    ("/_sim/accounts", {"apiKey": "huge", "secret": "s", "balances": {"USDT": "1e400"}}),
 ])
 def test_sim_controls_refuse_what_no_exchange_could_do_and_change_nothing(sim, http, path, body):
     before = http.get("/api/v3/ticker/price", params={"symbol": "BTCUSDT"}).json()["price"]
@@ -373,6 +376,26 @@ def test_sim_controls_refuse_what_no_exchange_could_do_and_change_nothing(sim, h
     assert http.get("/api/v3/ping").status_code == 200  # no fault was armed
     if path == "/_sim/price":
         assert http.get("/api/v3/ticker/price", params={"symbol": "BTCUSDT"}).json()["price"] == before
+
+
+def test_a_fault_aimed_at_one_endpoint_lets_the_others_through(sim, http):
+    assert http.post("/_sim/faults", json={"kind": "fail_next", "count": 1, "status": 503, "method": "delete", "path": "order"}).status_code == 200
+    try:
+        assert http.get("/api/v3/ping").status_code == 200
+        assert http.get("/api/v3/time").status_code == 200
+        failed = call(http, "DELETE", "order", [("symbol", "BTCUSDT"), ("orderId", "C02__0")])
+        assert failed.status_code == 503
+        assert call(http, "DELETE", "order", [("symbol", "BTCUSDT"), ("orderId", "C02__0")]).status_code == 400  # -2013: it is spent
+    finally:
+        sim.faults.clear()
+
+
+def test_an_existing_account_is_not_overwritten_by_the_controls(sim, http):
+    sim.add_account("taken", "first-secret", {"USDT": "10"})
+    response = http.post("/_sim/accounts", json={"apiKey": "taken", "secret": "other", "balances": {"USDT": "1"}})
+    assert response.status_code == 409 and "exists" in response.json()["error"]
+    assert sim.account_balances("taken")["USDT"].free == D(10)
+    assert call(http, "GET", "account", [], key="taken", secret="first-secret").status_code == 200
 
 
 def test_sim_controls_without_an_api_key_answer_in_their_own_shape(http):

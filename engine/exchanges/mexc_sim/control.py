@@ -6,7 +6,7 @@ simulator``). JSON in, JSON out; amounts are strings, as everywhere in MEXC.
     POST /_sim/accounts         {"apiKey", "secret", "balances": {"USDT": "10000"}}
     POST /_sim/price            {"symbol", "price"}
     POST /_sim/symbols          {"symbol", "basePrecision", "quotePrecision", "price", "afterSeconds"?}
-    POST /_sim/faults           {"kind": "fail_next", "count", "status", "retryAfter"?}
+    POST /_sim/faults           {"kind": "fail_next", "count", "status", "retryAfter"?, "method"?, "path"?}
                                 {"kind": "fail_after_order", "count", "status"}
                                 {"kind": "delay", "seconds", "count"?}
                                 {"kind": "clear"}
@@ -27,13 +27,15 @@ from engine.exchanges.mexc_sim import shapes
 from engine.exchanges.mexc_sim.faults import Faults
 from engine.exchanges.mexc_sim.model import SimOrder
 from engine.model import Balance
-from engine.money import to_decimal
+from engine.money import amount_problem, to_decimal
 
 
 class SimControls(Protocol):
     faults: Faults
 
     def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal] | None = None) -> None: ...
+
+    def has_account(self, api_key: str) -> bool: ...
 
     def set_price(self, symbol: str, price: Decimal) -> Decimal: ...
 
@@ -95,6 +97,8 @@ class _Resource:
             _answer(resp, action(req))
         except falcon.HTTPError:
             raise
+        except _Conflict as exc:
+            _answer(resp, {"error": str(exc)}, 409)
         except (_Bad, ValueError, KeyError) as exc:
             _answer(resp, {"error": str(exc)}, 400)
         except Exception as exc:  # noqa: BLE001 - a SimReject, e.g. an unknown symbol
@@ -107,12 +111,25 @@ class _Resource:
         raise falcon.HTTPMethodNotAllowed(["POST"])
 
 
+class _Conflict(Exception):
+    pass
+
+
 class Accounts(_Resource):
     def post(self, req: falcon.Request) -> Any:
         data = _body(req)
-        balances = {str(k): _decimal({"v": v}, "v") for k, v in (data.get("balances") or {}).items()}
-        self.sim.add_account(str(_field(data, "apiKey")), str(_field(data, "secret")), balances)
-        return {"apiKey": data["apiKey"]}
+        api_key, secret = str(_field(data, "apiKey")), str(_field(data, "secret"))
+        balances = {}
+        for asset, value in (data.get("balances") or {}).items():
+            amount = _decimal({"v": value}, "v")
+            problem = amount_problem(amount) if amount != 0 else None
+            if problem is not None:
+                raise _Bad(f"balance of {asset} {problem}")
+            balances[str(asset)] = amount
+        if self.sim.has_account(api_key):
+            raise _Conflict(f"account {api_key} exists; a running engine may be using it")
+        self.sim.add_account(api_key, secret, balances)
+        return {"apiKey": api_key}
 
 
 class Price(_Resource):
@@ -130,6 +147,8 @@ class Symbols(_Resource):
         base_p, quote_p = int(_field(data, "basePrecision")), int(_field(data, "quotePrecision"))
         price = _decimal(data, "price")
         after = float(data.get("afterSeconds") or 0)
+        if not 0 <= after <= 86_400:
+            raise _Bad("afterSeconds must be 0 to 86400")
         if after > 0:
             self.sim.faults.list_later(after, symbol, base_p, quote_p, price)
             return {"symbol": symbol, "listedIn": after}
@@ -145,7 +164,11 @@ class FaultsResource(_Resource):
         count = int(data.get("count") if data.get("count") is not None else 1)
         if kind == "fail_next":
             retry = data.get("retryAfter")
-            faults.fail_next(count, int(data.get("status") or 429), None if retry is None else int(retry))
+            method, path = data.get("method"), data.get("path")
+            faults.fail_next(
+                count, int(data.get("status") or 429), None if retry is None else int(retry),
+                method=None if method is None else str(method).upper(), path=None if path is None else str(path).strip("/"),
+            )
         elif kind == "fail_after_order":
             faults.fail_after_order(count, int(data.get("status") or 500))
         elif kind == "delay":

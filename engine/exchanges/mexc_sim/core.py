@@ -134,7 +134,9 @@ class SimExchange:
         self._markets: dict[str, _Market] = {}
         self._accounts: dict[str, Account] = {}
         self._sizes = random.Random(seed)  # maker level and tape sizes
-        self._ids = random.Random(seed + 1)  # trade ids
+        # Trade ids: seeded for repeatable runs, with the start time in the seed so a
+        # simulator started again (an engine restart) never repeats one.
+        self._ids = random.Random(f"{seed}:{clock.now_ms()}")
         # Order ids look like MEXC's "C02__" + 21 digits, unique across restarts.
         self._next_order = clock.now_ms() * 100_000_000 + self._ids.randrange(1_000_000)
         self._next_maker = 0

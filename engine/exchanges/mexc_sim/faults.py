@@ -25,6 +25,11 @@ log = structlog.get_logger(__name__)
 class HttpFault(msgspec.Struct, frozen=True):
     status: int  # 429, 418 or 5xx
     retry_after: int | None = None  # seconds, sent as Retry-After
+    method: str | None = None  # only requests with this method (None: any)
+    path: str | None = None  # only this endpoint under /api/v3/, e.g. "order" (None: any)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (self.path is None or self.path == path)
 
 
 class Listing(msgspec.Struct, frozen=True):
@@ -48,16 +53,20 @@ class Faults:
 
     # -- injecting ---------------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, status: int = 429, retry_after: int | None = None) -> None:
-        """The next ``count`` REST requests are answered ``status`` without being
-        handled. 429 and 418 carry Retry-After (default 1 s)."""
+    def fail_next(
+        self, count: int = 1, status: int = 429, retry_after: int | None = None, *,
+        method: str | None = None, path: str | None = None,
+    ) -> None:
+        """The next ``count`` REST requests (of ``method`` to ``path`` under /api/v3/,
+        if given) are answered ``status`` without being handled. 429 and 418 carry
+        Retry-After (default 1 s)."""
         _check_fault(count, status)
         if retry_after is not None and not 0 <= retry_after <= 3600:
             raise ValueError("retryAfter must be 0 to 3600 seconds")
         if status in (418, 429) and retry_after is None:
             retry_after = 1
         with self._lock:
-            self._before.extend(HttpFault(status, retry_after) for _ in range(count))
+            self._before.extend(HttpFault(status, retry_after, method, path) for _ in range(count))
         log.info("sim.fault_injected", fault="fail_next", count=count, status=status, retry_after=retry_after)
 
     def fail_after_order(self, count: int = 1, status: int = 500) -> None:
@@ -104,9 +113,11 @@ class Faults:
     def attach_drop(self, drop: Callable[[], int]) -> None:
         self._drop = drop
 
-    def take_before(self) -> HttpFault | None:
+    def take_before(self, method: str = "GET", path: str = "") -> HttpFault | None:
         with self._lock:
-            fault = self._before.popleft() if self._before else None
+            fault = next((f for f in self._before if f.matches(method, path)), None)
+            if fault is not None:
+                self._before.remove(fault)
         if fault is not None:
             log.info("sim.fault_fired", fault="fail_next", status=fault.status)
         return fault

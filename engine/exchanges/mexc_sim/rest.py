@@ -113,11 +113,11 @@ class MexcRestApi:
         delay = self._faults.take_delay()
         if delay > 0:
             time.sleep(delay)  # a slow exchange, on this request's own server thread
-        fault = self._faults.take_before()
+        path = req.path[len(API_PREFIX):].rstrip("/")
+        fault = self._faults.take_before(req.method, path)
         if fault is not None:
             self._answer_error(resp, _http_failure(fault.status), fault.retry_after)
             return
-        path = req.path[len(API_PREFIX):].rstrip("/")
         endpoint = self.routes.get((req.method, path))
         if endpoint is None:
             known = any(p == path for _, p in self.routes)

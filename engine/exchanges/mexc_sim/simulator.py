@@ -29,6 +29,7 @@ from engine.exchanges.mexc_sim.listenkeys import ListenKeys
 from engine.exchanges.mexc_sim.maker import MakerConfig
 from engine.exchanges.mexc_sim.market import MINUTE_MS, Candle, CandlePath, PricePath, WalkPath, load_candles, seed_for
 from engine.exchanges.mexc_sim.model import Kline, SimOrder, SimSymbol
+from engine.exchanges.mexc_sim.rejects import SimReject
 from engine.exchanges.mexc_sim.rest import MexcRestApi, build_app
 from engine.exchanges.mexc_sim.server import RestServer
 from engine.exchanges.mexc_sim.ws import WsServer
@@ -154,6 +155,13 @@ class Simulator:
 
     def add_account(self, api_key: str, secret: str, balances: Mapping[str, Decimal | str | int] | None = None) -> None:
         self.exchange.add_account(api_key, secret, {a: Decimal(v) for a, v in (balances or {}).items()})
+
+    def has_account(self, api_key: str) -> bool:
+        try:
+            self.exchange.balances(api_key)
+        except SimReject:
+            return False
+        return True
 
     def account_balances(self, api_key: str) -> dict[str, Balance]:
         return {a: Balance(free, locked) for a, (free, locked) in self.exchange.balances(api_key).items()}
