@@ -57,6 +57,13 @@ class MarketActor(EngineActor):
         if last is not None:
             self._apply(last)
 
+    def stopping(self) -> None:
+        # The open candles too: a restart within the minute carries on from them
+        # (they are stored again, final, once they close).
+        open_candles = [(self.symbol, last[0]) for last in (s.last(1) for s in self.series.values()) if last]
+        if open_candles:
+            self.system.store_candles(open_candles)
+
     def handle(self, message: Any) -> Any:
         if isinstance(message, Drain):
             data = self.system.conflator.take(self.symbol)

@@ -250,11 +250,13 @@ class SimulatorVenue(MexcVenue):
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc_sim import Simulator
 
-        from persistence.market_history import last_closes
+        from engine.exchanges.mexc_sim.simulator import HISTORY_MINUTES
+        from persistence.market_history import recent_minutes
 
         prices = {"walk": None, "candles": True}.get(config.paper_prices, config.paper_prices)
         self.simulator = Simulator(
-            resume_from=last_closes(config.database_path, config.paper_symbols),  # no jump back after a restart
+            # The market carries on from the minutes the journal kept: no jump back after a restart.
+            resume_from=recent_minutes(config.database_path, config.paper_symbols, HISTORY_MINUTES),
             symbols=list(config.paper_symbols),
             seed=config.paper_seed,
             candles=prices,

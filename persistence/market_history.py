@@ -1,8 +1,8 @@
 """Where the stored market left off, read before the engine takes the database.
 
 Paper trading starts a fresh simulator at every start; it carries on from the
-last closed candle the journal kept, so prices and charts do not jump back to
-the simulator's reference prices after a restart.
+1m candles the journal kept (the open one too, after a clean stop), so prices
+and charts do not jump back to the simulator's reference prices after a restart.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from pathlib import Path
 import apsw
 import structlog
 
+from engine.candles import Candle
 from persistence import db
 
 log = structlog.get_logger(__name__)
 
 
-def last_closes(path: str | Path, symbols: Sequence[str]) -> dict[str, tuple[int, Decimal]]:
-    """{symbol: (close time ms, close)} of each symbol's newest stored 1m candle.
-    Empty for a new or unreadable database: the caller starts from scratch."""
+def recent_minutes(path: str | Path, symbols: Sequence[str], limit: int) -> dict[str, list[Candle]]:
+    """Each symbol's newest ``limit`` stored 1m candles, oldest first (the newest may
+    be the minute that was open when the engine stopped). Empty for a new or
+    unreadable database: the caller starts from scratch."""
     if not Path(path).exists():
         return {}
     try:
@@ -29,15 +31,19 @@ def last_closes(path: str | Path, symbols: Sequence[str]) -> dict[str, tuple[int
     except apsw.Error as exc:
         log.warning("market_history.unreadable", error=repr(exc))
         return {}
-    out: dict[str, tuple[int, Decimal]] = {}
+    out: dict[str, list[Candle]] = {}
     try:
         for symbol in symbols:
-            row = conn.execute(
-                "SELECT open_time, close FROM candles WHERE symbol = ? AND interval = '1m' ORDER BY open_time DESC LIMIT 1",
-                (symbol,),
-            ).fetchone()
-            if row is not None:
-                out[symbol] = (row[0] + 60_000, Decimal(row[1]))
+            rows = conn.execute(
+                "SELECT open_time, open, high, low, close, volume, quote_volume FROM candles"
+                " WHERE symbol = ? AND interval = '1m' ORDER BY open_time DESC LIMIT ?",
+                (symbol, limit),
+            ).fetchall()
+            if rows:
+                out[symbol] = [
+                    Candle("1m", t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v), Decimal(q))
+                    for t, o, h, lo, c, v, q in reversed(rows)
+                ]
     except apsw.Error as exc:  # not migrated yet: no candles table
         log.info("market_history.none", reason=repr(exc))
         return {}

@@ -504,23 +504,43 @@ def test_a_simulator_answers_klines_from_before_it_started_but_a_new_listing_has
         assert len(listed) <= 2
 
 
-def test_a_simulator_resumed_from_an_earlier_run_starts_at_its_price_with_only_the_gap_as_history():
+def kept_minutes(first_open: int, closes: list[str]):
+    from engine.candles import Candle as EngineCandle
+
+    out, previous = [], D(closes[0])
+    for i, close in enumerate(closes):
+        c = D(close)
+        out.append(EngineCandle("1m", first_open + i * 60_000, previous, max(previous, c) + 5, min(previous, c) - 5, c, D(1), c))
+        previous = c
+    return out
+
+
+def test_a_simulator_resumed_from_an_earlier_run_keeps_its_past_and_makes_up_only_the_gap():
     from engine.exchanges.mexc_sim import Simulator
 
     clock = ManualClock(T0 + 12_345)
     minute = (T0 + 12_345) // 60_000 * 60_000
-    left_at = minute - 30 * 60_000
-    sim = Simulator(symbols=["BTCUSDT", "ETHUSDT"], speed=10, clock=clock, resume_from={"BTCUSDT": (left_at, D("80000.00"))})
-    btc = sim.exchange.klines("BTCUSDT", "1m", None, None, 100)
-    history = [k for k in btc if k.open_time < minute]
-    assert [k.open_time for k in history] == [left_at + i * 60_000 for i in range(30)]
-    assert history[0].open == D("80000.00")  # it begins where the earlier run left off
-    assert abs(sim.exchange.last_price("BTCUSDT") - history[-1].close) < D(80000) * D("0.02")  # and carries on
-    eth = sim.exchange.klines("ETHUSDT", "1m", None, None, 2000)
-    assert len(eth) > 1000  # no earlier run: a whole day of history
+    kept = kept_minutes(minute - 40 * 60_000, ["80100.00", "80050.00", "80000.00"])  # ended 37 minutes ago
+    sim = Simulator(symbols=["BTCUSDT", "ETHUSDT"], speed=10, clock=clock, resume_from={"BTCUSDT": kept})
+    btc = [k for k in sim.exchange.klines("BTCUSDT", "1m", None, None, 100) if k.open_time < minute]
+    assert [(k.open_time, k.close) for k in btc[:3]] == [(c.open_time, c.close) for c in kept]  # the past as it was
+    gap = btc[3:]
+    assert [k.open_time for k in gap] == [kept[-1].open_time + (i + 1) * 60_000 for i in range(37)]
+    assert gap[0].open == D("80000.00")  # made up from where the earlier run left off
+    assert abs(sim.exchange.last_price("BTCUSDT") - gap[-1].close) < D(80000) * D("0.02")  # and carries on
+    assert len(sim.exchange.klines("ETHUSDT", "1m", None, None, 2000)) > 1000  # no earlier run: a day of history
 
-    still = Simulator(symbols=["BTCUSDT"], speed=0, clock=clock, resume_from={"BTCUSDT": (left_at, D("80000.00"))})
-    assert abs(still.exchange.last_price("BTCUSDT") - D("80000.00")) <= D("0.01")  # a tick: the tape trades at the book
+
+def test_a_restart_within_the_minute_continues_the_open_candle_at_its_price():
+    from engine.exchanges.mexc_sim import Simulator
+
+    clock = ManualClock(T0 + 12_345)
+    minute = (T0 + 12_345) // 60_000 * 60_000
+    kept = kept_minutes(minute - 60_000, ["3000.00", "2990.00"])  # the last one is this minute, left open
+    sim = Simulator(symbols=["ETHUSDT"], speed=0, clock=clock, resume_from={"ETHUSDT": kept})
+    assert abs(sim.exchange.last_price("ETHUSDT") - D("2990.00")) <= D("0.01")
+    [now_candle] = [k for k in sim.exchange.klines("ETHUSDT", "1m", None, None, 10) if k.open_time == minute]
+    assert now_candle.low <= kept[-1].low and now_candle.high >= kept[-1].high  # the minute's range before the restart stays
 
 
 def test_trade_ids_are_never_repeated_by_a_simulator_started_again():

@@ -205,15 +205,43 @@ def test_closed_candles_are_stored_and_a_restart_starts_from_them(tmp_path: Path
             wait_for(lambda: client.ticker("BTCUSDT").time == book.time)  # one tick per minute, none conflated away
         wait_for(lambda: len(client.candles("BTCUSDT", "1m", 10)) >= 4)
         before = client.candles("BTCUSDT", "1m", 10)[:-1]  # the open candle is not final
+        last_close = client.candles("BTCUSDT", "1m", 1)[-1].close
         wait_for(lambda: len(system.ask_persistence(LoadCandles("BTCUSDT", "1m", 10))) >= 3)
     finally:
         system.stop()
     system = ActorSystem(config, clock=clock).start()
     try:
         assert EngineClient(system).candles("BTCUSDT", "1m", 10)[: len(before)] == before
-        # The paper market carries on from the last stored close, not its reference price.
+        # The paper market carries on from where it stopped, not from its reference price.
         book = wait_for(lambda: EngineClient(system).ticker("BTCUSDT"))
-        assert book.bid <= before[-1].close <= book.ask
+        assert abs(book.bid - last_close) <= Decimal("0.02")
+    finally:
+        system.stop()
+
+
+def test_a_clean_restart_within_the_minute_keeps_the_paper_price_and_the_open_candle(tmp_path: Path) -> None:
+    from engine.clock import ManualClock
+    from tests.support.waiting import wait_for
+
+    clock = ManualClock(1_800_000_010_000)  # ten seconds into a minute
+    config = make_config(tmp_path)
+    system = ActorSystem(config, clock=clock).start()
+    try:
+        client = EngineClient(system)
+        wait_for(lambda: client.ticker("ETHUSDT"))
+        book = system.set_paper_price("ETHUSDT", Decimal("3000"))
+        wait_for(lambda: client.ticker("ETHUSDT").time == book.time)
+        wait_for(lambda: client.candles("ETHUSDT", "1m", 1)[-1].low <= Decimal("3000.01"))
+    finally:
+        system.stop()
+    clock.advance(20_000)  # back within the same minute
+    system = ActorSystem(config, clock=clock).start()
+    try:
+        client = EngineClient(system)
+        book = wait_for(lambda: client.ticker("ETHUSDT"))
+        assert abs(book.bid - Decimal("3000")) <= Decimal("0.02")  # not back at the reference price
+        candle = client.candles("ETHUSDT", "1m", 1)[-1]
+        assert candle.open_time == 1_800_000_000_000 and candle.low <= Decimal("3000.01") and candle.high > 3300  # the jump is still in it
     finally:
         system.stop()
 

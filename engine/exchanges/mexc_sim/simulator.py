@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 import trio
 
+from engine.candles import Candle as EngineCandle
 from engine.clock import Clock, SystemClock
 from engine.exchanges.mexc_sim.core import SimExchange
 from engine.exchanges.mexc_sim.faults import Faults, check_listing
@@ -65,7 +66,7 @@ class Simulator:
         tick_seconds: float = 0.1,
         idle_close_seconds: float = 30.0,
         history_minutes: int = HISTORY_MINUTES,
-        resume_from: Mapping[str, tuple[int, Decimal]] | None = None,
+        resume_from: Mapping[str, Sequence[EngineCandle]] | None = None,
     ) -> None:
         """``candles``: None (or False) walks at random; True replays the bundled BTC
         5-minute candles, a path or a list replays those (scaled to each symbol's
@@ -210,21 +211,28 @@ class Simulator:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _list_at_start(self, info: SimSymbol, minutes: int, resume: tuple[int, Decimal] | None) -> None:
+    def _list_at_start(self, info: SimSymbol, minutes: int, resume: Sequence[EngineCandle] | None) -> None:
         """A symbol that traded before the simulator started: ``minutes`` of candles
-        up to now. ``resume`` = (time, price) where an earlier run left the market:
-        the past is only the time since then, and begins at that price."""
+        up to now. ``resume``: an earlier run's 1m candles, oldest first; they are the
+        past, the path carries on from the last one's close, and only the time since
+        is made up (the last may be this very minute, left open by a quick restart)."""
         path = self._path(info, reference_price(info.symbol))
         now = self.clock.now_ms()
-        if resume is not None:
-            since, price = resume
+        kept = list(resume or [])
+        if kept:
+            since = kept[-1].open_time + MINUTE_MS
             minutes = max(0, min(minutes, (now - since) // MINUTE_MS))
         rows = path.history(minutes)
-        if resume is not None:
+        if kept:
+            price = kept[-1].close
             factor = price / rows[0][1] if rows else price / path.price_at(now)
             rows = [(t, *(_on_tick(p * factor, info.tick) for p in ohlc)) for t, *ohlc in rows]
             path.jump(now, _on_tick(path.price_at(now) * factor, info.tick))
-        self.exchange.add_symbol(info, path, history=self._history_klines(info, rows))
+        past = [
+            Kline("1m", c.open_time, c.open_time + MINUTE_MS, c.open, c.high, c.low, c.close, c.volume, c.quote_volume)
+            for c in kept
+        ]
+        self.exchange.add_symbol(info, path, history=past + self._history_klines(info, rows))
 
     def _history_klines(self, info: SimSymbol, rows: list[tuple[int, Decimal, Decimal, Decimal, Decimal]]) -> list[Kline]:
         rng = random.Random(seed_for(self.seed, f"volume:{info.symbol}"))
