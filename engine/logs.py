@@ -44,3 +44,7 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level)
     # pykka logs every exception returned to a caller at INFO; those are ours to report.
     logging.getLogger("pykka").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: one line per exchange call drowns the engine's
+    # own events (the MEXC client logs retries, errors and breaker changes itself).
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
