@@ -19,6 +19,7 @@ from engine.market import DepthSnapshot, MarketData, Trade
 from engine.model import BookTicker
 
 SERIES_INTERVALS = ("1m", "5m", "15m", "30m", "60m", "4h", "1d")
+OPEN_CANDLES_EVERY_MS = 5_000  # what a crash can lose of the open candles
 TRADES_KEPT = 500
 
 
@@ -42,12 +43,18 @@ class MarketActor(EngineActor):
         self.series = {interval: CandleSeries(interval) for interval in SERIES_INTERVALS}
         self._klines_seen = False  # once the exchange sends klines, ticks stop making candles
         self._saved: dict[str, int] = {}  # interval -> open time of the newest candle stored
+        self._open_stored_at = 0
         self.updated_at: int | None = None
         self.updates = 0
 
     def started(self) -> None:
         for candle in self.system.candle_history(self.symbol):
             self._candle(candle)
+        # What the exchange had from before is kept too, so a later start (or a
+        # simulator that starts afresh) has the same past to carry on from.
+        closed = [(self.symbol, c) for s in self.series.values() for c in s.last(len(s))[:-1]]
+        if closed:
+            self.system.store_candles(closed)
         for interval, series in self.series.items():
             last = series.last(2)
             if len(last) == 2:
@@ -58,11 +65,15 @@ class MarketActor(EngineActor):
             self._apply(last)
 
     def stopping(self) -> None:
-        # The open candles too: a restart within the minute carries on from them
-        # (they are stored again, final, once they close).
+        self._store_open()
+
+    def _store_open(self) -> None:
+        """The open candles too, so a restart carries on from them: at a clean stop,
+        and every few seconds against a crash (stored again, final, once closed)."""
         open_candles = [(self.symbol, last[0]) for last in (s.last(1) for s in self.series.values()) if last]
         if open_candles:
             self.system.store_candles(open_candles)
+        self._open_stored_at = self.system.clock.now_ms()
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Drain):
@@ -105,6 +116,8 @@ class MarketActor(EngineActor):
             newest = max(newest, self._confirm(data.live_at))
         self.updated_at = newest or None
         self._store_closed()
+        if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS:
+            self._store_open()
 
     def _confirm(self, live_at: int) -> int:
         """The book and depth are known current at ``live_at``: their time says so."""

@@ -208,6 +208,10 @@ class FindOrder(msgspec.Struct, frozen=True):
     idempotency_key: str | None = None
 
 
+class UsersWithOpenOrders(msgspec.Struct, frozen=True):
+    """ask -> list[str]: users the journal has open orders for"""
+
+
 class LoadOrders(msgspec.Struct, frozen=True):
     """ask -> list[Order] from the journal's projection, newest first"""
 

@@ -21,6 +21,7 @@ from actors.messages import (
     LoadAllEvents,
     LoadCandles,
     LoadOrders,
+    UsersWithOpenOrders,
     LoadStream,
     PruneMarketData,
     SaveCandles,
@@ -88,6 +89,8 @@ class PersistenceActor(EngineActor):
                 client_order_id=message.client_order_id,
                 idempotency_key=message.idempotency_key,
             )
+        if isinstance(message, UsersWithOpenOrders):
+            return self.journal.users_with_open_orders()
         if isinstance(message, LoadOrders):
             return self.journal.orders_for(
                 message.user_id, symbol=message.symbol, open_only=message.open_only, limit=message.limit

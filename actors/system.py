@@ -32,6 +32,7 @@ from actors.messages import (
     Drain,
     GatewayTick,
     LoadCandles,
+    UsersWithOpenOrders,
     GetTicker,
     Halt,
     Passivate,
@@ -134,6 +135,10 @@ class ActorSystem:
             for account in self.venue.accounts_at_start():
                 self._start_account_stream(account)
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
+            # Whoever has orders open is reconciled now, not at their next request: the
+            # exchange (a fresh simulator, say) must hold those orders before prices move.
+            for user_id in self.ask_persistence(UsersWithOpenOrders()):
+                self.portfolio(user_id)
         except BaseException:
             self.stop()
             raise

@@ -266,8 +266,8 @@ def _reservation(
     if needed > free:
         # Report the shortfall in the asset the user holds.
         raise InsufficientBalance(
-            f"order needs about {fmt(needed)} {info.base}, {fmt(free)} {info.base} is free",
-            details={"asset": info.base, "required": fmt(needed), "free": fmt(free)},
+            f"order needs about {fmt(round_up(needed, info.base_precision))} {info.base}, {fmt(free)} {info.base} is free",
+            details={"asset": info.base, "required": fmt(round_up(needed, info.base_precision)), "free": fmt(free)},
         )
     return info.base, min(free, round_up(needed * (1 + MARKET_RESERVE_BUFFER), info.base_precision))
 

@@ -141,6 +141,12 @@ class Journal:
         )
         return [(seq, codec.decode(seq, t, v, p, c)) for seq, t, v, p, c in rows]
 
+    def users_with_open_orders(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT user_id FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY user_id"
+        )
+        return [user_id for (user_id,) in rows]
+
     def open_orders(self) -> list[Order]:
         rows = self.conn.execute(
             "SELECT data FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY created_at"

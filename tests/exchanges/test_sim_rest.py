@@ -39,7 +39,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def signed_query(params: list[tuple[str, object]], secret: str = SECRET, ts: int | None = None, recv: int | None = None) -> str:
+def signed_query(params: list[tuple[str, object]], secret: str = SECRET, ts: int | None = None, recv: object = None) -> str:
     pairs = [*params, ("timestamp", now_ms() if ts is None else ts)]
     if recv is not None:
         pairs.append(("recvWindow", recv))
@@ -152,6 +152,8 @@ def test_timestamps_outside_the_window_are_700003_and_a_huge_window_700005(http)
     assert future.json()["code"] == 700003
     assert widened.status_code == 200
     assert too_wide.json()["code"] == 700005
+    for bad in ("abc", "0"):
+        assert call(http, "GET", "account", [], recv=bad).json()["code"] == 33333  # not a window: a bad parameter
 
 
 def test_a_missing_signature_is_700004(http):
@@ -365,6 +367,8 @@ def test_sim_http_controls_add_accounts_move_prices_and_list_orders(sim, http):
     ("/_sim/symbols", {"symbol": "ZEROUSDT", "basePrecision": 2, "quotePrecision": 2, "price": "0"}),
     ("/_sim/symbols", {"symbol": "LATEUSDT", "basePrecision": 2, "quotePrecision": 2, "price": "1", "afterSeconds": -5}),
     ("/_sim/accounts", {"apiKey": "neg", "secret": "s", "balances": {"USDT": "-1"}}),
+    ("/_sim/faults", {"kind": "fail_next", "count": "x", "status": 429}),
+    ("/_sim/faults", {"kind": "delay", "seconds": "soon"}),
     ("/_sim/accounts", {"apiKey": "huge", "secret": "s", "balances": {"USDT": "1e400"}}),
 ])
 def test_sim_controls_refuse_what_no_exchange_could_do_and_change_nothing(sim, http, path, body):

@@ -125,6 +125,8 @@ async def test_ping_in_either_case_is_answered_pong(sim):
         for method in ("PING", "ping"):
             await ws.send_message(json.dumps({"method": method}))
             assert json.loads(await next_text(ws)) == {"id": 0, "code": 0, "msg": "PONG"}
+        await ws.send_message(json.dumps({"method": "PING", "id": 7}))
+        assert json.loads(await next_text(ws)) == {"id": 7, "code": 0, "msg": "PONG"}  # an id is echoed
 
 
 @pytest.mark.trio

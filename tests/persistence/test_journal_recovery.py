@@ -246,6 +246,31 @@ def test_a_clean_restart_within_the_minute_keeps_the_paper_price_and_the_open_ca
         system.stop()
 
 
+def test_a_restart_keeps_the_charts_past_whole(tmp_path: Path) -> None:
+    from tests.support.waiting import wait_for
+
+    config = make_config(tmp_path, PAPER_SPEED="10")  # a moving market with a day of history
+    system = ActorSystem(config).start()
+    try:
+        before = wait_for(lambda: (c := EngineClient(system).candles("ETHUSDT", "60m", 1000)) and len(c) >= 20 and c)
+        minutes_before = EngineClient(system).candles("ETHUSDT", "1m", 1000)
+        assert len(minutes_before) == 1000
+    finally:
+        system.stop()
+    system = ActorSystem(config).start()
+    try:
+        after = EngineClient(system).candles("ETHUSDT", "60m", 1000)
+        minutes = EngineClient(system).candles("ETHUSDT", "1m", 1000)
+        assert [c.open_time for c in after[: len(before) - 1]] == [c.open_time for c in before[:-1]]
+        assert after[: len(before) - 1] == before[:-1]  # closed hours unchanged
+        assert len(minutes) == 1000
+        gaps = [b.open_time - a.open_time for a, b in zip(minutes, minutes[1:]) if b.open_time - a.open_time != 60_000]
+        assert gaps == []  # no hole at the restart
+        assert minutes[0].open_time >= minutes_before[0].open_time
+    finally:
+        system.stop()
+
+
 def test_market_data_older_than_the_window_is_pruned_and_user_events_never_are(tmp_path: Path) -> None:
     from engine.candles import Candle
 

@@ -44,9 +44,14 @@ def check_time(params: dict[str, str], now_ms: int) -> None:
         raise missing("timestamp")
     try:
         timestamp = int(raw_timestamp)
-        recv_window = int(params.get("recvWindow") or DEFAULT_RECV_WINDOW)
     except ValueError:
         raise SimReject(700003) from None
+    try:
+        recv_window = int(params.get("recvWindow") or DEFAULT_RECV_WINDOW)
+    except ValueError:
+        raise SimReject(33333) from None  # "param is error": not a window at all
+    if recv_window <= 0:
+        raise SimReject(33333)
     if recv_window >= MAX_RECV_WINDOW:
         raise SimReject(700005)
     if not (timestamp < now_ms + FUTURE_TOLERANCE_MS and now_ms - timestamp <= recv_window):

@@ -76,6 +76,30 @@ def _decimal(data: dict[str, Any], name: str) -> Decimal:
     return value
 
 
+def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
+    raw = data.get(name)
+    if raw is None and default is not None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise _Bad(f"{name} must be an integer")
+    try:
+        return int(raw)
+    except ValueError:
+        raise _Bad(f"{name} must be an integer") from None
+
+
+def _float(data: dict[str, Any], name: str, default: float | None = None) -> float:
+    raw = data.get(name)
+    if raw is None and default is not None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise _Bad(f"{name} must be a number")
+    try:
+        return float(raw)
+    except ValueError:
+        raise _Bad(f"{name} must be a number") from None
+
+
 def _answer(resp: falcon.Response, body: Any, status: int = 200) -> None:
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
@@ -144,9 +168,9 @@ class Symbols(_Resource):
     def post(self, req: falcon.Request) -> Any:
         data = _body(req)
         symbol = str(_field(data, "symbol"))
-        base_p, quote_p = int(_field(data, "basePrecision")), int(_field(data, "quotePrecision"))
+        base_p, quote_p = _int(data, "basePrecision"), _int(data, "quotePrecision")
         price = _decimal(data, "price")
-        after = float(data.get("afterSeconds") or 0)
+        after = _float(data, "afterSeconds", 0.0)
         if not 0 <= after <= 86_400:
             raise _Bad("afterSeconds must be 0 to 86400")
         if after > 0:
@@ -161,18 +185,18 @@ class FaultsResource(_Resource):
         data = _body(req)
         kind = str(_field(data, "kind"))
         faults = self.sim.faults
-        count = int(data.get("count") if data.get("count") is not None else 1)
+        count = _int(data, "count", 1)
         if kind == "fail_next":
             retry = data.get("retryAfter")
             method, path = data.get("method"), data.get("path")
             faults.fail_next(
-                count, int(data.get("status") or 429), None if retry is None else int(retry),
+                count, _int(data, "status", 429), None if retry is None else _int(data, "retryAfter"),
                 method=None if method is None else str(method).upper(), path=None if path is None else str(path).strip("/"),
             )
         elif kind == "fail_after_order":
-            faults.fail_after_order(count, int(data.get("status") or 500))
+            faults.fail_after_order(count, _int(data, "status", 500))
         elif kind == "delay":
-            faults.delay(float(_field(data, "seconds")), None if data.get("count") is None else count)
+            faults.delay(_float(data, "seconds"), None if data.get("count") is None else count)
         elif kind == "clear":
             faults.clear()
         else:

@@ -330,7 +330,7 @@ class WsServer:
         reply_id = message.get("id", 0) if isinstance(message.get("id", 0), int) else 0
         params = [p for p in message.get("params") or [] if isinstance(p, str)]
         if method.upper() == "PING":
-            connection.offer(_json(PONG))
+            connection.offer(_json({**PONG, "id": reply_id}))
         elif method == "SUBSCRIPTION":
             self._subscribe(connection, params, reply_id)
         elif method == "UNSUBSCRIPTION":
