@@ -51,6 +51,10 @@ class ExchangeGateway(EngineActor):
             self.log.warning("gateway.exchange_error", message=type(message).__name__, error=repr(exc))
             return None
 
+    def stopping(self) -> None:
+        if self.adapter is not None:
+            self.system.venue.release_adapter(self.adapter)
+
     def _handle(self, message: Any) -> Any:
         adapter = self.adapter
         if isinstance(message, Submit):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ class Venue(Protocol):
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
     def health(self) -> dict[str, Any]: ...
+    def release_adapter(self, adapter: Any) -> None: ...
     def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]: ...
     def close(self) -> None: ...
 
@@ -211,6 +213,9 @@ class MexcVenue:
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
         raise NotSupported("prices move on the exchange; there is no paper market to move")
 
+    def release_adapter(self, adapter: Any) -> None:
+        pass  # one account, one client, for the engine's whole life
+
     def health(self) -> dict[str, Any]:
         out: dict[str, Any] = {"venue": self.name, "public": self.public.health()}
         if self._private is not None:
@@ -266,7 +271,8 @@ class SimulatorVenue(MexcVenue):
             clock=clock,  # one time for engine and exchange, so a test's clock drives both
         ).start()
         self._secret = secrets.token_hex(16)  # this process's accounts only
-        self._clients: dict[str, Any] = {}
+        self._clients: set[Any] = set()
+        self._lock = threading.Lock()
         simulated = msgspec.structs.replace(
             config, mexc_base_url=self.simulator.rest_url, mexc_ws_url=self.simulator.ws_url, mexc_symbols=config.paper_symbols
         )
@@ -300,25 +306,42 @@ class SimulatorVenue(MexcVenue):
         api_key, _ = self._credentials(self.account_for(user_id))
         return self.simulator.orders_seen(api_key) if self.simulator.has_account(api_key) else []
 
-    def private_client_for(self, account: str) -> Any:
+    def _new_client(self, account: str) -> Any:
+        """A REST client of the account's own: each user of it (the gateway, the user
+        stream) closes its client when it stops, so nothing is shared across a restart."""
         from engine.exchanges.mexc.rest import MexcRestClient
 
-        client = self._clients.get(account)
-        if client is None:
-            api_key, secret = self._credentials(account)
-            client = self._clients[account] = MexcRestClient(
-                self.config.mexc_base_url, api_key, secret, recv_window=self.config.mexc_recv_window_ms,
-                timeout=self.config.mexc_timeout_seconds, clock=self.clock,
-            )
+        api_key, secret = self._credentials(account)
+        client = MexcRestClient(
+            self.config.mexc_base_url, api_key, secret, recv_window=self.config.mexc_recv_window_ms,
+            timeout=self.config.mexc_timeout_seconds, clock=self.clock,
+        )
+        with self._lock:
+            self._clients.add(client)
         return client
+
+    def _close_client(self, client: Any) -> None:
+        with self._lock:
+            self._clients.discard(client)
+        client.close()
 
     def make_adapter(self, account: str) -> Any:
         from engine.exchanges.mexc.adapter import MexcAccountAdapter
 
-        return MexcAccountAdapter(self.private_client_for(account), lambda: self.catalog, self.clock, name=account)
+        return MexcAccountAdapter(self._new_client(account), lambda: self.catalog, self.clock, name=account)
+
+    def release_adapter(self, adapter: Any) -> None:
+        self._close_client(adapter.rest)
 
     def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
-        return self._user_stream(self.private_client_for(account), account, on_push, on_connected)
+        async def run() -> None:
+            client = self._new_client(account)
+            try:
+                await self._user_stream(client, account, on_push, on_connected)()
+            finally:
+                self._close_client(client)
+
+        return run
 
     def opening_deposits(self) -> dict[str, Decimal]:
         return {"USDT": self.config.paper_start_balance}
@@ -334,12 +357,12 @@ class SimulatorVenue(MexcVenue):
     def health(self) -> dict[str, Any]:
         out = super().health()
         out["venue"] = self.name
-        out["accounts"] = len(self._clients)
+        out["accountClients"] = len(self._clients)  # open REST clients of users' accounts
         return out
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
+        for client in list(self._clients):
+            self._close_client(client)
         super().close()
         self.simulator.stop()
 

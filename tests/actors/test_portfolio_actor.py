@@ -423,6 +423,7 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
 
         assert "gateway:sim:alice" not in system.actor_health()
         wait_for(lambda: sim.websocket_connections == market_streams, message="the user's stream closed")
+        wait_for(lambda: system.venue.health()["accountClients"] == 0, message="the account's REST clients closed")
         # Used again: gateway and stream come back, and a resting order fills by push.
         order = settled(place(system, limit_buy("0.001", "90000")))
         wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream is back")
