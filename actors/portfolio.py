@@ -412,7 +412,8 @@ class PortfolioActor(EngineActor):
         return order
 
     def _by_client_id(self, message: ListOrders) -> list[Order]:
-        order = next((o for o in self.state.orders.values() if o.client_order_id == message.client_order_id), None)
+        order_id = self.state.by_client_id.get(message.client_order_id)  # type: ignore[arg-type]
+        order = self.state.orders.get(order_id) if order_id else None
         if order is None:
             order = self.system.ask_persistence(FindOrder(self.user_id, client_order_id=message.client_order_id))
         if order is None or (message.symbol and order.symbol != message.symbol) or (message.open_only and not order.is_open):

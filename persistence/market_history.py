@@ -8,7 +8,6 @@ and charts do not jump back to the simulator's reference prices after a restart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 
 import apsw
@@ -16,6 +15,7 @@ import structlog
 
 from engine.candles import Candle
 from persistence import db
+from persistence.journal import Journal
 
 log = structlog.get_logger(__name__)
 
@@ -31,19 +31,13 @@ def recent_minutes(path: str | Path, symbols: Sequence[str], limit: int) -> dict
     except apsw.Error as exc:
         log.warning("market_history.unreadable", error=repr(exc))
         return {}
+    journal = Journal(conn)  # reads only: no migrations, no lock
     out: dict[str, list[Candle]] = {}
     try:
         for symbol in symbols:
-            rows = conn.execute(
-                "SELECT open_time, open, high, low, close, volume, quote_volume FROM candles"
-                " WHERE symbol = ? AND interval = '1m' ORDER BY open_time DESC LIMIT ?",
-                (symbol, limit),
-            ).fetchall()
-            if rows:
-                out[symbol] = [
-                    Candle("1m", t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v), Decimal(q))
-                    for t, o, h, lo, c, v, q in reversed(rows)
-                ]
+            candles = journal.load_candles(symbol, "1m", limit)
+            if candles:
+                out[symbol] = candles
     except apsw.Error as exc:  # not migrated yet: no candles table
         log.info("market_history.none", reason=repr(exc))
         return {}

@@ -112,6 +112,12 @@ def test_on_a_quiet_market_a_pong_vouches_for_books_in_sync(still_sim: Simulator
 
     received: list[MarketData] = []
     public = MexcRestClient(still_sim.rest_url)
+    vouched = trio.Event()
+
+    def sink(data: MarketData) -> None:
+        received.append(data)
+        if data.live_at:
+            vouched.set()
 
     async def snapshot(symbol: str):
         depth = await trio.to_thread.run_sync(public.depth, symbol, 1000)
@@ -119,13 +125,12 @@ def test_on_a_quiet_market_a_pong_vouches_for_books_in_sync(still_sim: Simulator
 
     async def main() -> None:
         streams = MarketStreams(
-            still_sim.ws_url, ["BTCUSDT"], snapshot=snapshot, sink=received.append, clock=SystemClock(), ping_interval=0.1
+            still_sim.ws_url, ["BTCUSDT"], snapshot=snapshot, sink=sink, clock=SystemClock(), ping_interval=0.1
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(streams.run)
             with trio.fail_after(10):
-                while not any(d.live_at for d in received):
-                    await trio.sleep(0.02)
+                await vouched.wait()
             nursery.cancel_scope.cancel()
 
     try:
