@@ -290,7 +290,10 @@ class SimulatorVenue(MexcVenue):
         return f"sim:{user_id}"
 
     def users_of(self, account: str, live_users: list[str]) -> list[str]:
-        return [account.removeprefix("sim:")]
+        # A passivated user had nothing open, so has nothing to catch up on: a
+        # reconnect that raced the passivation does not wake the portfolio again.
+        user = account.removeprefix("sim:")
+        return [user] if user in live_users else []
 
     def accounts_at_start(self) -> list[str]:
         return []  # each starts with its user's portfolio

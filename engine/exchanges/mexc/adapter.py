@@ -39,12 +39,13 @@ PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILL
 
 
 class _Tracked:
-    __slots__ = ("order", "fills", "exchange_id")
+    __slots__ = ("order", "fills", "exchange_id", "final")
 
     def __init__(self, order: ExchangeOrder) -> None:
         self.order = order
         self.fills: dict[str, Fill] = {}
         self.exchange_id: str | None = None
+        self.final: tuple[OrderStatus, int] | None = None  # last final status reported, with its fill count
 
 
 class MexcAccountAdapter:
@@ -202,7 +203,11 @@ class MexcAccountAdapter:
                 executed = sum((f.quantity for f in tracked.fills.values()), Decimal(0))
                 if executed < body.cumulative_quantity:
                     self._fetch_fills(tracked)  # a deal push is late or lost
-            return [self._report(tracked.order, status, fills=tuple(tracked.fills.values()))]
+            if tracked.final == (status, len(tracked.fills)):
+                # Already told (a query got there first): a repeat would only wake
+                # a portfolio that has let go of a finished order.
+                return []
+            return [self._status_report(tracked, status)]
         return []
 
     # -- internals -----------------------------------------------------------------
@@ -230,6 +235,11 @@ class MexcAccountAdapter:
         status = STATUS.get(found.status or "", "NEW")
         if found.executed_qty and found.executed_qty > 0:
             self._fetch_fills(tracked)
+        return self._status_report(tracked, status)
+
+    def _status_report(self, tracked: _Tracked, status: OrderStatus) -> ExecutionReport:
+        if status in ("FILLED", "CANCELED", "REJECTED"):
+            tracked.final = (status, len(tracked.fills))
         return self._report(tracked.order, status, fills=tuple(tracked.fills.values()))
 
     def _fetch_fills(self, tracked: _Tracked) -> None:

@@ -1,0 +1,77 @@
+"""The account adapter (orders in, execution reports out) against the simulator over
+loopback HTTP: reports say what changed, and only once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from engine.clock import SystemClock
+from engine.exchanges.base import ExchangeOrder
+from engine.exchanges.mexc.adapter import MexcAccountAdapter
+from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
+from engine.exchanges.mexc.rest import MexcRestClient
+from engine.exchanges.mexc_sim import Simulator
+from engine.symbols import SymbolCatalog
+
+KEY, SECRET = "adapter-key", "adapter-secret"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(accounts={KEY: (SECRET, {"USDT": "10000"})}, speed=0, history_minutes=5).start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture
+def adapter(sim: Simulator) -> Iterator[MexcAccountAdapter]:
+    with MexcRestClient(sim.rest_url, KEY, SECRET) as client:
+        catalog = SymbolCatalog([s.info for s in client.exchange_info().symbols])
+        yield MexcAccountAdapter(client, lambda: catalog, SystemClock(), name="test")
+
+
+def market_buy(order_id: str, amount: str) -> ExchangeOrder:
+    return ExchangeOrder(
+        user_id="alice", order_id=order_id, client_order_id=f"c{order_id}", symbol="BTCUSDT", side="BUY",
+        type="MARKET", quantity=None, quote_quantity=Decimal(amount), price=None,
+    )
+
+
+def order_push(adapter: MexcAccountAdapter, order: ExchangeOrder) -> Push:
+    """The FILLED order push MEXC sends for ``order``, built from the exchange's own answer."""
+    found = adapter.rest.query_order(order.symbol, client_order_id=order.client_order_id)
+    return Push(channel="spot@private.orders.v3.api.pb", symbol=order.symbol, body=PrivateOrderPush(
+        id=found.order_id, client_id=order.client_order_id, price=Decimal(0), quantity=found.executed_qty,
+        amount=found.cummulative_quote_qty, avg_price=Decimal(0), order_type=5, trade_type=1, is_maker=False,
+        remain_amount=Decimal(0), remain_quantity=Decimal(0), cumulative_quantity=found.executed_qty,
+        cumulative_amount=found.cummulative_quote_qty, status=2, create_time=found.time,
+    ))
+
+
+def test_a_late_push_repeating_a_reported_fill_yields_no_report(adapter: MexcAccountAdapter) -> None:
+    order = market_buy("1", "100")
+    [report] = adapter.submit(order, look_after=True)
+    assert report.status == "FILLED" and report.fills
+    push = order_push(adapter, order)
+    assert adapter.on_push(push) == []  # the query already told it all
+    fill = report.fills[0]
+    deal = Push(channel="spot@private.deals.v3.api.pb", symbol="BTCUSDT", body=PrivateDealPush(
+        price=fill.price, quantity=fill.quantity, amount=fill.quote, trade_type=1, is_maker=False,
+        is_self_trade=False, trade_id=fill.trade_id, client_order_id=order.client_order_id,
+        order_id=push.body.id, fee_amount=fill.fee, fee_currency=fill.fee_asset, time=fill.time,
+    ))
+    assert adapter.on_push(deal) == []
+
+
+def test_an_order_push_with_news_is_reported(adapter: MexcAccountAdapter) -> None:
+    order = market_buy("2", "100")
+    [ack] = adapter.submit(order)  # no look-after: the ack says NEW
+    assert ack.status == "NEW"
+    [report] = adapter.on_push(order_push(adapter, order))
+    assert report.status == "FILLED" and report.fills  # the missing deals were fetched
+    assert adapter.on_push(order_push(adapter, order)) == []  # and said once
