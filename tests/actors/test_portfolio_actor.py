@@ -401,8 +401,8 @@ def test_an_idle_portfolio_with_nothing_open_stops_and_comes_back_unchanged(tmp_
         settled(place(system, market_buy_amount("100")))
         before = (wallet(system), orders(system))
         first = system.portfolio(USER)
-        wait_for(lambda: USER not in dict(system.live_portfolios()), timeout=10, message="the idle portfolio stopped")
-        assert not first.is_alive()
+        wait_for(lambda: USER not in dict(system.live_portfolios()), timeout=10, message="the idle portfolio let go")
+        wait_for(lambda: not first.is_alive(), message="the idle portfolio stopped")  # it stops after letting go
         assert (wallet(system), orders(system)) == before  # started again from the journal
         assert system.portfolio(USER) is not first
     finally:
