@@ -84,8 +84,11 @@ class ExchangeGateway(EngineActor):
         raise TypeError(f"unexpected message {message!r}")
 
     def _marketable(self, order: ExchangeOrder) -> bool:
-        """A LIMIT order priced through the book fills as it lands; its ack alone
-        would report it NEW."""
+        """A MARKET order, or a LIMIT order priced through the book, fills as it
+        lands; its ack alone would report it NEW, and its fills would rest on pushes
+        of a user stream that may not be connected yet."""
+        if order.type == "MARKET":
+            return True
         if order.type != "LIMIT" or order.price is None:
             return False
         book = self.system.latest_book(order.symbol)

@@ -228,9 +228,12 @@ class CheckWritable(msgspec.Struct, frozen=True):
 class Reconcile(msgspec.Struct, frozen=True):
     """ask or tell (to a PortfolioActor) -> int: compare open orders with the exchange,
     apply what was missed and resubmit what the exchange never got. A tell passes
-    ``quiet``: an exchange that cannot answer is logged, to be tried again later."""
+    ``quiet``: an exchange that cannot answer is logged, to be tried again later.
+    ``gateway_lost``: the gateway restarted, so orders it was placing are looked up
+    too (otherwise those are left to their placement's own answer)."""
 
     quiet: bool = False
+    gateway_lost: bool = False
 
 
 class GetMarket(msgspec.Struct, frozen=True):

@@ -53,6 +53,7 @@ from engine.ratelimit import TokenBucket
 # An accepted MARKET order the exchange never received is sent on reconciliation
 # only this soon after it was accepted; later, it is rejected instead.
 MARKET_RESEND_WINDOW_MS = 10_000
+IN_FLIGHT_SECONDS = 10.0  # a placement not answered by then is looked up by reconciliation
 
 
 def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
@@ -85,6 +86,7 @@ class PortfolioActor(EngineActor):
         self.stream = user_stream(user_id)
         self.state = PortfolioState(user_id)
         self._placing: dict[str, Ticket] = {}  # orders waiting for the exchange's first answer
+        self._in_flight: dict[str, float] = {}  # order id -> monotonic time handed to the gateway, no report yet
         self._canceling: dict[str, tuple[Ticket, float]] = {}  # order id -> (ticket, monotonic time sent)
         self._last_append: Future[int] | None = None
         self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
@@ -131,7 +133,7 @@ class PortfolioActor(EngineActor):
         if isinstance(message, Passivate):
             return self._passivate(message.idle_seconds)
         if isinstance(message, Reconcile):
-            return self._reconcile_now(quiet=message.quiet)
+            return self._reconcile_now(quiet=message.quiet, gateway_lost=message.gateway_lost)
         self._last_active = time.monotonic()  # only a user's request counts as activity
         if isinstance(message, Place):
             return self._place(message)
@@ -248,6 +250,7 @@ class PortfolioActor(EngineActor):
     # -- exchange answers --------------------------------------------------------------
 
     def _on_execution(self, report: ExecutionReport) -> None:
+        self._in_flight.pop(report.order_id, None)
         order = self.state.orders.get(report.order_id)
         if order is None:
             self.log.warning("execution.unknown_order", user_id=self.user_id, order_id=report.order_id, status=report.status)
@@ -324,7 +327,9 @@ class PortfolioActor(EngineActor):
             fields["reason"] = reason
         self.log.info(name.get(type(event).__name__, "order.event"), **fields)
 
-    def _reconcile_now(self, *, quiet: bool) -> int:
+    def _reconcile_now(self, *, quiet: bool, gateway_lost: bool = False) -> int:
+        if gateway_lost:
+            self._in_flight.clear()  # the submits it held died with it: look them up
         try:
             return self._reconcile()
         except EngineError as exc:
@@ -342,7 +347,11 @@ class PortfolioActor(EngineActor):
             self.system.gateway(self.user_id)
         except NoExchangeAccount:
             return 0  # nothing to reconcile with
-        open_orders = self.state.open_orders()
+        # An order whose submit the gateway still holds gets its answer from that
+        # submit; looking it up now would race it and report a difference that is none.
+        # (Within reason: one not answered in IN_FLIGHT_SECONDS is looked up after all.)
+        placing = {i for i, since in self._in_flight.items() if time.monotonic() - since < IN_FLIGHT_SECONDS}
+        open_orders = [o for o in self.state.open_orders() if o.id not in placing]
         before = {o.id: (o.status, len(o.fills)) for o in open_orders}
         reports = []
         if open_orders:
@@ -395,6 +404,7 @@ class PortfolioActor(EngineActor):
     def _submit(self, order: Order) -> None:
         try:
             self.system.tell_gateway(self.user_id, Submit(ExchangeOrder.from_order(order)))
+            self._in_flight[order.id] = time.monotonic()
         except EngineError as exc:
             # Accepted and journaled; reconciliation submits it when the gateway is back.
             self.log.warning("order.submit_deferred", user_id=self.user_id, order_id=order.id, error=exc.message)

@@ -508,7 +508,7 @@ class ActorSystem:
             self.conflator.renotify(key)
         elif kind == "gateway":
             for user_id in self.users_of(key):
-                self.tell_portfolio(user_id, Reconcile(quiet=True))
+                self.tell_portfolio(user_id, Reconcile(quiet=True, gateway_lost=True))
         elif kind == "persistence":
             # Appends queued in the dead actor are lost: nothing in memory is trusted.
             self.journal_failed(RuntimeError(f"persistence actor restarted: {self._last_failure.get((kind, key))}"))

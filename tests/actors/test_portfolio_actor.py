@@ -434,6 +434,25 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
         system.stop()
 
 
+def test_a_first_order_racing_its_user_streams_first_connect_is_no_reconciliation_finding(tmp_path: Path) -> None:
+    system = ActorSystem(make_config(tmp_path)).start()
+    sim = system.venue.simulator
+    try:
+        first_book(system)
+        market_streams = sim.websocket_connections
+        # Slow answers: the user stream connects (and asks for a catch-up) while
+        # the gateway is still placing the order.
+        sim.faults.delay(0.3)
+        order = settled(place(system, market_buy_amount("100")))
+        wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream connected")
+        sim.faults.clear()
+        wallet(system)  # the catch-up asked for on connect is done by now
+        assert order.status == "FILLED"
+        assert list(system.reconciliations) == []  # nothing was missed, so nothing to report
+    finally:
+        system.stop()
+
+
 def test_a_portfolio_with_an_open_order_is_not_passivated(tmp_path: Path) -> None:
     system = ActorSystem(make_config(tmp_path, PORTFOLIO_IDLE_SECONDS="0.1")).start()
     try:

@@ -42,14 +42,15 @@ def market_buy(order_id: str, amount: str) -> ExchangeOrder:
     )
 
 
-def order_push(adapter: MexcAccountAdapter, order: ExchangeOrder) -> Push:
-    """The FILLED order push MEXC sends for ``order``, built from the exchange's own answer."""
+def order_push(adapter: MexcAccountAdapter, order: ExchangeOrder, status: int = 2) -> Push:
+    """An order push as MEXC sends it for ``order`` (status 2: filled, 3: partially
+    filled), built from the exchange's own answer."""
     found = adapter.rest.query_order(order.symbol, client_order_id=order.client_order_id)
     return Push(channel="spot@private.orders.v3.api.pb", symbol=order.symbol, body=PrivateOrderPush(
         id=found.order_id, client_id=order.client_order_id, price=Decimal(0), quantity=found.executed_qty,
         amount=found.cummulative_quote_qty, avg_price=Decimal(0), order_type=5, trade_type=1, is_maker=False,
         remain_amount=Decimal(0), remain_quantity=Decimal(0), cumulative_quantity=found.executed_qty,
-        cumulative_amount=found.cummulative_quote_qty, status=2, create_time=found.time,
+        cumulative_amount=found.cummulative_quote_qty, status=status, create_time=found.time,
     ))
 
 
@@ -59,6 +60,7 @@ def test_a_late_push_repeating_a_reported_fill_yields_no_report(adapter: MexcAcc
     assert report.status == "FILLED" and report.fills
     push = order_push(adapter, order)
     assert adapter.on_push(push) == []  # the query already told it all
+    assert adapter.on_push(order_push(adapter, order, status=3)) == []  # an update from before the end
     fill = report.fills[0]
     deal = Push(channel="spot@private.deals.v3.api.pb", symbol="BTCUSDT", body=PrivateDealPush(
         price=fill.price, quantity=fill.quantity, amount=fill.quote, trade_type=1, is_maker=False,

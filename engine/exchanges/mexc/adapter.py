@@ -39,13 +39,13 @@ PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILL
 
 
 class _Tracked:
-    __slots__ = ("order", "fills", "exchange_id", "final")
+    __slots__ = ("order", "fills", "exchange_id", "ended_with")
 
     def __init__(self, order: ExchangeOrder) -> None:
         self.order = order
         self.fills: dict[str, Fill] = {}
         self.exchange_id: str | None = None
-        self.final: tuple[OrderStatus, int] | None = None  # last final status reported, with its fill count
+        self.ended_with: int | None = None  # fills counted when its end (FILLED, CANCELED) was reported
 
 
 class MexcAccountAdapter:
@@ -199,13 +199,13 @@ class MexcAccountAdapter:
             status = PUSH_STATUS.get(body.status)
             if status is None or status == "NEW":
                 return []
-            if status in ("FILLED", "CANCELED") or status == "PARTIALLY_FILLED":
+            if status in ("FILLED", "CANCELED", "PARTIALLY_FILLED"):
                 executed = sum((f.quantity for f in tracked.fills.values()), Decimal(0))
                 if executed < body.cumulative_quantity:
                     self._fetch_fills(tracked)  # a deal push is late or lost
-            if tracked.final == (status, len(tracked.fills)):
-                # Already told (a query got there first): a repeat would only wake
-                # a portfolio that has let go of a finished order.
+            if tracked.ended_with == len(tracked.fills):
+                # Its end was told already (a query got there first); pushes from
+                # before it are old news that would only wake a portfolio that let go.
                 return []
             return [self._status_report(tracked, status)]
         return []
@@ -239,7 +239,7 @@ class MexcAccountAdapter:
 
     def _status_report(self, tracked: _Tracked, status: OrderStatus) -> ExecutionReport:
         if status in ("FILLED", "CANCELED", "REJECTED"):
-            tracked.final = (status, len(tracked.fills))
+            tracked.ended_with = len(tracked.fills)
         return self._report(tracked.order, status, fills=tuple(tracked.fills.values()))
 
     def _fetch_fills(self, tracked: _Tracked) -> None:
