@@ -31,6 +31,7 @@ from actors.messages import (
     CheckWritable,
     Drain,
     GatewayTick,
+    GetWallet,
     LoadCandles,
     UsersWithOpenOrders,
     GetTicker,
@@ -46,7 +47,7 @@ from actors.messages import (
     VerifyJournal,
     SupervisionTick,
 )
-from actors.venue import Venue, make_venue
+from actors.venue import NoExchangeAccount, Venue, make_venue
 from actors.persistence import PersistenceActor
 from actors.portfolio import PortfolioActor
 from actors.risk import RiskSupervisor
@@ -67,6 +68,7 @@ log = structlog.get_logger(__name__)
 SINGLETONS = ("persistence", "risk", "gateway")
 PRUNE_EVERY_SECONDS = 3600.0
 START_TIMEOUT_SECONDS = 300.0
+RESTORE_WAIT_SECONDS = 20.0  # open orders back on the exchange before serving (gunicorn's boot timeout is 60 s)
 STOP_TIMEOUT_SECONDS = 10.0
 
 
@@ -137,8 +139,10 @@ class ActorSystem:
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
             # Whoever has orders open is reconciled now, not at their next request: the
             # exchange (a fresh simulator, say) must hold those orders before prices move.
-            for user_id in self.ask_persistence(UsersWithOpenOrders()):
-                self.portfolio(user_id)
+            restoring = self.ask_persistence(UsersWithOpenOrders())
+            for user_id in restoring:
+                self.portfolio(user_id)  # they start (and reconcile) side by side
+            self._await_restored(restoring)
         except BaseException:
             self.stop()
             raise
@@ -146,6 +150,26 @@ class ActorSystem:
         self.started_at = self.clock.now_ms()
         log.info("engine.started", venue=self.venue.name, symbols=self.venue.market_symbols, database=self.config.database_path)
         return self
+
+    def _await_restored(self, users: list[str]) -> None:
+        """Wait, within RESTORE_WAIT_SECONDS, until the open orders of ``users`` are
+        back on the exchange: a request served earlier could move a price through an
+        order the exchange does not hold yet. An exchange that cannot answer in time
+        does not keep the engine down; those orders follow when it can."""
+        deadline = time.monotonic() + RESTORE_WAIT_SECONDS
+        late = []
+        for user_id in users:
+            try:
+                # Its start, which reconciles, is over once it answers; then the
+                # gateway has sent what it resubmitted once it answers too.
+                self.ask_portfolio(user_id, GetWallet(), timeout=max(deadline - time.monotonic(), 0.01))
+                self.ask_gateway(user_id, QueryOrders(()), timeout=max(deadline - time.monotonic(), 0.01))
+            except NoExchangeAccount:
+                continue
+            except EngineError as exc:
+                late.append(user_id)
+                log.warning("engine.restore_pending", user_id=user_id, error=exc.message)
+        log.info("engine.orders_restored", users=len(users) - len(late), pending=len(late))
 
     def stop(self) -> None:
         """Stop everything in reverse order; the journal flushes last."""
