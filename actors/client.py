@@ -164,6 +164,9 @@ class EngineClient:
             breaker = exchange.get(name, {}).get("breaker", {})
             if breaker.get("state") == "open":
                 problems.append(f"exchange {name} API: circuit breaker open after {breaker.get('failures')} failures")
+        credentials = exchange.get("account", {}).get("credentials", "")
+        if credentials.startswith("refused"):
+            problems.append(f"exchange account: MEXC {credentials} (check MEXC_API_KEY and MEXC_SECRET_KEY)")
         try:
             checks["tradingHalted"] = self.risk_status().halted
         except EngineError:

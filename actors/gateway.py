@@ -24,7 +24,7 @@ from actors.messages import (
 )
 from engine.errors import ExchangeUnavailable
 from engine.exchanges.base import ExchangeOrder, ExecutionReport
-from engine.exchanges.mexc.errors import MexcError
+from engine.exchanges.mexc.errors import MexcAuthError, MexcError
 
 
 class ExchangeGateway(EngineActor):
@@ -47,6 +47,8 @@ class ExchangeGateway(EngineActor):
             # its state. An asker gets a typed 503; a tell is logged (pushes,
             # reconnects and ticks come again).
             if isinstance(message, (QueryOrders, GetBalances)):
+                if isinstance(exc, MexcAuthError):
+                    raise ExchangeUnavailable(f"MEXC refused the account's API key: {exc.msg} ({exc.code})") from None
                 raise ExchangeUnavailable(f"the exchange could not answer: {exc.msg} ({exc.code})") from None
             self.log.warning("gateway.exchange_error", message=type(message).__name__, error=repr(exc))
             return None

@@ -95,9 +95,36 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         journal.verify_new_rows()  # a damaged row stops start-up, named
     finally:
         journal.close()
+    refusal = _credentials_refusal(config)
+    if refusal is not None:
+        print(f"cryptobot: MEXC refused MEXC_API_KEY/MEXC_SECRET_KEY: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
     gunicorn_args = [sys.executable, "-m", "gunicorn", "--config", "python:api.gunicorn_conf", "api.wsgi:app"]
     os.execv(sys.executable, gunicorn_args)
     return 0  # not reached
+
+
+def _credentials_refusal(config: Config) -> str | None:
+    """MEXC's refusal of the configured key, if it refuses it. An exchange that
+    cannot be reached now does not stop the start: the engine keeps trying."""
+    if config.exchange != "mexc" or not config.mexc_api_key:
+        return None
+    from engine.exchanges.mexc.errors import MexcAuthError, MexcError
+    from engine.exchanges.mexc.rest import MexcRestClient
+
+    client = MexcRestClient(
+        config.mexc_base_url, config.mexc_api_key, config.mexc_secret_key,
+        recv_window=config.mexc_recv_window_ms, timeout=config.mexc_timeout_seconds, max_retries=1, max_block=5.0,
+    )
+    try:
+        client.account()
+    except MexcAuthError as exc:
+        return f"{exc.msg} ({exc.code})"
+    except MexcError as exc:
+        print(f"cryptobot: could not check the MEXC credentials now ({exc}); starting anyway", file=sys.stderr)
+    finally:
+        client.close()
+    return None
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:

@@ -305,7 +305,8 @@ def _without_credentials(text: str) -> str:
 def _check_combinations(config: Config) -> None:
     if config.exchange == "mexc":
         if bool(config.mexc_api_key) != bool(config.mexc_secret_key):
-            raise ConfigError("invalid EXCHANGE='mexc': set both MEXC_API_KEY and MEXC_SECRET_KEY, or neither (market data only)")
+            missing = "MEXC_SECRET_KEY" if config.mexc_api_key else "MEXC_API_KEY"
+            raise ConfigError(f"{missing} is not set: set both MEXC_API_KEY and MEXC_SECRET_KEY, or neither (market data only)")
         if config.mexc_api_key and not config.mexc_account_user:
             raise ConfigError("invalid EXCHANGE='mexc': MEXC_ACCOUNT_USER must name the user who trades with MEXC_API_KEY")
     if config.turso_enabled and not config.turso_url:

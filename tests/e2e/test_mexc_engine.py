@@ -3,6 +3,8 @@ and streams talking to the loopback simulator over HTTP and WebSocket."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +18,7 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
+ROOT = Path(__file__).resolve().parents[2]
 KEY, SECRET, USER = "sim-key-1", "sim-secret-1", "alice"
 START = Decimal(10000)
 
@@ -267,11 +270,26 @@ def test_credentials_the_exchange_refuses_are_a_503_that_crashes_nothing(tmp_pat
             assert refused.status_code == 503, refused.text
             assert refused.json()["error"]["code"] == "EXCHANGE_UNAVAILABLE"
             assert "700002" in refused.json()["error"]["message"]
+            assert "refused the account's API key" in refused.json()["error"]["message"]
             assert http.get("/api/v1/account/wallet").status_code == 200  # the journal still answers
             risk = admin.get("/api/v1/status/risk").json()["data"]
             assert risk["failures"] == [] and risk["halted"] is False
+            health = http.get("/health")
+            assert health.status_code == 503  # operators see it: nothing will trade until the key is fixed
+            assert "700002" in health.json()["error"]["message"], health.text
 
             sim.add_account(KEY, SECRET)
             assert http.post("/api/v1/account/wallet/refresh").status_code == 200
+            assert http.get("/health").status_code == 200
     finally:
         engine.stop()
+
+
+def test_serve_refuses_credentials_the_exchange_refuses_with_one_line(tmp_path: Path, sim: Simulator) -> None:
+    env = {
+        "EXCHANGE": "mexc", "MEXC_BASE_URL": sim.rest_url, "MEXC_WS_URL": sim.ws_url, "MEXC_API_KEY": KEY,
+        "MEXC_SECRET_KEY": "not-the-secret", "MEXC_ACCOUNT_USER": USER, "DATA_DIR": str(tmp_path), "PORT": "1", "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run([sys.executable, "-m", "api.cli", "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "700002" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -92,8 +92,10 @@ def test_candles_start_from_the_exchanges_history_and_follow_the_stream(engine: 
 
 def test_a_wrong_key_or_secret_gets_mexcs_code_back_as_a_typed_error(still_sim: Simulator) -> None:
     with MexcRestClient(still_sim.rest_url, "k", "not-the-secret") as client:
+        assert client.health()["credentials"] == "unchecked"
         with pytest.raises(MexcAuthError) as wrong_secret:
             client.account()
+        assert client.health()["credentials"].startswith("refused") and "700002" in client.health()["credentials"]
     assert wrong_secret.value.code == 700002
     with MexcRestClient(still_sim.rest_url, "no-such-key", "s") as client:
         with pytest.raises(MexcAuthError) as wrong_key:
@@ -101,6 +103,7 @@ def test_a_wrong_key_or_secret_gets_mexcs_code_back_as_a_typed_error(still_sim: 
     assert wrong_key.value.code == 10072
     with MexcRestClient(still_sim.rest_url, "k", "s") as client:
         assert client.account().balance("USDT").free == 1000
+        assert client.health()["credentials"] == "accepted"
 
 
 def test_on_a_quiet_market_a_pong_vouches_for_books_in_sync(still_sim: Simulator) -> None:

@@ -262,9 +262,9 @@ def test_exchange_mexc_without_keys_is_market_data_only() -> None:
 
 def test_exchange_mexc_with_half_a_key_pair_is_refused() -> None:
     error = config_error(EXCHANGE="mexc", MEXC_API_KEY="key-AAAA")
-    assert error.message.startswith("invalid EXCHANGE=")
-    assert "MEXC_SECRET_KEY" in error.message
+    assert error.message.startswith("MEXC_SECRET_KEY is not set")  # the missing one is named first
     assert "key-AAAA" not in error.message
+    assert config_error(EXCHANGE="mexc", MEXC_SECRET_KEY="secret-BBBB").message.startswith("MEXC_API_KEY is not set")
 
 
 def test_exchange_mexc_with_keys_needs_the_account_user_and_hides_the_keys() -> None:

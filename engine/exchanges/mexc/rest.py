@@ -364,6 +364,9 @@ class MexcRestClient:
         self._limiter = limiter or WeightLimiter()
         self._backoff = Backoff()
         self._banned = False
+        # The last signed call's verdict on the key: None until one is answered,
+        # "" when accepted, else MEXC's refusal. Nothing retries a refusal, so /health says it.
+        self._credentials: str | None = None
         self._breaker = CircuitBreaker(breaker_threshold, breaker_reset, self._clock, self._breaker_changed)
         self._offset_ms: int | None = None
         self._http = httpx.Client(
@@ -391,6 +394,7 @@ class MexcRestClient:
             "breaker": msgspec.structs.asdict(snap),
             "blocked_for_seconds": self._backoff.wait(self._now()),
             "time_offset_ms": self._offset_ms,
+            "credentials": {None: "unchecked", "": "accepted"}.get(self._credentials, f"refused: {self._credentials}"),
         }
 
     # -- public market data --
@@ -726,9 +730,20 @@ class MexcRestClient:
                         retry_after=error.retry_after, blocked_for=blocked)
         elif error is None:
             self._backoff.on_success()
+        if signed:
+            self._note_credentials(error)
         if error is not None:
             raise error
         return response.content
+
+    def _note_credentials(self, error: MexcError | None) -> None:
+        if isinstance(error, MexcAuthError):
+            refusal = f"{error.msg} ({error.code})"
+            if self._credentials != refusal:
+                log.error("mexc.credentials_refused", code=error.code, error=error.msg)
+            self._credentials = refusal
+        elif error is None or error.http_status == 400:  # answered on its merits: the key passed
+            self._credentials = ""
 
     def _wait_for_backoff(self) -> None:
         wait = self._backoff.wait(self._now())
