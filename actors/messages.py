@@ -193,6 +193,13 @@ class LoadStream(msgspec.Struct, frozen=True):
     stream: str
 
 
+class LoadNewest(msgspec.Struct, frozen=True):
+    """ask (to PersistenceActor) -> list of the stream's last ``limit`` events, oldest first"""
+
+    stream: str
+    limit: int
+
+
 class LoadAllEvents(msgspec.Struct, frozen=True):
     """ask -> list[event]: every event of the stream, ignoring snapshots"""
 

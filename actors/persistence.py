@@ -22,6 +22,7 @@ from actors.messages import (
     LoadCandles,
     LoadOrders,
     UsersWithOpenOrders,
+    LoadNewest,
     LoadStream,
     PruneMarketData,
     SaveCandles,
@@ -80,6 +81,8 @@ class PersistenceActor(EngineActor):
         self._flush()
         if isinstance(message, LoadStream):
             return self.journal.load_stream(message.stream)
+        if isinstance(message, LoadNewest):
+            return self.journal.newest(message.stream, message.limit)
         if isinstance(message, LoadAllEvents):
             return [event for _, event in self.journal.read_stream(message.stream)]
         if isinstance(message, FindOrder):

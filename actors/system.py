@@ -33,6 +33,7 @@ from actors.messages import (
     GatewayTick,
     GetWallet,
     LoadCandles,
+    LoadNewest,
     UsersWithOpenOrders,
     GetTicker,
     Halt,
@@ -54,6 +55,7 @@ from actors.risk import RiskSupervisor
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
+from engine.events import RECONCILIATION_STREAM, ReconciliationFound
 from engine import market as market_data
 from engine.candles import Candle
 from engine.market import MarketData
@@ -124,6 +126,7 @@ class ActorSystem:
                     interval=self.config.turso_sync_interval_seconds,
                     clock=self.clock,
                 ).start()
+            self._load_reconciliations()
             self._start_singleton("risk", "risk")
             for account in self.venue.accounts_at_start():
                 self._start_singleton("gateway", account)
@@ -400,6 +403,25 @@ class ActorSystem:
 
     def record_reconciliation(self, record: Reconciliation) -> None:
         self.reconciliations.append(record)  # deque.append is atomic: no lock
+        finding = ReconciliationFound(
+            time=record.time, user_id=record.user_id, orders_updated=tuple(record.orders_updated),
+            orders_resent=tuple(record.orders_resent), balances_adjusted=dict(record.balances_adjusted),
+        )
+        # Not waited for: what reconciliation applied is durable in the user's own stream;
+        # this is the operators' record of it.
+        try:
+            self.append(RECONCILIATION_STREAM, [finding])
+        except EngineError as exc:
+            log.warning("reconciliation.not_journaled", user_id=record.user_id, error=exc.message)
+
+    def _load_reconciliations(self) -> None:
+        """Earlier runs' findings, so a restart does not hide them from operators."""
+        for event in self.ask_persistence(LoadNewest(RECONCILIATION_STREAM, self.reconciliations.maxlen or 200)):
+            if isinstance(event, ReconciliationFound):
+                self.reconciliations.append(Reconciliation(
+                    user_id=event.user_id, time=event.time, orders_updated=list(event.orders_updated),
+                    orders_resent=list(event.orders_resent), balances_adjusted=dict(event.balances_adjusted),
+                ))
 
     def users_of(self, account: str) -> list[str]:
         return self.venue.users_of(account, [user for user, _ in self.live_portfolios()])

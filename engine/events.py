@@ -76,8 +76,19 @@ class KillSwitchReleased(Event):
     by: str
 
 
-SystemEvent = KillSwitchEngaged | KillSwitchReleased
+class ReconciliationFound(Event):
+    """Reconciliation found the journal behind the exchange. What it applied is in
+    the user's own stream; this record keeps the finding for operators, across restarts."""
+
+    user_id: str
+    orders_updated: tuple[str, ...]  # fills or a final state the engine had missed
+    orders_resent: tuple[str, ...]  # accepted here, never received there
+    balances_adjusted: dict[str, str]  # asset -> difference journaled
+
+
+SystemEvent = KillSwitchEngaged | KillSwitchReleased | ReconciliationFound
 RISK_STREAM = "system:risk"
+RECONCILIATION_STREAM = "system:reconciliation"
 
 UserEvent = (
     AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected | OrderCompleted | BalanceAdjusted

@@ -141,6 +141,14 @@ class Journal:
         )
         return [(seq, codec.decode(seq, t, v, p, c)) for seq, t, v, p, c in rows]
 
+    def newest(self, stream: str, limit: int) -> list[AnyEvent]:
+        """The stream's last ``limit`` events, oldest first."""
+        rows = self.conn.execute(
+            "SELECT seq, type, version, payload, checksum FROM events WHERE stream = ? ORDER BY seq DESC LIMIT ?",
+            (stream, limit),
+        )
+        return [codec.decode(seq, t, v, p, c) for seq, t, v, p, c in rows][::-1]
+
     def users_with_open_orders(self) -> list[str]:
         rows = self.conn.execute(
             "SELECT DISTINCT user_id FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY user_id"

@@ -220,6 +220,13 @@ def test_a_deposit_made_outside_the_engine_is_journaled_by_reconciliation(tmp_pa
     finally:
         engine.stop()
 
+    restarted = mexc_engine(tmp_path, sim).start()  # the finding is journaled: a restart keeps it listed
+    try:
+        with restarted.client("ops", role="admin") as admin:
+            assert record in admin.get("/api/v1/status/reconciliation").json()["data"]
+    finally:
+        restarted.stop()
+
 
 def test_a_symbol_listed_while_running_appears_in_symbols(tmp_path: Path, sim: Simulator) -> None:
     engine = mexc_engine(tmp_path, sim, EXCHANGE_INFO_REFRESH_SECONDS="0.3", MEXC_SYMBOLS="BTCUSDT,NEWUSDT").start()
