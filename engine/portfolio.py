@@ -281,6 +281,8 @@ def decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus)
 def _decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus) -> OrderFilled | None:
     if any(f.trade_id == fill.trade_id for f in order.fills):
         return None
+    if status == "PARTIALLY_FILLED" and order.quantity is not None and order.executed_quantity + fill.quantity >= order.quantity:
+        status = "FILLED"  # its whole quantity has traded, though the exchange's word on that may come later
     deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # asset -> [free, locked]
     if order.side == "BUY":
         spent_asset, spent, received_asset, received = info.quote, fill.quote, info.base, fill.quantity

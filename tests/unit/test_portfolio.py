@@ -316,6 +316,17 @@ def test_market_buy_by_quote_fill_moves_exactly_the_quote_and_the_net_base() -> 
     assert (order.fee, order.fee_asset) == (fee, "BTC")
 
 
+def test_a_fill_completing_the_quantity_ends_the_order_though_reported_as_partial() -> None:
+    state = opened("10000")
+    order = place(state, limit("BUY", "0.01", "94000"))
+    first = apply_fill(state, order, fill(order, 1, "93000", "0.004"), "PARTIALLY_FILLED")
+    assert first.status == "PARTIALLY_FILLED" and order.is_open
+    last = apply_fill(state, order, fill(order, 2, "93000", "0.006"), "PARTIALLY_FILLED")  # a deal push ahead of the order push
+    assert last.status == "FILLED" and order.status == "FILLED"
+    assert order.reserved == D(0)
+    assert balances(state) == {"USDT": (D(10000) - D(930), D(0)), "BTC": (D("0.01"), D(0))}  # the price improvement came back
+
+
 def test_limit_buy_filling_at_its_price_spends_the_reservation() -> None:
     state = opened("10000")
     order = place(state, limit("BUY", "0.01", "95000"))
