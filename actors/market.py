@@ -8,6 +8,7 @@ but the superseded.
 from __future__ import annotations
 
 from collections import deque
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -19,7 +20,8 @@ from engine.market import DepthSnapshot, MarketData, Trade
 from engine.model import BookTicker
 
 SERIES_INTERVALS = ("1m", "5m", "15m", "30m", "60m", "4h", "1d")
-OPEN_CANDLES_EVERY_MS = 5_000  # what a crash can lose of the open candles
+OPEN_CANDLES_EVERY_MS = 5_000  # what a crash can lose of the open candles...
+OPEN_CANDLES_MOVE = Decimal("0.001")  # ...unless the price moved more than this (a fraction) sooner
 TRADES_KEPT = 500
 
 
@@ -44,6 +46,7 @@ class MarketActor(EngineActor):
         self._klines_seen = False  # once the exchange sends klines, ticks stop making candles
         self._saved: dict[str, int] = {}  # interval -> open time of the newest candle stored
         self._open_stored_at = 0
+        self._stored_close: Decimal | None = None  # the open minute's close when last stored
         self.updated_at: int | None = None
         self.updates = 0
 
@@ -74,6 +77,16 @@ class MarketActor(EngineActor):
         if open_candles:
             self.system.store_candles(open_candles)
         self._open_stored_at = self.system.clock.now_ms()
+        self._stored_close = self._close()
+
+    def _close(self) -> Decimal | None:
+        last = self.series["1m"].last(1)
+        return last[0].close if last else None
+
+    def _moved(self) -> bool:
+        """The price moved far from what is stored: a restart must not carry on from there."""
+        close, stored = self._close(), self._stored_close
+        return close is not None and stored is not None and stored > 0 and abs(close - stored) > stored * OPEN_CANDLES_MOVE
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Drain):
@@ -116,7 +129,7 @@ class MarketActor(EngineActor):
             newest = max(newest, self._confirm(data.live_at))
         self.updated_at = newest or None
         self._store_closed()
-        if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS:
+        if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS or self._moved():
             self._store_open()
 
     def _confirm(self, live_at: int) -> int:

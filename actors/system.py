@@ -267,7 +267,13 @@ class ActorSystem:
 
     def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
         self.catalog.get(symbol)
-        return self.venue.set_price(symbol, price, self.bridge.run_sync)
+        top = self.venue.set_price(symbol, price, self.bridge.run_sync)
+        # Durable before it is acknowledged: a crash right after must not bring the
+        # market back to where it was, under orders placed at the new price since.
+        minute = self.venue.current_minute(symbol)
+        if minute is not None:
+            self.ask_persistence(SaveCandles(((symbol, minute),)))
+        return top
 
     # -- finding actors ------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class Venue(Protocol):
     def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None: ...
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
+    def current_minute(self, symbol: str) -> Candle | None: ...
     def health(self) -> dict[str, Any]: ...
     def release_adapter(self, adapter: Any) -> None: ...
     def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]: ...
@@ -213,6 +214,9 @@ class MexcVenue:
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
         raise NotSupported("prices move on the exchange; there is no paper market to move")
 
+    def current_minute(self, symbol: str) -> Candle | None:
+        return None  # the exchange keeps its own past
+
     def release_adapter(self, adapter: Any) -> None:
         pass  # one account, one client, for the engine's whole life
 
@@ -356,6 +360,14 @@ class SimulatorVenue(MexcVenue):
             symbol=symbol, bid=top.bid_price, bid_qty=top.bid_qty, ask=top.ask_price, ask_qty=top.ask_qty,
             last=price, time=self.clock.now_ms(),
         )
+
+    def current_minute(self, symbol: str) -> Candle | None:
+        """The simulator's open 1m candle: what a restart carries on from."""
+        minutes = self.simulator.exchange.klines(symbol, "1m", limit=1)
+        if not minutes:
+            return None
+        k = minutes[-1]
+        return Candle("1m", k.open_time, k.open, k.high, k.low, k.close, k.volume, k.quote_volume)
 
     def health(self) -> dict[str, Any]:
         out = super().health()

@@ -15,6 +15,7 @@ import pytest
 from actors.client import EngineClient
 from actors.messages import LoadAllEvents, LoadCandles, LoadStream
 from actors.system import ActorSystem
+from engine.config import Config
 from engine.errors import ActorUnavailable, JournalCorrupted
 from engine.events import user_stream
 from engine.orders import PlaceOrder
@@ -242,6 +243,42 @@ def test_a_clean_restart_within_the_minute_keeps_the_paper_price_and_the_open_ca
         assert abs(book.bid - Decimal("3000")) <= Decimal("0.02")  # not back at the reference price
         candle = client.candles("ETHUSDT", "1m", 1)[-1]
         assert candle.open_time == 1_800_000_000_000 and candle.low <= Decimal("3000.01") and candle.high > 3300  # the jump is still in it
+    finally:
+        system.stop()
+
+
+def stored_close(config: Config, symbol: str) -> Decimal | None:
+    from persistence.market_history import recent_minutes
+
+    minutes = recent_minutes(config.database_path, [symbol], 1).get(symbol)
+    return minutes[-1].close if minutes else None
+
+
+def test_a_price_set_by_hand_is_stored_before_it_is_acknowledged(tmp_path: Path) -> None:
+    from engine.clock import ManualClock
+    from tests.support.waiting import wait_for
+
+    config = make_config(tmp_path)
+    system = ActorSystem(config, clock=ManualClock(1_800_000_010_000)).start()
+    try:
+        wait_for(lambda: EngineClient(system).ticker("ETHUSDT"))
+        system.set_paper_price("ETHUSDT", Decimal("3000"))
+        # No waiting: a crash right now must not bring the market back above orders placed at 3000.
+        assert abs(stored_close(config, "ETHUSDT") - Decimal("3000")) <= Decimal("0.02")
+    finally:
+        system.stop()
+
+
+def test_a_big_move_stores_the_open_minute_at_once_not_seconds_later(tmp_path: Path) -> None:
+    from engine.clock import ManualClock
+    from tests.support.waiting import wait_for
+
+    config = make_config(tmp_path)
+    system = ActorSystem(config, clock=ManualClock(1_800_000_010_000)).start()  # the clock stands still: no timed store
+    try:
+        wait_for(lambda: stored_close(config, "ETHUSDT"), message="the open minute stored at the first update")
+        system.venue.simulator.set_price("ETHUSDT", Decimal("3000"))  # the market moves on its own
+        wait_for(lambda: abs(stored_close(config, "ETHUSDT") - Decimal("3000")) <= Decimal("0.02"), message="the move stored")
     finally:
         system.stop()
 
