@@ -173,6 +173,11 @@ class PortfolioActor(EngineActor):
         info = self.system.catalog.get(cmd.symbol)
         validate(cmd, info)
         self.system.gateway(self.user_id)  # refuses a user with no exchange account
+        problem = self.system.venue.account_problem()
+        if problem is not None:
+            # Refused before it is accepted: nothing is journaled, and a retry with the
+            # same Idempotency-Key places it once the exchange takes calls again.
+            raise ExchangeUnavailable(f"{problem}; the order was not placed, retry later")
         now = self.system.clock.now_ms()
         book = None
         if cmd.type == "MARKET":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from engine.symbols import SymbolCatalog
 log = structlog.get_logger(__name__)
 
 HISTORY_CANDLES = 1000  # MEXC's most klines per request; the API serves up to this
+PROBE_EVERY_SECONDS = 1.0  # a refused key is asked about again at most this often
 
 
 class NoExchangeAccount(Conflict):
@@ -51,6 +53,7 @@ class Venue(Protocol):
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
     def current_minute(self, symbol: str) -> Candle | None: ...
+    def account_problem(self) -> str | None: ...
     def health(self) -> dict[str, Any]: ...
     def release_adapter(self, adapter: Any) -> None: ...
     def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]: ...
@@ -77,6 +80,8 @@ class MexcVenue:
             config.mexc_base_url, recv_window=config.mexc_recv_window_ms, timeout=config.mexc_timeout_seconds, clock=clock
         )
         self._private: Any = None
+        self._probed_at = -PROBE_EVERY_SECONDS
+        self._probe_lock = threading.Lock()
         self.catalog = SymbolCatalog([s.info for s in self.public.exchange_info().symbols])
         self.market_symbols = [s for s in config.mexc_symbols if s in self.catalog]
         missing = sorted(set(config.mexc_symbols) - set(self.market_symbols))
@@ -216,6 +221,29 @@ class MexcVenue:
 
     def current_minute(self, symbol: str) -> Candle | None:
         return None  # the exchange keeps its own past
+
+    def account_problem(self) -> str | None:
+        """Why an order for the account would fail now, before it is accepted. A
+        refused key is asked about again (at most every second), so a fixed key
+        is noticed by the next order rather than by some later call."""
+        client = self._private
+        if client is None:
+            return None
+        problem = client.problem()
+        if problem and problem.startswith("MEXC refused"):
+            with self._probe_lock:
+                due = time.monotonic() - self._probed_at >= PROBE_EVERY_SECONDS
+                if due:
+                    self._probed_at = time.monotonic()
+            if due:
+                from engine.exchanges.mexc.errors import MexcError
+
+                try:
+                    client.account()
+                except MexcError:
+                    pass
+                problem = client.problem()
+        return problem
 
     def release_adapter(self, adapter: Any) -> None:
         pass  # one account, one client, for the engine's whole life

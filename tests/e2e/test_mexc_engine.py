@@ -172,6 +172,27 @@ def test_under_429s_and_5xx_no_order_is_placed_twice_and_every_order_ends_known(
         engine.stop()
 
 
+def test_while_the_breaker_holds_calls_back_an_order_is_a_503_and_not_accepted(tmp_path: Path, sim: Simulator) -> None:
+    engine = mexc_engine(tmp_path, sim).start()
+    try:
+        with engine.client(USER, timeout=30) as http:
+            sim.faults.fail_next(50, status=503, path="account")
+            for _ in range(2):  # each refresh tries the account a few times: the breaker opens
+                assert http.post("/api/v1/account/wallet/refresh").status_code == 503
+            health = http.get("/health").json()
+            assert health["error"]["details"]["checks"]["exchange"]["account"]["breaker"]["state"] == "open"
+            response = http.post(
+                "/api/v1/trading/orders", json={"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "50000"}
+            )
+            assert response.status_code == 503 and response.json()["error"]["code"] == "EXCHANGE_UNAVAILABLE", response.text
+            assert "suspended" in response.json()["error"]["message"]
+            assert http.get("/api/v1/trading/orders").json()["data"] == []  # nothing accepted, nothing to clean up
+            assert sim.orders_seen(KEY) == []
+    finally:
+        sim.faults.clear()
+        engine.stop()
+
+
 def test_after_a_restart_reconciliation_applies_what_the_exchange_did_meanwhile(tmp_path: Path, sim: Simulator) -> None:
     engine = mexc_engine(tmp_path, sim).start()
     with engine.client(USER) as http:
@@ -285,7 +306,17 @@ def test_credentials_the_exchange_refuses_are_a_503_that_crashes_nothing(tmp_pat
             assert health.status_code == 503  # operators see it: nothing will trade until the key is fixed
             assert "700002" in health.json()["error"]["message"], health.text
 
+            order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "50000"}
+            headers = {"Idempotency-Key": "placed-once-the-key-works"}
+            refused_order = http.post("/api/v1/trading/orders", json=order, headers=headers)
+            assert refused_order.status_code == 503, refused_order.text  # not accepted: nothing journaled
+            assert refused_order.json()["error"]["code"] == "EXCHANGE_UNAVAILABLE"
+
             sim.add_account(KEY, SECRET)
+            # The client retries, as a 503 says to; the engine notices the key works again.
+            placed = wait_for(lambda: (r := http.post("/api/v1/trading/orders", json=order, headers=headers)).status_code != 503 and r)
+            assert placed.status_code == 201 and placed.json()["data"]["status"] == "NEW", placed.text
+            assert len([o for o in sim.orders_seen(KEY) if o.client_order_id == placed.json()["data"]["clientOrderId"]]) == 1
             assert http.post("/api/v1/account/wallet/refresh").status_code == 200
             assert http.get("/health").status_code == 200
     finally:

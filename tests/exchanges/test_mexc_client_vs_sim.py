@@ -92,6 +92,7 @@ def test_a_market_buy_by_amount_shows_in_the_account_and_my_trades(client: MexcR
     trades = client.my_trades("ETHUSDT", order_id=order.order_id)
     assert sum((t.quote_qty for t in trades), D(0)) == order.cummulative_quote_qty
     assert client.account().balance("USDT").free == before - order.cummulative_quote_qty
+    assert client.problem() is None  # the key is accepted, the breaker closed
 
 
 def test_listen_keys_are_created_listed_kept_alive_and_deleted(client: MexcRestClient) -> None:

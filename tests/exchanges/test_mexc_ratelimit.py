@@ -155,6 +155,16 @@ def test_open_breaker_allows_one_trial_after_the_reset_timeout() -> None:
     assert changes == [("closed", "open"), ("open", "half_open")]
 
 
+def test_an_open_breaker_says_how_long_calls_stay_blocked() -> None:
+    cb, clock, _ = breaker(threshold=1, reset=30.0)
+    assert cb.blocked_for() == 0
+    cb.record_failure()
+    clock.advance(10_000)
+    assert cb.blocked_for() == 20.0
+    clock.advance(20_000)
+    assert cb.blocked_for() == 0  # due a trial: the next call may go
+
+
 def test_a_successful_trial_closes_the_breaker_and_clears_failures() -> None:
     cb, clock, changes = breaker(threshold=1, reset=5.0)
     cb.record_failure()

@@ -198,6 +198,13 @@ class CircuitBreaker:
         with self._lock:
             return self._snap()
 
+    def blocked_for(self) -> float:
+        """Seconds until a call may go out again: 0 unless open and not yet due a trial."""
+        with self._lock:
+            if self._state != "open" or self._opened_at is None:
+                return 0.0
+            return max(self.reset_timeout_ms - (self._clock.now_ms() - self._opened_at), 0) / 1000
+
     def _snap(self) -> BreakerSnapshot:
         return BreakerSnapshot(state=self._state, failures=self._failures, opened_at=self._opened_at)
 

@@ -736,6 +736,15 @@ class MexcRestClient:
             raise error
         return response.content
 
+    def problem(self) -> str | None:
+        """What stops this client's calls from working now, if anything."""
+        if self._credentials:
+            return f"MEXC refused the account's API key: {self._credentials}"
+        wait = self._breaker.blocked_for()
+        if wait > 0:
+            return f"MEXC calls are suspended for {wait:.0f}s after repeated failures"
+        return None
+
     def _note_credentials(self, error: MexcError | None) -> None:
         if isinstance(error, MexcAuthError):
             refusal = f"{error.msg} ({error.code})"
