@@ -10,6 +10,7 @@ import sys
 
 from gunicorn import glogging
 
+from api import http_errors
 from engine import __version__, logs
 from engine import config as _config
 from engine.auth import issue_dev_token, load_or_create_dev_key
@@ -22,6 +23,7 @@ except ConfigError as _exc:
     sys.exit(2)
 
 logs.configure(_cfg.log_level, _cfg.log_format)
+http_errors.install()  # before the worker forks, so it inherits it
 
 
 class GunicornLogger(glogging.Logger):

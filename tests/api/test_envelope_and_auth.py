@@ -61,6 +61,41 @@ def test_falcon_errors_use_the_envelope(server: EngineProcess, method, path, sta
     assert body["error"]["message"]
 
 
+def raw_exchange(server: EngineProcess, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One request as raw bytes (what an HTTP client library would refuse to send)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    "request_bytes,status,code",
+    [
+        (b"GET /api/v1/market/ticker/" + b"A" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI_TOO_LONG"),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nIdempotency-Key: " + b"k" * 10000 + b"\r\n\r\n", 431, "HEADERS_TOO_LARGE"),
+        (b"GARBAGE\r\n\r\n", 400, "BAD_REQUEST"),
+        (b"POST /api/v1/trading/orders HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "BAD_REQUEST"),
+    ],
+    ids=["uri-too-long", "header-too-large", "garbage-request-line", "negative-content-length"],
+)
+def test_requests_refused_before_the_app_still_get_the_envelope(server: EngineProcess, request_bytes, status, code) -> None:
+    import json
+
+    got_status, headers, body = raw_exchange(server, request_bytes)
+    assert got_status == status
+    assert headers["content-type"] == "application/json"
+    envelope = json.loads(body)
+    assert envelope["success"] is False and envelope["error"]["code"] == code and envelope["error"]["message"]
+
+
 def test_unknown_ticker_symbol_is_404(server: EngineProcess) -> None:
     with server.client(new_user()) as http:
         response = http.get("/api/v1/market/ticker/NOPEUSDT")

@@ -260,6 +260,17 @@ def test_bad_orders_are_refused_and_change_nothing(server: EngineProcess, descri
         assert http.get("/api/v1/trading/orders").json()["data"] == []
 
 
+def test_a_chunked_order_body_is_read_like_any_other(server: EngineProcess) -> None:
+    body = b'{"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "1000"}'
+    with server.client(new_user()) as http:
+        # An iterator body goes out with Transfer-Encoding: chunked and no Content-Length.
+        response = http.post("/api/v1/trading/orders", content=iter([body[:20], body[20:]]), headers={"Content-Type": "application/json"})
+        assert response.status_code == 201, response.text
+        assert response.json()["data"]["status"] == "NEW"
+        too_big = http.post("/api/v1/trading/orders", content=iter([b" " * 40_000, b" " * 40_000, body]), headers={"Content-Type": "application/json"})
+        assert (too_big.status_code, too_big.json()["error"]["code"]) == (400, "BAD_REQUEST")
+
+
 def test_unknown_order_id_is_404(server: EngineProcess) -> None:
     with server.client(new_user()) as http:
         for response in (http.get("/api/v1/trading/orders/nope"), http.delete("/api/v1/trading/orders/nope")):
