@@ -7,13 +7,14 @@ as ``qty`` is an error, not a silently ignored field.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 import msgspec
 
 from actors.market import MarketView
 from engine.candles import Candle
-from engine.errors import InvalidJson, ValidationFailed
+from engine.errors import InvalidJson, InvalidPrice, InvalidQuantity, ValidationFailed
 from engine.market import Trade
 from engine.model import BookTicker, Fill, Order, SymbolInfo
 from engine.money import divide, fmt
@@ -64,15 +65,37 @@ class PriceRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     price: Decimal
 
 
+# What a number written as a string may look like: ASCII digits, one point, an
+# exponent. Python's Decimal would also take "5_000", " 1 " and other scripts' digits;
+# a money field that is not written plainly is more likely a mistake than a number.
+# NaN and Infinity get through here to be refused as not finite, by name.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+
+
 def decode_body(raw: bytes, type_: type) -> object:
     if not raw.strip():
         raise InvalidJson("the request body is empty; send a JSON object")
     try:
-        return msgspec.json.decode(raw, type=type_)
+        value = msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"invalid request: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InvalidJson(f"the request body is not valid JSON: {exc}") from None
+    _check_numbers_are_plain(raw, type_)
+    return value
+
+
+def _check_numbers_are_plain(raw: bytes, type_: type) -> None:
+    names = [f.encode_name for f in msgspec.structs.fields(type_) if "Decimal" in str(f.type)]
+    if not names:
+        return
+    fields = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])  # numbers left unparsed
+    for name in names:
+        value = fields.get(name)
+        text = msgspec.json.decode(value) if value is not None and bytes(value).startswith(b'"') else None
+        if text is not None and not _PLAIN_NUMBER.fullmatch(text):
+            error = InvalidPrice if name == "price" else InvalidQuantity
+            raise error(f"{name} must be a plain decimal number such as \"0.25\", not {text[:40]!r}", details={"field": name})
 
 
 # -- responses -----------------------------------------------------------------------------

@@ -239,6 +239,9 @@ BAD_ORDERS = [
     ("absurd quantity", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1e400"}, 422, "INVALID_QUANTITY"),
     ("absurd quantity as a JSON number", b'{"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": 1e400}', 422, "INVALID_QUANTITY"),
     ("absurd price", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1e400"}, 422, "INVALID_PRICE"),
+    ("underscores in a quantity", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "1_0"}, 422, "INVALID_QUANTITY"),
+    ("spaces around a price", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": " 1000 "}, 422, "INVALID_PRICE"),
+    ("other scripts' digits", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quoteQuantity": "\u0661\u0660"}, 422, "INVALID_QUANTITY"),
     ("huge quantity at a tiny price", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "1e30", "price": "0.01"}, 422, "INVALID_QUANTITY"),
 ]
 
