@@ -158,6 +158,7 @@ class EngineClient:
         checks["portfolios"] = len(self.system.live_portfolios())
         if self.system.backups is not None:
             checks["backups"] = self.system.backups.status().as_dict()
+        self.system.venue.account_problem()  # a refused key is asked about again: a fixed key shows at once
         exchange = self.system.venue.health()
         checks["exchange"] = exchange
         for name in ("public", "account"):

@@ -319,6 +319,11 @@ def test_credentials_the_exchange_refuses_are_a_503_that_crashes_nothing(tmp_pat
             assert len([o for o in sim.orders_seen(KEY) if o.client_order_id == placed.json()["data"]["clientOrderId"]]) == 1
             assert http.post("/api/v1/account/wallet/refresh").status_code == 200
             assert http.get("/health").status_code == 200
+            sim.add_account(KEY, "rotated-again")
+            assert http.post("/api/v1/account/wallet/refresh").status_code == 503
+            assert http.get("/health").status_code == 503
+            sim.add_account(KEY, SECRET)  # fixed: /health asks about the key itself, nothing else need call
+            wait_for(lambda: http.get("/health").status_code == 200, message="/health sees the key fixed")
     finally:
         engine.stop()
 

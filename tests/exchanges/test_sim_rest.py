@@ -402,6 +402,17 @@ def test_an_existing_account_is_not_overwritten_by_the_controls(sim, http):
     assert call(http, "GET", "account", [], key="taken", secret="first-secret").status_code == 200
 
 
+def test_an_update_rotates_an_accounts_secret_and_sets_its_balances(sim, http):
+    sim.add_account("rotated", "old-secret", {"USDT": "10"})
+    response = http.post("/_sim/accounts", json={"apiKey": "rotated", "secret": "new-secret", "balances": {"USDT": "25"}, "update": True})
+    assert response.status_code == 200
+    assert call(http, "GET", "account", [], key="rotated", secret="old-secret").json()["code"] == 700002
+    assert call(http, "GET", "account", [], key="rotated", secret="new-secret").status_code == 200
+    assert sim.account_balances("rotated")["USDT"].free == D(25)
+    bad = http.post("/_sim/accounts", json={"apiKey": "rotated", "secret": "s", "update": "yes"})
+    assert bad.status_code == 400
+
+
 def test_sim_controls_without_an_api_key_answer_in_their_own_shape(http):
     for path in ("/_sim/orders", "/_sim/balances"):
         response = http.get(path)

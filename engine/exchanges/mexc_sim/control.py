@@ -150,8 +150,13 @@ class Accounts(_Resource):
             if problem is not None:
                 raise _Bad(f"balance of {asset} {problem}")
             balances[str(asset)] = amount
-        if self.sim.has_account(api_key):
-            raise _Conflict(f"account {api_key} exists; a running engine may be using it")
+        update = data.get("update", False)
+        if not isinstance(update, bool):
+            raise _Bad("update must be true or false")
+        if self.sim.has_account(api_key) and not update:
+            raise _Conflict(f"account {api_key} exists; a running engine may be using it (send \"update\": true to change it)")
+        # An update rotates the secret and sets the listed assets' free balances (a
+        # deposit or withdrawal the engine did not make), pushed like any balance change.
         self.sim.add_account(api_key, secret, balances)
         return {"apiKey": api_key}
 
