@@ -312,6 +312,7 @@ def test_an_append_the_journal_refuses_leaves_no_trace_in_the_portfolio(system: 
     first_book(system)
     assert wallet(system) == {"USDT": (START, Decimal(0))}
     blocker = apsw.Connection(system.config.database_path)
+    blocker.set_busy_timeout(10_000)  # the engine writes too (candles): wait for its lock
     try:
         # Any per-append failure (a constraint, SQLITE_FULL inside the savepoint, ...).
         blocker.execute(

@@ -111,6 +111,7 @@ def test_asks_time_out_while_the_journal_is_blocked_and_the_order_lands_afterwar
         client = EngineClient(system)
         assert client.wallet(USER)  # the portfolio exists before the journal is blocked
         blocker = apsw.Connection(system.config.database_path)
+        blocker.set_busy_timeout(10_000)  # the engine writes too (candles): wait for its lock
         blocker.execute("BEGIN EXCLUSIVE")
         try:
             started = time.monotonic()

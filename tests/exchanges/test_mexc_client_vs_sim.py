@@ -69,13 +69,15 @@ def test_orders_from_placement_to_cancel(client: MexcRestClient, sim: Simulator)
     assert [o.client_order_id for o in client.open_orders("BTCUSDT")] == ["calls-1"]
     assert "calls-1" in {o.client_order_id for o in client.all_orders("BTCUSDT")}
     canceled = client.cancel_order("BTCUSDT", client_order_id="calls-1")
-    assert canceled.status == "CANCELED"
+    assert canceled.order_id == found.order_id and canceled.status is None  # MEXC's short answer
+    assert client.query_order("BTCUSDT", order_id=found.order_id).status == "CANCELED"
     with pytest.raises(MexcUnknownOrder):
         client.cancel_order("BTCUSDT", client_order_id="calls-1")
 
     client.place_order("ETHUSDT", "SELL", "LIMIT", quantity=D("0.1"), price=D("9000"), client_order_id="calls-2")
     client.place_order("ETHUSDT", "SELL", "LIMIT", quantity=D("0.1"), price=D("9100"), client_order_id="calls-3")
-    assert {o.client_order_id for o in client.cancel_open_orders("ETHUSDT")} == {"calls-2", "calls-3"}
+    resting = {client.query_order("ETHUSDT", client_order_id=c).order_id for c in ("calls-2", "calls-3")}
+    assert {o.order_id for o in client.cancel_open_orders("ETHUSDT")} == resting
     client.place_order("ETHUSDT", "SELL", "LIMIT", quantity=D("0.1"), price=D("9200"), client_order_id="calls-4")
     client.cancel_all()
     assert client.open_orders() == []

@@ -120,6 +120,13 @@ class MexcAccountAdapter:
                 if found and found[-1].status not in ("NEW", "PARTIALLY_FILLED"):
                     return found  # the cancel landed, or the order ended otherwise
                 continue
+            if result.status is None:
+                # MEXC's usual answer says nothing of status or fills: the cancel
+                # landed, and the order itself says how it ended.
+                try:
+                    return self.query([order]) or [self._status_report(tracked, "CANCELED")]
+                except MexcError:
+                    return [self._status_report(tracked, "CANCELED")]
             return [self._from_exchange(tracked, result)]
         log.warning("mexc.cancel_failed", account=self._name, order_id=order.order_id, error=repr(failure))
         status: OrderStatus = "PARTIALLY_FILLED" if tracked.fills else "NEW"

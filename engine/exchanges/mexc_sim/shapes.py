@@ -81,17 +81,13 @@ def order(o: SimOrder) -> dict[str, Any]:
 
 
 def canceled(o: SimOrder, new_client_order_id: str | None = None) -> dict[str, Any]:
+    """The short answer MEXC gives in practice (ccxt's samples), not the documented
+    long one: no status, no fills. A client must ask the order for those."""
     return {
         "symbol": o.symbol,
-        "origClientOrderId": o.client_order_id,
         "orderId": o.order_id,
-        "clientOrderId": new_client_order_id or o.client_order_id,
         "price": num(o.price),
         "origQty": num(o.orig_qty),
-        "executedQty": num(o.executed_qty),
-        "cummulativeQuoteQty": num(o.cum_quote),
-        "status": o.status,
-        "timeInForce": None,
         "type": o.type,
         "side": o.side,
         "orderListId": -1,
