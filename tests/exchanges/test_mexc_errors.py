@@ -157,6 +157,13 @@ def test_403_waf_html_page_is_an_auth_error_with_the_text_kept_short() -> None:
     error = error_from_response(403, b"<html>" + b"x" * 5000 + b"</html>", {})
     assert isinstance(error, MexcAuthError)
     assert error.msg.startswith("<html>") and len(error.msg) <= 200
+    assert not error.refuses_key  # a firewall in the way says nothing of the key
+
+
+@pytest.mark.parametrize("code", [602, 10072, 700001, 700002, 700006, 700007])
+def test_codes_that_judge_the_key_itself_refuse_it(code: int) -> None:
+    error = error_from_response(400, f'{{"code":{code},"msg":"x"}}'.encode(), {})
+    assert isinstance(error, MexcAuthError) and error.refuses_key
 
 
 def test_5xx_with_a_non_json_body_is_a_server_error_of_unknown_outcome() -> None:

@@ -34,6 +34,16 @@ class MexcError(Exception):
 class MexcAuthError(MexcError):
     """Key, signature, IP whitelist or permission: retrying will not help."""
 
+    @property
+    def refuses_key(self) -> bool:
+        """MEXC said the key itself is wrong (unknown, bad secret, IP not listed,
+        no permission), not that a firewall stood in the way (a bare HTTP 403)."""
+        return self.code in KEY_REFUSALS
+
+
+# MEXC's codes that judge the API key itself (401 and 403 are also bare HTTP statuses).
+KEY_REFUSALS = frozenset({602, 10072, 700001, 700002, 700006, 700007})
+
 
 class MexcTimestampError(MexcError):
     """The request's timestamp is outside recvWindow: the clock offset is stale."""

@@ -746,12 +746,12 @@ class MexcRestClient:
         return None
 
     def _note_credentials(self, error: MexcError | None) -> None:
-        if isinstance(error, MexcAuthError):
+        if isinstance(error, MexcAuthError) and error.refuses_key:
             refusal = f"{error.msg} ({error.code})"
             if self._credentials != refusal:
                 log.error("mexc.credentials_refused", code=error.code, error=error.msg)
             self._credentials = refusal
-        elif error is None or error.http_status == 400:  # answered on its merits: the key passed
+        elif error is None or (error.http_status == 400 and not isinstance(error, MexcAuthError)):  # the key passed
             self._credentials = ""
 
     def _wait_for_backoff(self) -> None:
