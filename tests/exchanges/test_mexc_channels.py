@@ -136,3 +136,12 @@ def test_only_private_channels_have_no_symbol() -> None:
 def test_parse_rejects_unknown_channels(name: str) -> None:
     with pytest.raises(ValueError):
         parse(name)
+
+
+def test_a_refusal_is_known_by_its_text_whatever_the_code() -> None:
+    from engine.exchanges.mexc.channels import refused_in
+
+    # The reference's exact reply (two spaces, a full-width colon).
+    assert refused_in("Not Subscribed successfully! [spot@public.miniTicker.v3.api@BTCUSDT@UTC+0].  Reason： Blocked!")
+    assert not refused_in("spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT")
+    assert not refused_in(None)

@@ -24,6 +24,15 @@ LIMIT_DEPTH = "spot@public.limit.depth.v3.api.pb"
 KLINE = "spot@public.kline.v3.api.pb"
 
 PUSH_INTERVALS = ("100ms", "10ms")  # how often aggregated channels push
+
+# MEXC refuses a subscription in the reply's text, not by its code:
+# "Not Subscribed successfully! [<channels>].  Reason： Blocked!"
+REFUSAL_MARK = "Not Subscribed successfully"
+
+
+def refused_in(reply_msg: object) -> bool:
+    """Whether a subscription reply's ``msg`` refuses (some of) the channels asked for."""
+    return isinstance(reply_msg, str) and REFUSAL_MARK in reply_msg
 LIMIT_DEPTH_LEVELS = (5, 10, 20)
 
 # Engine interval names (as in engine.candles, plus "1M") -> MEXC's kline names.

@@ -185,8 +185,9 @@ class MarketStreams:
         except ValueError:
             log.warning("mexc.stream_text", text=text[:200])
             return
-        if reply.get("code") not in (0, None):
-            log.warning("mexc.stream_refused", reply=reply)
+        if reply.get("code") not in (0, None) or channels.refused_in(reply.get("msg")):
+            # Those symbols get no data on this connection: they show stale, and this says why.
+            log.error("mexc.stream_refused", reply=reply)
         elif str(reply.get("msg", "")).upper() == "PONG":
             self._vouch(symbols)
 

@@ -119,6 +119,9 @@ class UserStream:
             if isinstance(message, str):
                 if "Invalid listen key" in message:
                     raise StreamError("the exchange refused the listen key")
+                if channels.REFUSAL_MARK in message:
+                    # No pushes would come: fills would wait for the next reconciliation.
+                    raise StreamError(f"the exchange refused a private channel: {message[:200]}")
                 continue  # acks and pongs
             try:
                 push = decode_push(message)
