@@ -54,6 +54,10 @@ class BelowMinimum(ValidationFailed):
     code = "MIN_NOTIONAL"
 
 
+class AboveMaximum(ValidationFailed):
+    code = "MAX_NOTIONAL"
+
+
 class InsufficientBalance(ValidationFailed):
     code = "INSUFFICIENT_BALANCE"
 

@@ -32,6 +32,17 @@ class SymbolInfo(msgspec.Struct, frozen=True):
     min_quantity: Decimal = Decimal(0)
     min_notional: Decimal = Decimal(1)
     status: Literal["TRADING", "HALTED"] = "TRADING"
+    max_notional: Decimal | None = None  # None: the exchange states no maximum
+    min_notional_market: Decimal | None = None  # MARKET orders' own limits, where they differ
+    max_notional_market: Decimal | None = None
+
+    def notional_limits(self, order_type: str) -> tuple[Decimal, Decimal | None]:
+        """(minimum, maximum or None) value of an order of ``order_type``, in quote."""
+        if order_type == "MARKET":
+            minimum = self.min_notional if self.min_notional_market is None else self.min_notional_market
+            maximum = self.max_notional if self.max_notional_market is None else self.max_notional_market
+            return minimum, maximum
+        return self.min_notional, self.max_notional
 
 
 class BookTicker(msgspec.Struct, frozen=True):

@@ -13,7 +13,7 @@ from decimal import Decimal, localcontext
 
 import msgspec
 
-from engine.errors import InsufficientBalance, BelowMinimum, MarketDataUnavailable
+from engine.errors import AboveMaximum, BelowMinimum, InsufficientBalance, MarketDataUnavailable
 from engine.events import (
     AccountOpened,
     AnyEvent,
@@ -213,9 +213,16 @@ def decide_place(
     if cmd.type == "MARKET" and book is None:
         raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet; a MARKET order needs a price")
     notional = estimate_notional(cmd, book)
-    if notional < info.min_notional:
+    minimum, maximum = info.notional_limits(cmd.type)
+    if notional < minimum:
         raise BelowMinimum(
-            f"order value {fmt(notional)} {info.quote} is below the minimum {fmt(info.min_notional)} {info.quote}"
+            f"order value {fmt(notional)} {info.quote} is below the minimum {fmt(minimum)} {info.quote}"
+        )
+    if maximum is not None and notional > maximum:
+        raise AboveMaximum(
+            f"order value {fmt(notional)} {info.quote} is above the exchange's maximum of {fmt(maximum)} {info.quote}"
+            f" for a {cmd.type} order",
+            details={"maximum": fmt(maximum), "notional": fmt(notional)},
         )
     reserved_asset, reserved = _reservation(state, cmd, info, book)
     free = state.balance(reserved_asset).free

@@ -42,7 +42,8 @@ def raw(**changes: Any) -> dict[str, Any]:
 def test_symbol_info_reads_precisions_as_decimal_places_and_misnamed_fields_as_limits() -> None:
     info = symbol_info(BROCK)
     assert info == SymbolInfo(symbol="BROCKUSDT", base="BROCK", quote="USDT", base_precision=2,
-                              quote_precision=5, min_quantity=D(0), min_notional=D(1), status="TRADING")
+                              quote_precision=5, min_quantity=D(0), min_notional=D(1), status="TRADING",
+                              max_notional=D(2000000), min_notional_market=D(1), max_notional_market=D(100000))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from decimal import Context, Decimal
 import msgspec
 import pytest
 
-from engine.errors import BelowMinimum, InsufficientBalance, MarketDataUnavailable
+from engine.errors import AboveMaximum, BelowMinimum, InsufficientBalance, MarketDataUnavailable
 from engine.events import AccountOpened, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected
 from engine.model import BalanceChange, BookTicker, Fill, Order
 from engine.money import divide, round_up
@@ -277,6 +277,32 @@ def test_order_worth_exactly_min_notional_is_accepted() -> None:
     state = opened("10000")
     order = place(state, market("BUY", quote="1"), book())
     assert order.reserved == D(1)
+
+
+LIMITED = msgspec.structs.replace(BTC, max_notional=D(2000), min_notional_market=D(5), max_notional_market=D(1000))
+
+
+@pytest.mark.parametrize(
+    "cmd,top,error",
+    [
+        (limit("BUY", "0.03", "95000"), None, AboveMaximum),  # 2850 > 2000
+        (market("BUY", quote="1001"), book(), AboveMaximum),  # a MARKET order has its own maximum
+        (market("BUY", quantity="0.011"), book(), AboveMaximum),  # ~1045 at the ask
+        (market("BUY", quote="4"), book(), BelowMinimum),  # and its own minimum
+    ],
+)
+def test_the_exchanges_notional_limits_are_checked_per_order_type(cmd: PlaceOrder, top: BookTicker | None, error: type) -> None:
+    state = opened("100000")
+    with pytest.raises(error):
+        decide_place(state, cmd, LIMITED, top, order_id="o1", client_order_id="c1", now=T0)
+    assert state.orders == {}
+
+
+def test_orders_within_the_exchanges_limits_are_accepted() -> None:
+    state = opened("100000")
+    for n, (cmd, top) in enumerate([(limit("BUY", "0.02", "95000"), None), (market("BUY", quote="1000"), book()), (limit("BUY", "0.0001", "95000"), None)]):
+        evolve(state, decide_place(state, cmd, LIMITED, top, order_id=f"o{n}", client_order_id=f"c{n}", now=T0))
+    assert len(state.orders) == 3  # 9.5 USDT LIMIT is fine: the MARKET minimum is not its
 
 
 @pytest.mark.parametrize(

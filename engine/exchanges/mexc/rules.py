@@ -57,6 +57,9 @@ def symbol_info(raw: Mapping[str, object]) -> SymbolInfo:
     if min_notional is not None:
         defaults["min_notional"] = min_notional
     return SymbolInfo(
+        max_notional=_decimal_or_none(raw.get("maxQuoteAmount"), "maxQuoteAmount", symbol),
+        min_notional_market=_decimal_or_none(raw.get("quoteAmountPrecisionMarket"), "quoteAmountPrecisionMarket", symbol),
+        max_notional_market=_decimal_or_none(raw.get("maxQuoteAmountMarket"), "maxQuoteAmountMarket", symbol),
         symbol=symbol,
         base=_str(raw, "baseAsset"),
         quote=_str(raw, "quoteAsset"),
