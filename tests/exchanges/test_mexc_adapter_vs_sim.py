@@ -77,3 +77,32 @@ def test_an_order_push_with_news_is_reported(adapter: MexcAccountAdapter) -> Non
     [report] = adapter.on_push(order_push(adapter, order))
     assert report.status == "FILLED" and report.fills  # the missing deals were fetched
     assert adapter.on_push(order_push(adapter, order)) == []  # and said once
+
+
+def test_an_order_the_exchange_says_it_lacks_is_sent_again_only_once_that_stays_true() -> None:
+    from engine.clock import ManualClock
+
+    clock = ManualClock(1_800_000_000_000)
+    simulator = Simulator(accounts={KEY: (SECRET, {"USDT": "10000"})}, speed=0, history_minutes=5, clock=clock).start()
+    try:
+        with MexcRestClient(simulator.rest_url, KEY, SECRET, clock=clock, breaker_threshold=100, sleep=lambda _: None) as client:
+            catalog = SymbolCatalog([s.info for s in client.exchange_info().symbols])
+            adapter = MexcAccountAdapter(client, lambda: catalog, clock, name="test")
+            order = ExchangeOrder(
+                user_id="alice", order_id="9", client_order_id="c9", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                quantity=Decimal("0.001"), quote_quantity=None, price=Decimal("50000"),
+            )
+            simulator.faults.fail_next(20, status=503)  # the order and every look for it fail unprocessed
+            assert adapter.submit(order) == []  # the outcome is unknown
+            simulator.faults.clear()
+            clock.advance(2_000)
+            assert adapter.follow_up() == []  # "no such order" may only mean "not yet"
+            clock.advance(2_000)
+            assert adapter.follow_up() == []  # still within the grace
+            assert simulator.orders_seen(KEY) == []
+            clock.advance(1_000)
+            [report] = adapter.follow_up()  # still missing three seconds on: it never arrived
+            assert report.status == "NEW"
+            assert [o.client_order_id for o in simulator.orders_seen(KEY)] == ["c9"]
+    finally:
+        simulator.stop()

@@ -59,6 +59,7 @@ class MexcAccountAdapter:
         self._by_client_id: dict[str, _Tracked] = {}
         self._by_exchange_id: dict[str, _Tracked] = {}
         self._unconfirmed: dict[str, tuple[ExchangeOrder, int]] = {}  # client id -> (order, since ms)
+        self._missing_since: dict[str, int] = {}  # client id -> when the exchange first said it has no such order
 
     # -- commands ------------------------------------------------------------------
 
@@ -145,9 +146,11 @@ class MexcAccountAdapter:
             reports.append(self._from_exchange(tracked, found))
         return reports
 
-    def follow_up(self, older_than_ms: int = 2_000) -> list[ExecutionReport]:
+    def follow_up(self, older_than_ms: int = 2_000, missing_for_ms: int = 3_000) -> list[ExecutionReport]:
         """Orders whose placement had an unknown outcome: ask the exchange again;
-        if it never got them, send them again under the same client order id."""
+        if it never got them, send them again under the same client order id. MEXC
+        may say "no such order" for a moment right after one is created, so that
+        answer counts only when it is still the answer ``missing_for_ms`` later."""
         now = self._clock.now_ms()
         reports: list[ExecutionReport] = []
         for client_id, (order, since) in list(self._unconfirmed.items()):
@@ -160,8 +163,12 @@ class MexcAccountAdapter:
                 continue
             if found:
                 self._unconfirmed.pop(client_id, None)
+                self._missing_since.pop(client_id, None)
                 reports.extend(found)
-            else:
+                continue
+            first_missing = self._missing_since.setdefault(client_id, now)
+            if now - first_missing >= missing_for_ms:
+                self._missing_since.pop(client_id, None)
                 reports.extend(self.submit(order))
         return reports
 
