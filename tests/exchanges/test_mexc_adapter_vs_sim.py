@@ -106,3 +106,32 @@ def test_an_order_the_exchange_says_it_lacks_is_sent_again_only_once_that_stays_
             assert [o.client_order_id for o in simulator.orders_seen(KEY)] == ["c9"]
     finally:
         simulator.stop()
+
+
+class _PagedTrades:
+    """myTrades as MEXC pages it: the newest ``limit`` up to ``end`` (pure logic, no server)."""
+
+    def __init__(self, trades: list) -> None:
+        self.trades = trades
+        self.calls = 0
+
+    def my_trades(self, symbol, order_id=None, start=None, end=None, limit=None):  # noqa: ANN001, ANN201
+        self.calls += 1
+        found = [t for t in self.trades if end is None or t.time <= end]
+        return found[-(limit or 100):]
+
+
+def test_an_order_with_more_fills_than_one_answer_holds_is_read_page_by_page() -> None:
+    from engine.exchanges.mexc.rest import MexcTrade
+
+    # 250 fills, some sharing a millisecond across a page boundary.
+    trades = [
+        MexcTrade(symbol="BTCUSDT", id=f"t{n:03}", order_id="x1", price=Decimal(90000), qty=Decimal("0.001"),
+                  quote_qty=Decimal(90), commission=Decimal(0), commission_asset="BTC", time=1_000 + n // 3,
+                  is_buyer=True, is_maker=True)
+        for n in range(250)
+    ]
+    rest = _PagedTrades(trades)
+    adapter = MexcAccountAdapter(rest, lambda: SymbolCatalog([]), SystemClock(), name="paging")  # type: ignore[arg-type]
+    assert [t.id for t in adapter._trades_of("BTCUSDT", "x1")] == [t.id for t in trades]
+    assert rest.calls <= 4

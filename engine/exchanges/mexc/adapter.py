@@ -36,6 +36,8 @@ STATUS: dict[str, OrderStatus] = {
     "PARTIALLY_CANCELED": "CANCELED",
 }
 PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED", 5: "CANCELED"}
+TRADES_PER_PAGE = 100  # myTrades answers at most this many
+TRADE_PAGES = 50  # pages read per order at most (5,000 fills)
 
 
 class _Tracked:
@@ -259,8 +261,7 @@ class MexcAccountAdapter:
     def _fetch_fills(self, tracked: _Tracked) -> None:
         if tracked.exchange_id is None:
             return
-        trades: list[MexcTrade] = self.rest.my_trades(tracked.order.symbol, order_id=tracked.exchange_id)
-        for trade in trades:
+        for trade in self._trades_of(tracked.order.symbol, tracked.exchange_id):
             if trade.id in tracked.fills:
                 continue
             tracked.fills[trade.id] = Fill(
@@ -273,6 +274,20 @@ class MexcAccountAdapter:
                 is_maker=trade.is_maker,
                 time=trade.time,
             )
+
+    def _trades_of(self, symbol: str, exchange_id: str) -> list[MexcTrade]:
+        """Every trade of one order. MEXC answers at most 100 (the newest) at a time,
+        so an order with more is read page by page, back in time."""
+        trades: dict[str, MexcTrade] = {}
+        end: int | None = None
+        for _ in range(TRADE_PAGES):
+            page = self.rest.my_trades(symbol, order_id=exchange_id, end=end, limit=TRADES_PER_PAGE)
+            new = [t for t in page if t.id not in trades]
+            trades.update((t.id, t) for t in page)
+            if len(page) < TRADES_PER_PAGE or not new:
+                break
+            end = min(t.time for t in page)  # that millisecond again: its other trades are not lost
+        return sorted(trades.values(), key=lambda t: (t.time, t.id))
 
     def _report(
         self, order: ExchangeOrder, status: OrderStatus, fills: tuple[Fill, ...] = (), reason: str | None = None,
