@@ -21,11 +21,14 @@ def read(req: falcon.Request, type_: type) -> Any:
     length = req.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
-    if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
-        # No length to bound it by: gunicorn's input ends where the chunks do.
-        raw = req.stream.read(MAX_BODY_BYTES + 1)
-    else:
-        raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    try:
+        if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+            # No length to bound it by: gunicorn's input ends where the chunks do.
+            raw = req.stream.read(MAX_BODY_BYTES + 1)
+        else:
+            raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    except Exception as exc:  # noqa: BLE001 - gunicorn's parse errors (bad chunk sizes, a cut body) have no common base
+        raise BadRequest(f"the request body could not be read: {type(exc).__name__}") from None
     if len(raw) > MAX_BODY_BYTES:
         raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     return decode_body(raw, type_)

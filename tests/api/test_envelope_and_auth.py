@@ -83,12 +83,14 @@ def raw_exchange(server: EngineProcess, request: bytes) -> tuple[int, dict[str, 
         (b"GET /health HTTP/1.1\r\nHost: x\r\nIdempotency-Key: " + b"k" * 10000 + b"\r\n\r\n", 431, "HEADERS_TOO_LARGE"),
         (b"GARBAGE\r\n\r\n", 400, "BAD_REQUEST"),
         (b"POST /api/v1/trading/orders HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "BAD_REQUEST"),
+        (b"PUT /api/v1/paper/prices/BTCUSDT HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer TOKEN\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, "BAD_REQUEST"),
     ],
-    ids=["uri-too-long", "header-too-large", "garbage-request-line", "negative-content-length"],
+    ids=["uri-too-long", "header-too-large", "garbage-request-line", "negative-content-length", "bad-chunk-size"],
 )
 def test_requests_refused_before_the_app_still_get_the_envelope(server: EngineProcess, request_bytes, status, code) -> None:
     import json
 
+    request_bytes = request_bytes.replace(b"TOKEN", server.token("ops", role="admin").encode())
     got_status, headers, body = raw_exchange(server, request_bytes)
     assert got_status == status
     assert headers["content-type"] == "application/json"

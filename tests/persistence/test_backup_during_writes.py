@@ -20,6 +20,7 @@ from persistence import codec
 from persistence.backup import BackupResult, backup, integrity_check
 from persistence.projections import decode_order
 from tests.conftest import make_config
+from tests.support.waiting import wait_for
 
 THREADS = 8
 MIN_COMMANDS_PER_THREAD = 50
@@ -119,6 +120,7 @@ def test_backups_taken_during_a_burst_of_writes_are_sound_prefixes_of_the_journa
             stop.set()
 
     try:
+        wait_for(lambda: client.ticker("BTCUSDT"), message="market data, for the MARKET orders")
         client.place_order("burst-0", limit_buy())  # the journal is not empty when the burst starts
         seq_before = read_journal(database)[-1][0]
         threads = [threading.Thread(target=burst, args=(n,), name=f"burst-{n}") for n in range(THREADS)]

@@ -139,6 +139,7 @@ def test_a_restored_backup_starts_an_engine_with_the_wallets_and_orders_it_was_t
     system = ActorSystem(source).start()
     client = EngineClient(system)
     try:
+        wait_for(lambda: client.ticker("BTCUSDT"), message="market data, for the MARKET orders")
         for user in users:
             client.place_order(user, limit_buy())
             client.place_order(user, market_buy())

@@ -45,6 +45,7 @@ def remote_events(server: TursoServer) -> tuple[int, str]:
 
 
 def trade(client: EngineClient, users: list[str], rounds: int) -> None:
+    wait_for(lambda: client.ticker("ETHUSDT"), message="ETHUSDT's market data, for the MARKET orders")
     for n in range(rounds):
         for user in users:
             placed = client.place_order(user, PlaceOrder(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity=Decimal("0.001"), price=Decimal(1000 + n)))
