@@ -251,6 +251,13 @@ class MexcAccountAdapter:
         status = STATUS.get(found.status or "", "NEW")
         if found.executed_qty and found.executed_qty > 0:
             self._fetch_fills(tracked)
+            known = sum((f.quantity for f in tracked.fills.values()), Decimal(0))
+            if known < found.executed_qty:
+                # myTrades has no cursor but time: over 100 fills in one millisecond
+                # cannot all be read. Operators hear of it; a wallet refresh (with
+                # nothing open) brings the balances to the exchange's.
+                log.error("mexc.fills_incomplete", account=self._name, order_id=tracked.order.order_id,
+                          executed=str(found.executed_qty), read=str(known), fills=len(tracked.fills))
         return self._status_report(tracked, status)
 
     def _status_report(self, tracked: _Tracked, status: OrderStatus) -> ExecutionReport:
