@@ -95,7 +95,7 @@ def _check_numbers_are_plain(raw: bytes, type_: type) -> None:
         text = msgspec.json.decode(value) if value is not None and bytes(value).startswith(b'"') else None
         if text is not None and not _PLAIN_NUMBER.fullmatch(text):
             error = InvalidPrice if name == "price" else InvalidQuantity
-            raise error(f"{name} must be a plain decimal number such as \"0.25\", not {text[:40]!r}", details={"field": name})
+            raise error(f"{name} must be a decimal number in ASCII digits such as \"0.25\", not {text[:40]!r}", details={"field": name})
 
 
 # -- responses -----------------------------------------------------------------------------
