@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.clock import SystemClock
+from engine.clock import ManualClock, SystemClock
 from engine.exchanges.base import ExchangeOrder
 from engine.exchanges.mexc.adapter import MexcAccountAdapter
 from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
@@ -79,33 +79,56 @@ def test_an_order_push_with_news_is_reported(adapter: MexcAccountAdapter) -> Non
     assert adapter.on_push(order_push(adapter, order)) == []  # and said once
 
 
-def test_an_order_the_exchange_says_it_lacks_is_sent_again_only_once_that_stays_true() -> None:
-    from engine.clock import ManualClock
-
+@pytest.fixture
+def on_a_manual_clock() -> Iterator[tuple[ManualClock, Simulator, MexcAccountAdapter]]:
+    """A simulator and an adapter sharing a clock the test moves; no retry waits, no breaker."""
     clock = ManualClock(1_800_000_000_000)
     simulator = Simulator(accounts={KEY: (SECRET, {"USDT": "10000"})}, speed=0, history_minutes=5, clock=clock).start()
     try:
         with MexcRestClient(simulator.rest_url, KEY, SECRET, clock=clock, breaker_threshold=100, sleep=lambda _: None) as client:
             catalog = SymbolCatalog([s.info for s in client.exchange_info().symbols])
-            adapter = MexcAccountAdapter(client, lambda: catalog, clock, name="test")
-            order = ExchangeOrder(
-                user_id="alice", order_id="9", client_order_id="c9", symbol="BTCUSDT", side="BUY", type="LIMIT",
-                quantity=Decimal("0.001"), quote_quantity=None, price=Decimal("50000"),
-            )
-            simulator.faults.fail_next(20, status=503)  # the order and every look for it fail unprocessed
-            assert adapter.submit(order) == []  # the outcome is unknown
-            simulator.faults.clear()
-            clock.advance(2_000)
-            assert adapter.follow_up() == []  # "no such order" may only mean "not yet"
-            clock.advance(2_000)
-            assert adapter.follow_up() == []  # still within the grace
-            assert simulator.orders_seen(KEY) == []
-            clock.advance(1_000)
-            [report] = adapter.follow_up()  # still missing three seconds on: it never arrived
-            assert report.status == "NEW"
-            assert [o.client_order_id for o in simulator.orders_seen(KEY)] == ["c9"]
+            yield clock, simulator, MexcAccountAdapter(client, lambda: catalog, clock, name="test")
     finally:
         simulator.stop()
+
+
+def test_an_order_the_exchange_says_it_lacks_is_sent_again_only_once_that_stays_true(on_a_manual_clock) -> None:
+    clock, simulator, adapter = on_a_manual_clock
+    order = ExchangeOrder(
+        user_id="alice", order_id="9", client_order_id="c9", symbol="BTCUSDT", side="BUY", type="LIMIT",
+        quantity=Decimal("0.001"), quote_quantity=None, price=Decimal("50000"),
+    )
+    simulator.faults.fail_next(20, status=503)  # the order and every look for it fail unprocessed
+    assert adapter.submit(order) == []  # the outcome is unknown
+    simulator.faults.clear()
+    clock.advance(2_000)
+    assert adapter.follow_up() == []  # "no such order" may only mean "not yet"
+    clock.advance(2_000)
+    assert adapter.follow_up() == []  # still within the grace
+    assert simulator.orders_seen(KEY) == []
+    clock.advance(1_000)
+    [report] = adapter.follow_up()  # still missing three seconds on: it never arrived
+    assert report.status == "NEW"
+    assert [o.client_order_id for o in simulator.orders_seen(KEY)] == ["c9"]
+
+
+def test_a_market_order_that_did_not_reach_the_exchange_in_time_is_not_sent_late(on_a_manual_clock) -> None:
+    clock, simulator, adapter = on_a_manual_clock
+    order = market_buy("10", "100")
+    simulator.faults.fail_next(20, status=503)
+    assert adapter.submit(order) == []  # the outcome is unknown
+    simulator.faults.fail_next(100, status=503)  # and the exchange stays away
+    for _ in range(4):
+        clock.advance(3_000)
+        assert adapter.follow_up() == []
+    simulator.faults.clear()
+    clock.advance(1_000)
+    assert adapter.follow_up() == []  # back, and says it has no such order: wait and see
+    clock.advance(3_000)
+    [report] = adapter.follow_up()  # 17 s after it was sent: too late for a MARKET order
+    assert report.status == "REJECTED" and "in time" in (report.reason or "")
+    assert simulator.orders_seen(KEY) == []
+    assert adapter.follow_up() == []  # and it is not asked about again
 
 
 class _PagedTrades:
@@ -135,3 +158,4 @@ def test_an_order_with_more_fills_than_one_answer_holds_is_read_page_by_page() -
     adapter = MexcAccountAdapter(rest, lambda: SymbolCatalog([]), SystemClock(), name="paging")  # type: ignore[arg-type]
     assert [t.id for t in adapter._trades_of("BTCUSDT", "x1")] == [t.id for t in trades]
     assert rest.calls <= 4
+

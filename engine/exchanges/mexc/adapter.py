@@ -37,6 +37,9 @@ STATUS: dict[str, OrderStatus] = {
 }
 PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED", 5: "CANCELED"}
 TRADES_PER_PAGE = 100  # myTrades answers at most this many
+# A MARKET order that has not reached the exchange this long after it was sent is not
+# sent at all: a market order minutes late trades at a price nobody chose.
+MARKET_SEND_WINDOW_MS = 10_000
 TRADE_PAGES = 50  # pages read per order at most (5,000 fills)
 
 
@@ -169,9 +172,14 @@ class MexcAccountAdapter:
                 reports.extend(found)
                 continue
             first_missing = self._missing_since.setdefault(client_id, now)
-            if now - first_missing >= missing_for_ms:
-                self._missing_since.pop(client_id, None)
-                reports.extend(self.submit(order))
+            if now - first_missing < missing_for_ms:
+                continue
+            self._missing_since.pop(client_id, None)
+            if order.type == "MARKET" and now - since > MARKET_SEND_WINDOW_MS:
+                self._unconfirmed.pop(client_id, None)
+                reports.append(self._report(order, "REJECTED", reason="the order did not reach the exchange in time"))
+                continue
+            reports.extend(self.submit(order))
         return reports
 
     def balances(self) -> dict[str, Decimal]:
