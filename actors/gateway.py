@@ -47,7 +47,7 @@ class ExchangeGateway(EngineActor):
             # its state. An asker gets a typed 503; a tell is logged (pushes,
             # reconnects and ticks come again).
             if isinstance(message, (QueryOrders, GetBalances)):
-                if isinstance(exc, MexcAuthError):
+                if isinstance(exc, MexcAuthError) and exc.refuses_key:
                     raise ExchangeUnavailable(f"MEXC refused the account's API key: {exc.msg} ({exc.code})") from None
                 raise ExchangeUnavailable(f"the exchange could not answer: {exc.msg} ({exc.code})") from None
             self.log.warning("gateway.exchange_error", message=type(message).__name__, error=repr(exc))

@@ -261,16 +261,6 @@ class GatewayTick(msgspec.Struct, frozen=True):
     """tell: periodic; follow up orders whose placement had an unknown outcome."""
 
 
-class Reconciliation(msgspec.Struct, frozen=True):
-    """What a reconciliation found different at the exchange (for operators)."""
-
-    user_id: str
-    time: int
-    orders_updated: list[str]  # fills or a final state the engine had missed
-    orders_resent: list[str]  # accepted here, never received there
-    balances_adjusted: dict[str, str]  # asset -> difference journaled
-
-
 class SaveCandles(msgspec.Struct, frozen=True):
     """tell (to PersistenceActor): closed candles, (symbol, Candle) pairs."""
 

@@ -39,10 +39,9 @@ from actors.messages import (
 )
 from actors.venue import NoExchangeAccount
 from persistence.journal import StreamLoad
-from actors.messages import Reconciliation
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
-from engine.events import AnyEvent, user_stream
-from engine.exchanges.base import ExchangeOrder, ExecutionReport
+from engine.events import AnyEvent, Reconciliation, user_stream
+from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport
 from engine.model import Order
 from engine.money import fmt
 from engine.orders import derive_client_order_id, differences, new_order_id, validate
@@ -50,9 +49,6 @@ from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, snapshot_of, stat
 from engine.ratelimit import TokenBucket
 
 
-# An accepted MARKET order the exchange never received is sent on reconciliation
-# only this soon after it was accepted; later, it is rejected instead.
-MARKET_RESEND_WINDOW_MS = 10_000
 IN_FLIGHT_SECONDS = 10.0  # a placement not answered by then is looked up by reconciliation
 
 
@@ -367,7 +363,7 @@ class PortfolioActor(EngineActor):
         updated = [o.id for o in open_orders if (o.status, len(o.fills)) != before[o.id]]
         missing = [o for o in open_orders if o.id not in known and o.is_open]
         now = self.system.clock.now_ms()
-        stale = [o for o in missing if o.type == "MARKET" and now - o.created_at > MARKET_RESEND_WINDOW_MS]
+        stale = [o for o in missing if o.type == "MARKET" and now - o.created_at > MARKET_SEND_WINDOW_MS]
         for order in stale:
             # A market order that never reached the exchange is not sent minutes
             # later at another price: the trader decides again.

@@ -42,7 +42,6 @@ from actors.messages import (
     PruneMarketData,
     QueryOrders,
     Reconcile,
-    Reconciliation,
     SaveCandles,
     StreamReconnected,
     VerifyJournal,
@@ -55,7 +54,7 @@ from actors.risk import RiskSupervisor
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
-from engine.events import RECONCILIATION_STREAM, ReconciliationFound
+from engine.events import RECONCILIATION_STREAM, Reconciliation, ReconciliationFound
 from engine import market as market_data
 from engine.candles import Candle
 from engine.market import MarketData
@@ -409,10 +408,7 @@ class ActorSystem:
 
     def record_reconciliation(self, record: Reconciliation) -> None:
         self.reconciliations.append(record)  # deque.append is atomic: no lock
-        finding = ReconciliationFound(
-            time=record.time, user_id=record.user_id, orders_updated=tuple(record.orders_updated),
-            orders_resent=tuple(record.orders_resent), balances_adjusted=dict(record.balances_adjusted),
-        )
+        finding = ReconciliationFound(time=record.time, record=record)
         # Not waited for: what reconciliation applied is durable in the user's own stream;
         # this is the operators' record of it.
         try:
@@ -424,10 +420,7 @@ class ActorSystem:
         """Earlier runs' findings, so a restart does not hide them from operators."""
         for event in self.ask_persistence(LoadNewest(RECONCILIATION_STREAM, self.reconciliations.maxlen or 200)):
             if isinstance(event, ReconciliationFound):
-                self.reconciliations.append(Reconciliation(
-                    user_id=event.user_id, time=event.time, orders_updated=list(event.orders_updated),
-                    orders_resent=list(event.orders_resent), balances_adjusted=dict(event.balances_adjusted),
-                ))
+                self.reconciliations.append(event.record)
 
     def users_of(self, account: str) -> list[str]:
         return self.venue.users_of(account, [user for user, _ in self.live_portfolios()])

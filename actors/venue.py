@@ -229,8 +229,7 @@ class MexcVenue:
         client = self._private
         if client is None:
             return None
-        problem = client.problem()
-        if problem and problem.startswith("MEXC refused"):
+        if client.refused_key:
             with self._probe_lock:
                 due = time.monotonic() - self._probed_at >= PROBE_EVERY_SECONDS
                 if due:
@@ -242,8 +241,7 @@ class MexcVenue:
                     client.account()
                 except MexcError:
                     pass
-                problem = client.problem()
-        return problem
+        return client.problem()
 
     def release_adapter(self, adapter: Any) -> None:
         pass  # one account, one client, for the engine's whole life

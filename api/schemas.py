@@ -7,6 +7,7 @@ as ``qty`` is an error, not a silently ignored field.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
@@ -85,8 +86,13 @@ def decode_body(raw: bytes, type_: type) -> object:
     return value
 
 
+@functools.cache
+def _decimal_fields(type_: type) -> tuple[str, ...]:
+    return tuple(f.encode_name for f in msgspec.structs.fields(type_) if "Decimal" in str(f.type))
+
+
 def _check_numbers_are_plain(raw: bytes, type_: type) -> None:
-    names = [f.encode_name for f in msgspec.structs.fields(type_) if "Decimal" in str(f.type)]
+    names = _decimal_fields(type_)
     if not names:
         return
     fields = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])  # numbers left unparsed

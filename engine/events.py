@@ -76,14 +76,21 @@ class KillSwitchReleased(Event):
     by: str
 
 
-class ReconciliationFound(Event):
-    """Reconciliation found the journal behind the exchange. What it applied is in
-    the user's own stream; this record keeps the finding for operators, across restarts."""
+class Reconciliation(msgspec.Struct, frozen=True):
+    """What a reconciliation found different at the exchange (for operators)."""
 
     user_id: str
-    orders_updated: tuple[str, ...]  # fills or a final state the engine had missed
-    orders_resent: tuple[str, ...]  # accepted here, never received there
+    time: int
+    orders_updated: list[str]  # fills or a final state the engine had missed
+    orders_resent: list[str]  # accepted here, never received there
     balances_adjusted: dict[str, str]  # asset -> difference journaled
+
+
+class ReconciliationFound(Event):
+    """Reconciliation found the journal behind the exchange. What it applied is in
+    the user's own stream; this keeps the finding for operators, across restarts."""
+
+    record: Reconciliation
 
 
 SystemEvent = KillSwitchEngaged | KillSwitchReleased | ReconciliationFound

@@ -9,6 +9,12 @@ import msgspec
 from engine.model import Fill, Order, OrderStatus, OrderType, Side
 
 
+# A MARKET order that has not reached the exchange this long after it was sent is not
+# sent at all (by the adapter's follow-up, or by reconciliation after a restart): a
+# market order traded late trades at a price nobody chose.
+MARKET_SEND_WINDOW_MS = 10_000
+
+
 class ExchangeOrder(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     order_id: str

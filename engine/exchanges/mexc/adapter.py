@@ -18,7 +18,7 @@ from decimal import Decimal
 import structlog
 
 from engine.clock import Clock
-from engine.exchanges.base import ExchangeOrder, ExecutionReport
+from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport
 from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
 from engine.exchanges.mexc.errors import MexcError, MexcUnknownOrder
 from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcRestClient, MexcTrade
@@ -37,9 +37,6 @@ STATUS: dict[str, OrderStatus] = {
 }
 PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED", 5: "CANCELED"}
 TRADES_PER_PAGE = 100  # myTrades answers at most this many
-# A MARKET order that has not reached the exchange this long after it was sent is not
-# sent at all: a market order minutes late trades at a price nobody chose.
-MARKET_SEND_WINDOW_MS = 10_000
 TRADE_PAGES = 50  # pages read per order at most (5,000 fills)
 
 

@@ -736,6 +736,11 @@ class MexcRestClient:
             raise error
         return response.content
 
+    @property
+    def refused_key(self) -> str | None:
+        """MEXC's refusal of the key at the last signed call, if it refused it."""
+        return self._credentials or None
+
     def problem(self) -> str | None:
         """What stops this client's calls from working now, if anything."""
         if self._credentials:
