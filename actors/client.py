@@ -8,6 +8,7 @@ anything: it carries requests to the actors that own the state.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
 from typing import Any
@@ -85,8 +86,14 @@ class EngineClient:
         return self.system.ask_portfolio(user_id, ListOrders(symbol, open_only, limit, client_order_id))
 
     def refresh_wallet(self, user_id: str) -> list[WalletLine]:
-        """Reconcile with the exchange first (orders, then balances), then answer."""
-        self.system.ask_portfolio(user_id, Reconcile())
+        """Reconcile with the exchange first (orders, then balances), then answer. The
+        portfolio hands back a future and carries on; this request thread waits on it."""
+        deadline = time.monotonic() + self.timeout
+        done: Future[int] = self.system.ask_portfolio(user_id, Reconcile())
+        try:
+            done.result(timeout=max(deadline - time.monotonic(), 0.0))
+        except FutureTimeout:
+            raise EngineTimeout("the exchange did not answer the reconciliation in time; retry") from None
         return self.wallet(user_id)
 
     def wallet(self, user_id: str) -> list[WalletLine]:
@@ -158,7 +165,7 @@ class EngineClient:
         checks["portfolios"] = len(self.system.live_portfolios())
         if self.system.backups is not None:
             checks["backups"] = self.system.backups.status().as_dict()
-        self.system.venue.account_problem()  # a refused key is asked about again: a fixed key shows at once
+        self.system.venue.probe_key()  # a refused key is asked about again: a fixed key shows at once
         exchange = self.system.venue.health()
         checks["exchange"] = exchange
         for name in ("public", "account"):

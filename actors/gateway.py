@@ -1,30 +1,77 @@
-"""ExchangeGateway: one per exchange account; owns that account's adapter.
+"""ExchangeGateway: one per exchange account; the single owner of its orders' lives
+at the exchange.
 
-Orders and cancels arrive by ``tell``; every answer goes back to the owning
-PortfolioActor as an ``Execution`` message, so no portfolio ever blocks on the
-exchange. The adapter is a MEXC account (REST out, private pushes in): on the
-real exchange, or on the simulator that paper trading runs against.
+Orders, cancels and portfolios' open orders arrive by ``tell``; everything the
+gateway learns goes back to the owning PortfolioActor as messages (Execution,
+OrphanFound, Reconciled, BalancesFetched), so no portfolio ever waits on the
+exchange. The adapter decides; the REST calls it asks for run on the engine's
+exchange I/O workers (``ExchangeIO``) and come back here as ``JobDone``, so the
+gateway itself never blocks on the network: a push is handled while an order's
+answer is still out. Re-checks are due times looked at on ``GatewayTick``.
 """
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
+
+import pykka
+import structlog
 
 from actors.base import EngineActor
 from actors.messages import (
+    Adopt,
+    BalancesFetched,
     CancelAtExchange,
     Execution,
+    FetchBalances,
+    GatewayStatus,
     GatewayTick,
-    GetBalances,
+    JobDone,
+    OrphanFound,
     PrivatePush,
-    QueryOrders,
-    Reconcile,
+    Reconciled,
     StreamReconnected,
     Submit,
+    Track,
 )
-from engine.errors import ExchangeUnavailable
-from engine.exchanges.base import ExchangeOrder, ExecutionReport
-from engine.exchanges.mexc.errors import MexcAuthError, MexcError
+from engine.exchanges.base import ExchangeOrder
+from engine.exchanges.mexc import account_io
+from engine.exchanges.mexc.account_io import Job
+from engine.exchanges.mexc.adapter import Effects
+
+log = structlog.get_logger(__name__)
+
+PROBE_EVERY_SECONDS = 1.0  # a refused key is asked about again at most this often
+
+
+class ExchangeIO:
+    """The worker threads that carry out every gateway's REST jobs. A fixed pool:
+    the number of threads does not grow with accounts, and a slow exchange ties
+    up workers, never an actor."""
+
+    def __init__(self, workers: int = 8) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange-io")
+
+    def run(self, rest: Any, job: Job, reply_to: pykka.ActorRef) -> None:
+        def done(future: Future[Any]) -> None:
+            error = future.exception()
+            message = JobDone(job, None if error else future.result(), error)
+            try:
+                reply_to.tell(message)
+            except pykka.ActorDeadError:
+                log.info("gateway.job_answer_dropped", kind=job.kind, client_order_id=job.client_id)
+
+        try:
+            self._pool.submit(account_io.run, rest, job).add_done_callback(done)
+        except RuntimeError:  # shutting down
+            log.info("gateway.job_dropped", kind=job.kind, client_order_id=job.client_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ExchangeGateway(EngineActor):
@@ -35,55 +82,69 @@ class ExchangeGateway(EngineActor):
         self.account = account
         self._make_adapter = make_adapter
         self.adapter: Any = None
+        self._probed_at = 0.0
 
     def started(self) -> None:
         self.adapter = self._make_adapter()
-
-    def handle(self, message: Any) -> Any:
-        try:
-            return self._handle(message)
-        except MexcError as exc:
-            # The exchange's refusal or absence is no fault of this actor: it keeps
-            # its state. An asker gets a typed 503; a tell is logged (pushes,
-            # reconnects and ticks come again).
-            if isinstance(message, (QueryOrders, GetBalances)):
-                if isinstance(exc, MexcAuthError) and exc.refuses_key:
-                    raise ExchangeUnavailable(f"MEXC refused the account's API key: {exc.msg} ({exc.code})") from None
-                raise ExchangeUnavailable(f"the exchange could not answer: {exc.msg} ({exc.code})") from None
-            self.log.warning("gateway.exchange_error", message=type(message).__name__, error=repr(exc))
-            return None
 
     def stopping(self) -> None:
         if self.adapter is not None:
             self.system.venue.release_adapter(self.adapter)
 
-    def _handle(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         adapter = self.adapter
-        if isinstance(message, Submit):
-            order = message.order
-            self._send(adapter.submit(order, look_after=self._marketable(order)))
-            return None
-        if isinstance(message, CancelAtExchange):
-            self._send(adapter.cancel(message.order))
-            return None
-        if isinstance(message, PrivatePush):
-            self._send(adapter.on_push(message.push))
-            return None
-        if isinstance(message, StreamReconnected):
-            # Pushes may have been missed while disconnected: every owner catches up.
-            for user_id in self.system.users_of(self.account):
-                self.system.tell_portfolio(user_id, Reconcile(quiet=True))
-            return None
-        if isinstance(message, GatewayTick):
-            follow_up = getattr(adapter, "follow_up", None)
-            if follow_up is not None:
-                self._send(follow_up())
-            return None
-        if isinstance(message, QueryOrders):
-            return adapter.query(list(message.orders))
-        if isinstance(message, GetBalances):
-            return adapter.balances()
-        raise TypeError(f"unexpected message {message!r}")
+        if isinstance(message, JobDone):
+            self._apply(adapter.on_result(message.job, message.result, message.error))
+        elif isinstance(message, PrivatePush):
+            self._apply(adapter.on_push(message.push))
+        elif isinstance(message, Submit):
+            self._apply(adapter.submit(message.order, look_after=self._marketable(message.order)))
+        elif isinstance(message, CancelAtExchange):
+            self._apply(adapter.cancel(message.order))
+        elif isinstance(message, Track):
+            self._apply(adapter.track(list(message.orders), user_id=message.user_id, token=message.token))
+        elif isinstance(message, Adopt):
+            self._apply(adapter.adopt(message.order, message.exchange_id, message.fills))
+        elif isinstance(message, FetchBalances):
+            self._apply(adapter.fetch_balances(message.user_id, message.token))
+        elif isinstance(message, StreamReconnected):
+            self._apply(adapter.sweep_now())  # pushes may have been missed while away
+        elif isinstance(message, GatewayTick):
+            self._probe_refused_key()
+            self._apply(adapter.tick())
+        elif isinstance(message, GatewayStatus):
+            stats = dict(adapter.stats())
+            if message.user_id is not None:
+                stats["settled"] = int(adapter.is_settled(message.user_id))
+            return stats
+        else:
+            raise TypeError(f"unexpected message {message!r}")
+        return None
+
+    def _apply(self, fx: Effects) -> None:
+        for job in fx.jobs:
+            self.system.exchange_io.run(self.adapter.rest, job, self.actor_ref)
+        for report in fx.reports:
+            self.system.tell_portfolio(report.user_id, Execution(report))
+        for orphan in fx.orphans:
+            self.log.warning("gateway.orphan_found", user_id=orphan.user_id, client_order_id=orphan.order.client_order_id,
+                             status=orphan.order.status)
+            self.system.tell_portfolio(orphan.user_id, OrphanFound(orphan.order))
+        for read in fx.balances:
+            self.system.tell_portfolio(read.user_id, BalancesFetched(read.token, read.totals, read.error))
+        for swept in fx.swept:
+            self.system.tell_portfolio(swept.user_id, Reconciled(swept.token, tuple(swept.updated), tuple(swept.resent)))
+        for finding in fx.findings:
+            self.system.record_finding(finding.user_id, finding.order_id, f"{finding.kind}: {finding.detail}")
+
+    def _probe_refused_key(self) -> None:
+        """While MEXC refuses the key, ask again now and then (off this thread), so a
+        fixed key is noticed without waiting for an order to try it."""
+        rest = self.adapter.rest
+        if not getattr(rest, "refused_key", None) or time.monotonic() - self._probed_at < PROBE_EVERY_SECONDS:
+            return
+        self._probed_at = time.monotonic()
+        self.system.exchange_io.run(rest, Job("probe"), self.actor_ref)
 
     def _marketable(self, order: ExchangeOrder) -> bool:
         """A MARKET order, or a LIMIT order priced through the book, fills as it
@@ -97,7 +158,3 @@ class ExchangeGateway(EngineActor):
         if book is None:
             return False
         return order.price >= book.ask if order.side == "BUY" else order.price <= book.bid
-
-    def _send(self, reports: list[ExecutionReport]) -> None:
-        for report in reports:
-            self.system.tell_portfolio(report.user_id, Execution(report))

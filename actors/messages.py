@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 
-from engine.exchanges.base import ExchangeOrder, ExecutionReport
-from engine.model import Order
+from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
+from engine.model import Fill, Order
 from engine.orders import PlaceOrder
 
 # -- PortfolioActor ---------------------------------------------------------------------
@@ -54,6 +54,35 @@ class Execution(msgspec.Struct, frozen=True):
     """tell: what the exchange did with an order."""
 
     report: ExecutionReport
+
+
+class OrphanFound(msgspec.Struct, frozen=True):
+    """tell: an order with this user's engine prefix that the exchange holds and the
+    gateway does not follow; adopt it if the journal lacks it."""
+
+    order: VenueOrder
+
+
+class Reconciled(msgspec.Struct, frozen=True):
+    """tell: the gateway's sweep is over. ``token`` is the Track that asked for it, or
+    None for a sweep of the gateway's own (a stream reconnect, its interval)."""
+
+    token: int | None
+    updated: tuple[str, ...] = ()
+    resent: tuple[str, ...] = ()
+
+
+class BalancesFetched(msgspec.Struct, frozen=True):
+    """tell: the account's totals at the exchange (None, with ``error``, if unread)."""
+
+    token: int
+    totals: dict[str, Decimal] | None
+    error: str | None = None
+
+
+class AwaitRestored(msgspec.Struct, frozen=True):
+    """ask -> Future[int]: resolves once the portfolio's start reconciliation is over
+    (its open orders are on the exchange, or known never to have been)."""
 
 
 class Passivate(msgspec.Struct, frozen=True):
@@ -104,14 +133,44 @@ class CancelAtExchange(msgspec.Struct, frozen=True):
     order: ExchangeOrder
 
 
-class QueryOrders(msgspec.Struct, frozen=True):
-    """ask -> list[ExecutionReport] for the orders the exchange knows"""
+class Track(msgspec.Struct, frozen=True):
+    """tell: a portfolio's open orders (at its start, after its gateway was lost, or
+    to reconcile): the gateway follows each and sweeps the account. Whatever it finds
+    comes back as Execution (and OrphanFound) messages, then Reconciled(token)."""
 
+    user_id: str
     orders: tuple[ExchangeOrder, ...]
+    token: int
 
 
-class GetBalances(msgspec.Struct, frozen=True):
-    """ask -> dict[asset, total] held at the exchange, or None when it cannot tell"""
+class Adopt(msgspec.Struct, frozen=True):
+    """tell: the portfolio journaled an orphan the sweep found; follow it."""
+
+    order: ExchangeOrder
+    exchange_id: str
+    fills: tuple[Fill, ...]
+
+
+class FetchBalances(msgspec.Struct, frozen=True):
+    """tell: read the account's totals; they come back as BalancesFetched(token)."""
+
+    user_id: str
+    token: int
+
+
+class JobDone(msgspec.Struct, frozen=True):
+    """tell (from an exchange I/O worker to its gateway): what a REST job came back with."""
+
+    job: Any
+    result: Any = None
+    error: Any = None
+
+
+class GatewayStatus(msgspec.Struct, frozen=True):
+    """ask -> dict[str, int]: the adapter's counts; answers once the gateway is ready.
+    With ``user_id``, also whether none of that user's placements awaits an outcome."""
+
+    user_id: str | None = None
 
 
 class PrivatePush(msgspec.Struct, frozen=True):
@@ -233,14 +292,14 @@ class CheckWritable(msgspec.Struct, frozen=True):
 
 
 class Reconcile(msgspec.Struct, frozen=True):
-    """ask or tell (to a PortfolioActor) -> int: compare open orders with the exchange,
-    apply what was missed and resubmit what the exchange never got. A tell passes
-    ``quiet``: an exchange that cannot answer is logged, to be tried again later.
-    ``gateway_lost``: the gateway restarted, so orders it was placing are looked up
-    too (otherwise those are left to their placement's own answer)."""
+    """ask or tell (to a PortfolioActor) -> Future[int]: compare open orders with the
+    exchange (the gateway sweeps the account, applies what was missed, sends again
+    what it never got), then, with nothing open, the balances. The future resolves
+    with the number of differences once all of it is journaled; the caller waits on
+    it, never the actor. A tell passes ``quiet``: an exchange that cannot answer is
+    logged, to be tried again later."""
 
     quiet: bool = False
-    gateway_lost: bool = False
 
 
 class GetMarket(msgspec.Struct, frozen=True):

@@ -9,6 +9,7 @@ what they report is durable.
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import Future
 from typing import Any
@@ -17,12 +18,15 @@ import msgspec
 
 from actors.base import EngineActor
 from actors.messages import (
+    Adopt,
+    AwaitRestored,
+    BalancesFetched,
     Cancel,
     CancelAtExchange,
     CheckOrder,
     Execution,
+    FetchBalances,
     FindOrder,
-    GetBalances,
     GetOrder,
     GetTicker,
     GetWallet,
@@ -30,26 +34,43 @@ from actors.messages import (
     LoadAllEvents,
     LoadOrders,
     LoadStream,
+    OrphanFound,
     Passivate,
     Place,
-    QueryOrders,
     Reconcile,
+    Reconciled,
     Submit,
     Ticket,
+    Track,
 )
 from actors.venue import NoExchangeAccount
 from persistence.journal import StreamLoad
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, Reconciliation, user_stream
-from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport
+from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Order
 from engine.money import fmt
-from engine.orders import derive_client_order_id, differences, new_order_id, validate
-from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, snapshot_of, state_from, decide_adjust, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
+from engine.orders import differences, exchange_client_id, new_order_id, validate
+from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, snapshot_of, state_from, decide_adjust, decide_adopt, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
 from engine.ratelimit import TokenBucket
 
 
-IN_FLIGHT_SECONDS = 10.0  # a placement not answered by then is looked up by reconciliation
+RECONCILE_FORGET_SECONDS = 120.0  # a reconciliation the gateway never answered (it died) is let go
+
+
+class _Reconciling:
+    """One reconciliation under way: the gateway sweeps, then (with nothing open) the
+    balances are read; ``future`` resolves with the number of differences."""
+
+    __slots__ = ("future", "quiet", "since", "updated", "resent", "adopted")
+
+    def __init__(self, future: Future[int] | None, quiet: bool) -> None:
+        self.future = future
+        self.quiet = quiet
+        self.since = time.monotonic()
+        self.updated: list[str] = []
+        self.resent: list[str] = []
+        self.adopted: list[str] = []
 
 
 def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
@@ -82,7 +103,9 @@ class PortfolioActor(EngineActor):
         self.stream = user_stream(user_id)
         self.state = PortfolioState(user_id)
         self._placing: dict[str, Ticket] = {}  # orders waiting for the exchange's first answer
-        self._in_flight: dict[str, float] = {}  # order id -> monotonic time handed to the gateway, no report yet
+        self._reconciling: dict[int, _Reconciling] = {}  # token -> reconciliation under way
+        self._tokens = itertools.count(1)
+        self._restored: Future[int] = Future()  # the start reconciliation
         self._canceling: dict[str, tuple[Ticket, float]] = {}  # order id -> (ticket, monotonic time sent)
         self._last_append: Future[int] | None = None
         self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
@@ -114,7 +137,9 @@ class PortfolioActor(EngineActor):
         self.log.info("portfolio.loaded", user_id=self.user_id, events=len(events), open_orders=len(self.state.open_orders()))
         totals = {asset: b.free + b.locked for asset, b in self.state.balances.items()}
         self.system.venue.prepare_account(self.user_id, totals)
-        self._reconcile_now(quiet=True)  # an exchange that is down must not keep the portfolio down
+        # Its gateway learns the open orders and sweeps the account; the answers come as
+        # messages, so an exchange that is slow or down does not keep the portfolio down.
+        self._restored = self._reconcile_now(quiet=True)
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -126,10 +151,18 @@ class PortfolioActor(EngineActor):
             raise ActorUnavailable("the portfolio is reloading from the journal; retry")
         if isinstance(message, Execution):
             return self._on_execution(message.report)
+        if isinstance(message, OrphanFound):
+            return self._on_orphan(message.order)
+        if isinstance(message, Reconciled):
+            return self._on_reconciled(message)
+        if isinstance(message, BalancesFetched):
+            return self._on_balances(message)
         if isinstance(message, Passivate):
             return self._passivate(message.idle_seconds)
         if isinstance(message, Reconcile):
-            return self._reconcile_now(quiet=message.quiet, gateway_lost=message.gateway_lost)
+            return self._reconcile_now(quiet=message.quiet)
+        if isinstance(message, AwaitRestored):
+            return self._restored
         self._last_active = time.monotonic()  # only a user's request counts as activity
         if isinstance(message, Place):
             return self._place(message)
@@ -153,7 +186,7 @@ class PortfolioActor(EngineActor):
         if time.monotonic() > message.deadline:
             raise EngineTimeout("the request waited too long to be processed and was not executed")
         cmd = message.command
-        existing = self.state.find_existing(cmd) or self._find_in_journal(cmd)
+        existing = self.state.find_existing(cmd) or self._adopted_as(cmd) or self._find_in_journal(cmd)
         if existing is not None:
             by_key = cmd.idempotency_key is not None and cmd.idempotency_key == existing.idempotency_key
             changed = differences(existing, cmd) if by_key else []
@@ -181,8 +214,11 @@ class PortfolioActor(EngineActor):
             if book is not None and now - book.time > self.system.config.market_stale_seconds * 1000:
                 raise MarketDataUnavailable(f"market data for {cmd.symbol} is stale; refusing a MARKET order")
         order_id = new_order_id(now)
-        client_order_id = cmd.client_order_id or derive_client_order_id(self.user_id, cmd.idempotency_key, order_id)
-        event = decide_place(self.state, cmd, info, book, order_id=order_id, client_order_id=client_order_id, now=now)
+        exchange_id = exchange_client_id(self.user_id, order_id, idempotency_key=cmd.idempotency_key,
+                                         client_order_id=cmd.client_order_id)
+        client_order_id = cmd.client_order_id or exchange_id
+        event = decide_place(self.state, cmd, info, book, order_id=order_id, client_order_id=client_order_id, now=now,
+                             exchange_client_id=exchange_id)
         self.system.ask_risk(CheckOrder(self.user_id, cmd.symbol, cmd.side, estimate_notional(cmd, book)))
 
         durable = self._record([event])
@@ -251,7 +287,6 @@ class PortfolioActor(EngineActor):
     # -- exchange answers --------------------------------------------------------------
 
     def _on_execution(self, report: ExecutionReport) -> None:
-        self._in_flight.pop(report.order_id, None)
         order = self.state.orders.get(report.order_id)
         if order is None:
             self.log.warning("execution.unknown_order", user_id=self.user_id, order_id=report.order_id, status=report.status)
@@ -293,10 +328,12 @@ class PortfolioActor(EngineActor):
         events: list[AnyEvent] = []
         last = len(report.fills) - 1
         for i, fill in enumerate(report.fills):
-            if not copy.is_open:
-                break
-            final = i == last and report.status in ("FILLED", "PARTIALLY_FILLED")
-            event = decide_fill(copy, info, fill, report.status if final else "PARTIALLY_FILLED")
+            if copy.is_open:
+                final = i == last and report.status in ("FILLED", "PARTIALLY_FILLED")
+                status = report.status if final else "PARTIALLY_FILLED"
+            else:
+                status = report.status  # a fill after the order closed: applied all the same
+            event = decide_fill(copy, info, fill, status)
             if event is not None:
                 evolve(scratch, event)
                 events.append(event)
@@ -328,86 +365,172 @@ class PortfolioActor(EngineActor):
             fields["reason"] = reason
         self.log.info(name.get(type(event).__name__, "order.event"), **fields)
 
-    def _reconcile_now(self, *, quiet: bool, gateway_lost: bool = False) -> int:
-        if gateway_lost:
-            self._in_flight.clear()  # the submits it held died with it: look them up
+    # -- reconciliation --------------------------------------------------------------------
+    #
+    # The portfolio hands its open orders to the gateway (Track) and hears back by
+    # messages: Execution for what changed, OrphanFound for an order of this user the
+    # journal lacks, Reconciled when the sweep is over; then, with nothing open, it has
+    # the balances read (FetchBalances -> BalancesFetched). It never waits on the
+    # exchange; a caller that wants the outcome waits on the future it is given.
+
+    def _reconcile_now(self, *, quiet: bool) -> Future[int]:
+        future: Future[int] = Future()
         try:
-            return self._reconcile()
+            self.system.gateway(self.user_id)
+        except NoExchangeAccount:
+            future.set_result(0)  # nothing to reconcile with
+            return future
+        self._forget_stale_reconciliations()
+        token = next(self._tokens)
+        orders = tuple(ExchangeOrder.from_order(o) for o in self.state.open_orders())
+        try:
+            self.system.tell_gateway(self.user_id, Track(self.user_id, orders, token))
         except EngineError as exc:
             if not quiet:
                 raise
             self.log.warning("portfolio.reconcile_failed", user_id=self.user_id, error=exc.message)
-            return 0
+            future.set_result(0)
+            return future
+        self._reconciling[token] = _Reconciling(future, quiet)
+        return future
 
-    def _reconcile(self) -> int:
-        """Catch up with the exchange: fills this actor missed (say, while it was
-        being restarted), orders the exchange never received, and, when nothing is
-        open, balances that changed outside the engine (deposits, withdrawals).
-        Whatever differed is journaled as events and reported to operators."""
-        try:
-            self.system.gateway(self.user_id)
-        except NoExchangeAccount:
-            return 0  # nothing to reconcile with
-        # An order whose submit the gateway still holds gets its answer from that
-        # submit; looking it up now would race it and report a difference that is none.
-        # (Within reason: one not answered in IN_FLIGHT_SECONDS is looked up after all.)
-        placing = {i for i, since in self._in_flight.items() if time.monotonic() - since < IN_FLIGHT_SECONDS}
-        open_orders = [o for o in self.state.open_orders() if o.id not in placing]
-        before = {o.id: (o.status, len(o.fills)) for o in open_orders}
-        reports = []
-        if open_orders:
-            reports = self.system.ask_gateway(self.user_id, QueryOrders(tuple(ExchangeOrder.from_order(o) for o in open_orders)))
-        known = {r.order_id for r in reports}
-        for report in reports:
-            self._on_execution(report)
-        updated = [o.id for o in open_orders if (o.status, len(o.fills)) != before[o.id]]
-        missing = [o for o in open_orders if o.id not in known and o.is_open]
-        now = self.system.clock.now_ms()
-        stale = [o for o in missing if o.type == "MARKET" and now - o.created_at > MARKET_SEND_WINDOW_MS]
-        for order in stale:
-            # A market order that never reached the exchange is not sent minutes
-            # later at another price: the trader decides again.
-            event = decide_close(order, "REJECTED", "the order did not reach the exchange before the engine stopped", now)
-            self._record([event])
-            self._log_event(order, event)
-        missing = [o for o in missing if o not in stale]
-        for order in missing:
-            self._submit(order)
-        adjusted = self._reconcile_balances()
-        updated += [o.id for o in stale]
-        if updated or missing or adjusted:
+    def _forget_stale_reconciliations(self) -> None:
+        now = time.monotonic()
+        for token, rec in list(self._reconciling.items()):
+            if now - rec.since > RECONCILE_FORGET_SECONDS:
+                del self._reconciling[token]
+                if rec.future is not None and not rec.future.done():
+                    rec.future.set_exception(EngineTimeout("the exchange gateway never finished the reconciliation"))
+
+    def _on_reconciled(self, message: Reconciled) -> None:
+        token = message.token
+        rec = self._reconciling.get(token) if token is not None else None
+        if rec is None:
+            if not (message.updated or message.resent) and token is not None:
+                return  # one this actor let go of
+            # The gateway's own sweep (a reconnect, its interval): what it changed is
+            # recorded, and the balances are compared if nothing is open.
+            token = next(self._tokens)
+            rec = self._reconciling[token] = _Reconciling(None, True)
+        rec.updated.extend(message.updated)
+        rec.resent.extend(message.resent)
+        if self._nothing_open():
+            try:
+                self.system.tell_gateway(self.user_id, FetchBalances(self.user_id, token))
+                return
+            except EngineError as exc:
+                self.log.warning("portfolio.balances_unread", user_id=self.user_id, error=exc.message)
+        self._finish_reconciliation(token, {})
+
+    def _on_balances(self, message: BalancesFetched) -> None:
+        rec = self._reconciling.get(message.token)
+        if rec is None:
+            return
+        if message.totals is None:
+            self.log.warning("portfolio.balances_unread", user_id=self.user_id, error=message.error)
+            if not rec.quiet and rec.future is not None and not rec.future.done():
+                self._reconciling.pop(message.token, None)
+                rec.future.set_exception(ExchangeUnavailable(f"the exchange could not answer: {message.error}"))
+                return
+        # With orders open, a fill can land between reading the exchange and applying
+        # its push; compare only when nothing can move the balances.
+        adjusted = self._adjust_balances(message.totals) if message.totals is not None and self._nothing_open() else {}
+        self._finish_reconciliation(message.token, adjusted)
+
+    def _finish_reconciliation(self, token: int, adjusted: dict[str, str]) -> None:
+        rec = self._reconciling.pop(token, None)
+        if rec is None:
+            return
+        if rec.updated or rec.resent or rec.adopted or adjusted:
             record = Reconciliation(
                 user_id=self.user_id,
                 time=self.system.clock.now_ms(),
-                orders_updated=updated,
-                orders_resent=[o.id for o in missing],
+                orders_updated=rec.updated,
+                orders_resent=rec.resent,
                 balances_adjusted=adjusted,
+                orders_adopted=rec.adopted,
             )
             self.system.record_reconciliation(record)
             self.log.warning("portfolio.reconciled", **msgspec.structs.asdict(record))
-        return len(updated) + len(missing) + len(adjusted)
+        if rec.future is not None:
+            count = len(rec.updated) + len(rec.resent) + len(rec.adopted) + len(adjusted)
+            _resolve_after(self._last_append, rec.future, count)
 
-    def _reconcile_balances(self) -> dict[str, str]:
+    def _nothing_open(self) -> bool:
+        return not (self.state.open_orders() or self._placing or self._canceling)
+
+    def _adjust_balances(self, totals: dict[str, Any]) -> dict[str, str]:
         """asset -> the difference journaled (the exchange's total minus ours)."""
-        # With orders open, a fill can land between reading the exchange and
-        # applying its push; compare only when nothing can move the balances.
-        if self.state.open_orders() or self._placing or self._canceling:
-            return {}
-        totals = self.system.ask_gateway(self.user_id, GetBalances())
-        if totals is None:
-            return {}  # the journal is this account's only record
         event = decide_adjust(self.state, totals, self.system.clock.now_ms(), reason="reconciliation with the exchange")
         if event is None:
             return {}
         self._record([event])
         return {c.asset: fmt(c.free) for c in event.changes}
 
+    def _on_orphan(self, found: VenueOrder) -> None:
+        """An order with this user's engine prefix that the exchange holds and the
+        gateway does not follow. Known here: if the exchange executed more than the
+        journal holds, or still has it open while it is closed here, the gateway
+        follows it again (its fills are applied to the closed order; one the user was
+        told is closed is canceled). Unknown: a crash lost its record between its
+        send and its commit; it is journaled now, its fills follow from the gateway,
+        and under ORPHAN_POLICY=cancel it is canceled if it still stands."""
+        now = self.system.clock.now_ms()
+        known = self._known_order(found.client_order_id)
+        if known is not None:
+            order = self.state.orders.get(known.id)
+            if order is None:
+                return  # closed long ago; nothing in memory to apply it to
+            reopened = found.status in ("NEW", "PARTIALLY_FILLED") and not order.is_open
+            if found.executed_quantity > order.executed_quantity or reopened:
+                self.log.warning("order.exchange_differs", user_id=self.user_id, order_id=order.id,
+                                 status=order.status, exchange_status=found.status,
+                                 executed=fmt(order.executed_quantity), exchange_executed=fmt(found.executed_quantity))
+                exchange_order = ExchangeOrder.from_order(order)
+                self.system.tell_gateway(self.user_id, Adopt(exchange_order, found.exchange_id, tuple(order.fills)))
+                if reopened:
+                    self.system.tell_gateway(self.user_id, CancelAtExchange(exchange_order))
+            return
+        if found.symbol not in self.system.catalog:
+            self.log.error("order.orphan_unknown_symbol", user_id=self.user_id, client_order_id=found.client_order_id,
+                           symbol=found.symbol)
+            return
+        info = self.system.catalog.get(found.symbol)
+        event = decide_adopt(self.state, found, info, order_id=new_order_id(now), now=now)
+        self._record([event])
+        order = self.state.orders[event.order.id]
+        self.log.warning("order.adopted", user_id=self.user_id, order_id=order.id, client_order_id=found.client_order_id,
+                         status=found.status)
+        exchange_order = ExchangeOrder.from_order(order)
+        self.system.tell_gateway(self.user_id, Adopt(exchange_order, found.exchange_id, ()))
+        if self.system.config.orphan_policy == "cancel" and found.status in ("NEW", "PARTIALLY_FILLED"):
+            self.system.tell_gateway(self.user_id, CancelAtExchange(exchange_order))
+        record = Reconciliation(user_id=self.user_id, time=now, orders_updated=[], orders_resent=[],
+                                balances_adjusted={}, orders_adopted=[order.id],
+                                notes=[f"adopted {found.client_order_id}: on the exchange, not in the journal"])
+        self.system.record_reconciliation(record)
+
+    def _known_order(self, exchange_id: str) -> Order | None:
+        order_id = self.state.by_client_id.get(exchange_id)
+        if order_id is not None and order_id in self.state.orders:
+            return self.state.orders[order_id]
+        return self.system.ask_persistence(FindOrder(self.user_id, client_order_id=exchange_id))
+
+    def _adopted_as(self, cmd: Any) -> Order | None:
+        """A retry whose exchange id names an order already here (adopted after a crash
+        lost the original's record): that order, not a second one."""
+        if cmd.idempotency_key is None and cmd.client_order_id is None:
+            return None
+        name = exchange_client_id(self.user_id, "", idempotency_key=cmd.idempotency_key, client_order_id=cmd.client_order_id)
+        order_id = self.state.by_client_id.get(name)
+        return self.state.orders.get(order_id) if order_id else None
+
     def _submit(self, order: Order) -> None:
         try:
             self.system.tell_gateway(self.user_id, Submit(ExchangeOrder.from_order(order)))
-            self._in_flight[order.id] = time.monotonic()
         except EngineError as exc:
-            # Accepted and journaled; reconciliation submits it when the gateway is back.
+            # Accepted and journaled; the next reconciliation hands it to the gateway,
+            # which sends it once the exchange is known not to have it.
             self.log.warning("order.submit_deferred", user_id=self.user_id, order_id=order.id, error=exc.message)
 
     # -- queries -----------------------------------------------------------------------
@@ -488,7 +611,11 @@ class PortfolioActor(EngineActor):
 
     def _passivate(self, idle_seconds: float) -> bool:
         idle = time.monotonic() - self._last_active
-        if idle < idle_seconds or self._placing or self._canceling or self.state.open_orders():
+        self._forget_stale_reconciliations()
+        # A quiet reconciliation (a start's, a reconnect's) is let go with the actor: its
+        # next activation reconciles again. One a caller waits on is seen through.
+        waited_on = any(not rec.quiet for rec in self._reconciling.values())
+        if idle < idle_seconds or waited_on or not self._nothing_open():
             return False
         if self._last_append is not None and not self._last_append.done():
             return False

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +24,7 @@ import structlog
 
 from actors.bridge import TaskHandle, TrioBridge
 from actors.conflation import Conflator
-from actors.gateway import ExchangeGateway
+from actors.gateway import ExchangeGateway, ExchangeIO
 from actors.market import MarketActor
 from actors.messages import (
     ActorFailed,
@@ -31,16 +32,16 @@ from actors.messages import (
     CheckWritable,
     Drain,
     GatewayTick,
-    GetWallet,
     LoadCandles,
     LoadNewest,
     UsersWithOpenOrders,
     GetTicker,
     Halt,
     Passivate,
+    AwaitRestored,
+    GatewayStatus,
     PrivatePush,
     PruneMarketData,
-    QueryOrders,
     Reconcile,
     SaveCandles,
     StreamReconnected,
@@ -71,6 +72,7 @@ PRUNE_EVERY_SECONDS = 3600.0
 START_TIMEOUT_SECONDS = 300.0
 RESTORE_WAIT_SECONDS = 20.0  # open orders back on the exchange before serving (gunicorn's boot timeout is 60 s)
 STOP_TIMEOUT_SECONDS = 10.0
+GATEWAY_TICK_SECONDS = 0.25  # how often gateways look at due re-checks and resends
 
 
 class ActorSystem:
@@ -79,8 +81,10 @@ class ActorSystem:
         self.clock = clock or SystemClock()
         self.venue = venue or make_venue(config, self.clock)
         self.bridge = TrioBridge()
+        self.exchange_io = ExchangeIO(config.exchange_io_threads)
         self.conflator = Conflator(self._notify_market, merge=market_data.merge)
         self._lock = threading.RLock()
+        self._stream_lock = threading.Lock()  # never taken on the trio thread
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
         self._portfolios: dict[str, pykka.ActorRef] = {}
         self._last_failure: dict[tuple[str, str], str] = {}
@@ -129,7 +133,7 @@ class ActorSystem:
             self._start_singleton("risk", "risk")
             for account in self.venue.accounts_at_start():
                 self._start_singleton("gateway", account)
-                self.ask(self.ref("gateway", account), QueryOrders(()))  # waits until it is ready
+                self.ask(self.ref("gateway", account), GatewayStatus())  # waits until it is ready
             for symbol in self.venue.market_symbols:
                 self._start_singleton("market", symbol)
             self.bridge.start()
@@ -139,6 +143,7 @@ class ActorSystem:
             for account in self.venue.accounts_at_start():
                 self._start_account_stream(account)
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
+            self.bridge.every("gateway-timers", GATEWAY_TICK_SECONDS, self.tick_gateways)
             # Whoever has orders open is reconciled now, not at their next request: the
             # exchange (a fresh simulator, say) must hold those orders before prices move.
             restoring = self.ask_persistence(UsersWithOpenOrders())
@@ -162,15 +167,16 @@ class ActorSystem:
         late = []
         for user_id in users:
             try:
-                # Its start, which reconciles, is over once it answers; then the
-                # gateway has sent what it resubmitted once it answers too.
-                self.ask_portfolio(user_id, GetWallet(), timeout=max(deadline - time.monotonic(), 0.01))
-                self.ask_gateway(user_id, QueryOrders(()), timeout=max(deadline - time.monotonic(), 0.01))
+                # The portfolio's start reconciliation is over once its gateway has swept
+                # the account and every order it sent again has its answer.
+                restored: Future[int] = self.ask_portfolio(user_id, AwaitRestored(),
+                                                           timeout=max(deadline - time.monotonic(), 0.01))
+                restored.result(timeout=max(deadline - time.monotonic(), 0.01))
             except NoExchangeAccount:
                 continue
-            except EngineError as exc:
+            except (EngineError, FutureTimeout) as exc:
                 late.append(user_id)
-                log.warning("engine.restore_pending", user_id=user_id, error=exc.message)
+                log.warning("engine.restore_pending", user_id=user_id, error=getattr(exc, "message", repr(exc)))
         log.info("engine.orders_restored", users=len(users) - len(late), pending=len(late))
 
     def stop(self) -> None:
@@ -191,6 +197,7 @@ class ActorSystem:
             self._stop_refs(refs)
         with self._lock:
             self._refs.clear()
+        self.exchange_io.close()
         self.venue.close()
         self._db_lock.release()
         log.info("engine.stopped")
@@ -374,15 +381,18 @@ class ActorSystem:
         return self.ask(self.ref("risk", "risk"), message, timeout)
 
     def gateway(self, user_id: str) -> pykka.ActorRef:
-        """The gateway of the user's exchange account, started if needed."""
+        """The gateway of the user's exchange account, started if needed. Checked,
+        started and registered under the lock: two threads never start two."""
         account = self.venue.account_for(user_id)
         with self._lock:
             ref = self._refs.get(("gateway", account))
             if ref is not None and ref.is_alive():
                 return ref
-        if ("gateway", account) in self._quarantined:
-            raise ActorUnavailable(f"the gateway of account {account} keeps failing; trading is halted")
-        ref = self._start_singleton("gateway", account)
+            if ("gateway", account) in self._quarantined:
+                raise ActorUnavailable(f"the gateway of account {account} keeps failing; trading is halted")
+            ref = self._start_singleton("gateway", account)
+        # Outside the registry lock: starting a stream waits on the trio thread, whose
+        # timers take that lock.
         self._start_account_stream(account)
         return ref
 
@@ -406,6 +416,14 @@ class ActorSystem:
         except pykka.ActorDeadError:
             log.warning("gateway.message_dropped", account=account, message=type(message).__name__)
 
+    def record_finding(self, user_id: str, order_id: str | None, note: str) -> None:
+        """Something the gateway found that operators must hear of (an order's fills
+        never added up, an order the exchange lost)."""
+        self.record_reconciliation(Reconciliation(
+            user_id=user_id, time=self.clock.now_ms(), orders_updated=[order_id] if order_id else [],
+            orders_resent=[], balances_adjusted={}, notes=[note],
+        ))
+
     def record_reconciliation(self, record: Reconciliation) -> None:
         self.reconciliations.append(record)  # deque.append is atomic: no lock
         finding = ReconciliationFound(time=record.time, record=record)
@@ -426,15 +444,16 @@ class ActorSystem:
         return self.venue.users_of(account, [user for user, _ in self.live_portfolios()])
 
     def _start_account_stream(self, account: str) -> None:
-        if account in self._account_streams or not self.bridge.alive:
-            return
-        runner = self.venue.account_streams(
-            account,
-            on_push=lambda push: self.tell_account(account, PrivatePush(push)),
-            on_connected=lambda: self.tell_account(account, StreamReconnected()),
-        )
-        if runner is not None:
-            self._account_streams[account] = self.bridge.spawn(f"user-stream:{account}", runner)
+        with self._stream_lock:  # one stream per account, however many threads ask
+            if account in self._account_streams or not self.bridge.alive:
+                return
+            runner = self.venue.account_streams(
+                account,
+                on_push=lambda push: self.tell_account(account, PrivatePush(push)),
+                on_connected=lambda: self.tell_account(account, StreamReconnected()),
+            )
+            if runner is not None:
+                self._account_streams[account] = self.bridge.spawn(f"user-stream:{account}", runner)
 
     def ask_persistence(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("persistence", "journal"), message, timeout)
@@ -511,6 +530,10 @@ class ActorSystem:
                 ref.tell(Passivate(self.config.portfolio_idle_seconds))
             except pykka.ActorDeadError:
                 pass
+
+    def tick_gateways(self) -> None:
+        """On the bridge's timer: each gateway looks at what is due (re-checks,
+        resends, its periodic sweep)."""
         for (kind, _), ref in list(self._refs.items()):
             if kind == "gateway":
                 try:
@@ -527,7 +550,8 @@ class ActorSystem:
         return released
 
     def restart(self, kind: str, key: str, *, reason: str) -> bool:
-        """Replace a dead actor with a fresh one built from the journal."""
+        """Replace a dead actor with a fresh one built from the journal. The check and
+        the start happen under the lock: two threads never start two."""
         if not self._running or (kind, key) in self._quarantined:
             return False
         with self._lock:
@@ -536,24 +560,24 @@ class ActorSystem:
                 if old is not None and old.is_alive():
                     return False
                 self._portfolios.pop(key, None)
-            else:
-                old = self._refs.get((kind, key))
-                if old is not None and old.is_alive():
-                    return False
-        log.warning("actor.restarting", kind=kind, key=key, reason=reason)
-        if kind == "portfolio":
-            self.portfolio(key)  # eager: it reconciles its open orders as it starts
-        else:
+                log.warning("actor.restarting", kind=kind, key=key, reason=reason)
+                self.portfolio(key)  # eager: it reconciles its open orders as it starts
+                return True
+            old = self._refs.get((kind, key))
+            if old is not None and old.is_alive():
+                return False
+            log.warning("actor.restarting", kind=kind, key=key, reason=reason)
             self._start_singleton(kind, key)
-            self._after_restart(kind, key)
+        self._after_restart(kind, key)
         return True
 
     def _after_restart(self, kind: str, key: str) -> None:
         if kind == "market":
             self.conflator.renotify(key)
         elif kind == "gateway":
+            # Its followed orders died with it: each owner hands them over again.
             for user_id in self.users_of(key):
-                self.tell_portfolio(user_id, Reconcile(quiet=True, gateway_lost=True))
+                self.tell_portfolio(user_id, Reconcile(quiet=True))
         elif kind == "persistence":
             # Appends queued in the dead actor are lost: nothing in memory is trusted.
             self.journal_failed(RuntimeError(f"persistence actor restarted: {self._last_failure.get((kind, key))}"))

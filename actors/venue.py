@@ -54,6 +54,7 @@ class Venue(Protocol):
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
     def current_minute(self, symbol: str) -> Candle | None: ...
     def account_problem(self) -> str | None: ...
+    def probe_key(self) -> None: ...
     def health(self) -> dict[str, Any]: ...
     def release_adapter(self, adapter: Any) -> None: ...
     def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]: ...
@@ -164,9 +165,19 @@ class MexcVenue:
         return self._private
 
     def make_adapter(self, account: str) -> Any:
-        from engine.exchanges.mexc.adapter import MexcAccountAdapter
+        return self._adapter(self.private_client(), account, [self.config.mexc_account_user])
 
-        return MexcAccountAdapter(self.private_client(), lambda: self.catalog, self.clock, name=account)
+    def _adapter(self, client: Any, account: str, owners: list[str]) -> Any:
+        from engine.exchanges.mexc.adapter import MexcAccountAdapter
+        from engine.orders import is_engine_id
+
+        def is_ours(client_order_id: str | None) -> str | None:
+            return next((u for u in owners if is_engine_id(client_order_id, u)), None)
+
+        return MexcAccountAdapter(
+            client, lambda: self.catalog, self.clock, name=account, owners=lambda: list(owners), is_ours=is_ours,
+            symbols=lambda: list(self.market_symbols), sweep_every_ms=int(self.config.reconcile_interval_seconds * 1000),
+        )
 
     def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
         return self._user_stream(self.private_client(), account, on_push, on_connected)
@@ -223,25 +234,30 @@ class MexcVenue:
         return None  # the exchange keeps its own past
 
     def account_problem(self) -> str | None:
-        """Why an order for the account would fail now, before it is accepted. A
-        refused key is asked about again (at most every second), so a fixed key
-        is noticed by the next order rather than by some later call."""
+        """Why an order for the account would fail now, before it is accepted. Read
+        from the client's last answers, never by calling the exchange: the caller is
+        a portfolio. While the key is refused, the gateway asks about it again every
+        second (and /health does too), so a fixed key is noticed by the next order."""
         client = self._private
-        if client is None:
-            return None
-        if client.refused_key:
-            with self._probe_lock:
-                due = time.monotonic() - self._probed_at >= PROBE_EVERY_SECONDS
-                if due:
-                    self._probed_at = time.monotonic()
-            if due:
-                from engine.exchanges.mexc.errors import MexcError
+        return None if client is None else client.problem()
 
-                try:
-                    client.account()
-                except MexcError:
-                    pass
-        return client.problem()
+    def probe_key(self) -> None:
+        """Ask MEXC about a refused key again (at most every second); for /health,
+        which runs on a request thread."""
+        client = self._private
+        if client is None or not client.refused_key:
+            return
+        with self._probe_lock:
+            due = time.monotonic() - self._probed_at >= PROBE_EVERY_SECONDS
+            if due:
+                self._probed_at = time.monotonic()
+        if due:
+            from engine.exchanges.mexc.errors import MexcError
+
+            try:
+                client.account()
+            except MexcError:
+                pass
 
     def release_adapter(self, adapter: Any) -> None:
         pass  # one account, one client, for the engine's whole life
@@ -359,9 +375,7 @@ class SimulatorVenue(MexcVenue):
         client.close()
 
     def make_adapter(self, account: str) -> Any:
-        from engine.exchanges.mexc.adapter import MexcAccountAdapter
-
-        return MexcAccountAdapter(self._new_client(account), lambda: self.catalog, self.clock, name=account)
+        return self._adapter(self._new_client(account), account, [account.removeprefix("sim:")])
 
     def release_adapter(self, adapter: Any) -> None:
         self._close_client(adapter.rest)

@@ -60,6 +60,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     mexc_recv_window_ms: int = 5000
     mexc_timeout_seconds: float = 10.0
     exchange_info_refresh_seconds: float = 60.0
+    reconcile_interval_seconds: float = 60.0  # the gateway sweeps each account this often
+    orphan_policy: Literal["adopt", "cancel"] = "adopt"  # an engine order the journal lacks
+    exchange_io_threads: int = 8  # workers that carry out every gateway's REST calls
     turso_enabled: bool = False
     turso_url: str | None = None
     turso_auth_token: str | None = None
@@ -249,6 +252,9 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MEXC_RECV_WINDOW_MS": ("mexc_recv_window_ms", _int(1, 59_999)),
     "MEXC_TIMEOUT_SECONDS": ("mexc_timeout_seconds", _float(0.5, 120)),
     "EXCHANGE_INFO_REFRESH_SECONDS": ("exchange_info_refresh_seconds", _float(0.1, 86400)),
+    "RECONCILE_INTERVAL_SECONDS": ("reconcile_interval_seconds", _float(1, 86400)),
+    "ORPHAN_POLICY": ("orphan_policy", _choice("adopt", "cancel")),
+    "EXCHANGE_IO_THREADS": ("exchange_io_threads", _int(1, 256)),
     "TURSO_ENABLED": ("turso_enabled", _bool),
     "TURSO_URL": ("turso_url", _url),
     "TURSO_AUTH_TOKEN": ("turso_auth_token", _nonempty),

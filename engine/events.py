@@ -84,6 +84,8 @@ class Reconciliation(msgspec.Struct, frozen=True):
     orders_updated: list[str]  # fills or a final state the engine had missed
     orders_resent: list[str]  # accepted here, never received there
     balances_adjusted: dict[str, str]  # asset -> difference journaled
+    orders_adopted: list[str] = []  # there, with this engine's id, and not in the journal
+    notes: list[str] = []  # what else operators must hear of (fills that never added up, ...)
 
 
 class ReconciliationFound(Event):

@@ -103,6 +103,9 @@ class Order(msgspec.Struct):
     fills: list[Fill] = msgspec.field(default_factory=list)
     idempotency_key: str | None = None
     reason: str | None = None  # why it was rejected or canceled
+    # The id the exchange sees, when it is not ``client_order_id`` (a caller's own
+    # clientOrderId is never sent as it is: see engine.orders.exchange_client_id).
+    exchange_client_id: str | None = None
 
     @property
     def is_open(self) -> bool:

@@ -94,10 +94,38 @@ def new_order_id(now_ms: int) -> str:
     return f"{now_ms:012x}{secrets.token_hex(5)}"
 
 
-def derive_client_order_id(user_id: str, idempotency_key: str | None, order_id: str) -> str:
-    """The id the exchange sees. Derived from the request when it has a key, so a
-    retry after a crash maps to the same exchange order."""
-    if idempotency_key is None:
-        return f"cb{order_id}"
-    digest = hashlib.sha256(f"{user_id}\x00{idempotency_key}".encode()).hexdigest()
-    return f"cbk{digest[:29]}"
+# Every order the engine sends carries this prefix and its user's tag, so a sweep of
+# the exchange account can tell the engine's orders (and whose they are) from others,
+# and adopt one whose record a crash lost between its send and its commit.
+ENGINE_PREFIX = "cb"
+USER_TAG_LENGTH = 6
+
+
+def user_tag(user_id: str) -> str:
+    return hashlib.sha256(f"user\x00{user_id}".encode()).hexdigest()[:USER_TAG_LENGTH]
+
+
+def exchange_client_id(user_id: str, order_id: str, *, idempotency_key: str | None = None,
+                       client_order_id: str | None = None) -> str:
+    """The client order id the exchange sees (31 or 32 characters of [0-9a-z]).
+
+    Derived from the request when it names itself (an Idempotency-Key, else the
+    caller's clientOrderId), so a retry after a crash maps to the same exchange
+    order, and the exchange's refusal of a taken id says "it exists: look it up".
+    Otherwise from the order's own id, which is unique: a per-user counter would be
+    handed out again after a crash lost the commit of the order that used it."""
+    prefix = f"{ENGINE_PREFIX}{user_tag(user_id)}"
+    if idempotency_key is not None:
+        return f"{prefix}k{_digest(user_id, 'key', idempotency_key)}"
+    if client_order_id is not None:
+        return f"{prefix}c{_digest(user_id, 'client', client_order_id)}"
+    return f"{prefix}o{order_id}"
+
+
+def is_engine_id(client_order_id: str | None, user_id: str) -> bool:
+    """Whether the exchange's ``client_order_id`` is one this engine made for ``user_id``."""
+    return bool(client_order_id) and client_order_id.startswith(f"{ENGINE_PREFIX}{user_tag(user_id)}")  # type: ignore[union-attr]
+
+
+def _digest(user_id: str, kind: str, value: str) -> str:
+    return hashlib.sha256(f"{user_id}\x00{kind}\x00{value}".encode()).hexdigest()[:23]

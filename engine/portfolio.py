@@ -24,13 +24,16 @@ from engine.events import (
     OrderFilled,
     OrderRejected,
 )
+from engine.exchanges.base import VenueOrder
 from engine.model import Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
 from engine.money import LEDGER, ZERO, divide, fmt, round_up
 from engine.orders import PlaceOrder
 
 # A market order by quantity (BUY) or by quote amount (SELL) does not know its
-# final cost; it reserves this much more than the current price implies, and
-# the exchange is told never to spend beyond the reservation.
+# final cost; it reserves this much more than the current price implies. A buy by
+# quantity goes to the exchange capped at its reservation (an immediate-or-cancel
+# limit, engine.exchanges.base.ExchangeOrder.max_quote); a sell by quote amount is
+# bounded by the exchange's own balance check only.
 MARKET_RESERVE_BUFFER = Decimal("0.005")
 
 
@@ -86,6 +89,8 @@ def _retire(state: PortfolioState, order_id: str) -> None:
         old = state.orders.pop(state.closed.popleft(), None)
         if old is not None:
             state.by_client_id.pop(old.client_order_id, None)
+            if old.exchange_client_id is not None:
+                state.by_client_id.pop(old.exchange_client_id, None)
             if old.idempotency_key is not None:
                 state.by_idempotency_key.pop(old.idempotency_key, None)
 
@@ -124,6 +129,8 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
     for order in snapshot.orders:
         state.orders[order.id] = order
         state.by_client_id[order.client_order_id] = order.id
+        if order.exchange_client_id is not None:
+            state.by_client_id[order.exchange_client_id] = order.id
         if order.idempotency_key is not None:
             state.by_idempotency_key[order.idempotency_key] = order.id
     state.closed = deque(snapshot.closed)
@@ -137,6 +144,8 @@ def _evolve(state: PortfolioState, event: AnyEvent) -> None:
         order = event.order.snapshot()
         state.orders[order.id] = order
         state.by_client_id[order.client_order_id] = order.id
+        if order.exchange_client_id is not None:
+            state.by_client_id[order.exchange_client_id] = order.id  # the exchange's name for it too
         if order.idempotency_key is not None:
             state.by_idempotency_key[order.idempotency_key] = order.id
         _track_reservation(order, event.changes)
@@ -208,8 +217,10 @@ def decide_place(
     order_id: str,
     client_order_id: str,
     now: int,
+    exchange_client_id: str | None = None,
 ) -> OrderAccepted:
-    """Accept ``cmd`` (already validated against the symbol) and reserve funds."""
+    """Accept ``cmd`` (already validated against the symbol) and reserve funds.
+    ``exchange_client_id``: the id the exchange sees, when not ``client_order_id``."""
     if cmd.type == "MARKET" and book is None:
         raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet; a MARKET order needs a price")
     notional = estimate_notional(cmd, book)
@@ -247,6 +258,7 @@ def decide_place(
         created_at=now,
         updated_at=now,
         idempotency_key=cmd.idempotency_key,
+        exchange_client_id=None if exchange_client_id == client_order_id else exchange_client_id,
     )
     change = BalanceChange(reserved_asset, free=-reserved, locked=reserved)
     return OrderAccepted(time=now, order=order, changes=(change,))
@@ -288,7 +300,12 @@ def decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus)
 def _decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus) -> OrderFilled | None:
     if any(f.trade_id == fill.trade_id for f in order.fills):
         return None
-    if status == "PARTIALLY_FILLED" and order.quantity is not None and order.executed_quantity + fill.quantity >= order.quantity:
+    if not order.is_open:
+        # A fill that comes after the order closed (myTrades lagged, a push was late)
+        # still moved money: it is applied, paid from free since nothing is reserved
+        # any more. The order keeps its end unless the exchange names another one.
+        status = status if status in ("FILLED", "CANCELED") else order.status
+    elif status == "PARTIALLY_FILLED" and order.quantity is not None and order.executed_quantity + fill.quantity >= order.quantity:
         status = "FILLED"  # its whole quantity has traded, though the exchange's word on that may come later
     deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # asset -> [free, locked]
     if order.side == "BUY":
@@ -300,9 +317,46 @@ def _decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus
     deltas[spent_asset][0] -= spent - from_reserve
     deltas[received_asset][0] += received
     deltas[fill.fee_asset][0] -= fill.fee
-    if status not in ("NEW", "PARTIALLY_FILLED"):
+    if status not in ("NEW", "PARTIALLY_FILLED") and order.is_open:
         _release(deltas, order.reserved_asset, order.reserved - from_reserve)
     return OrderFilled(time=fill.time, order_id=order.id, fill=fill, status=status, changes=_changes(deltas))
+
+
+def decide_adopt(state: PortfolioState, found: VenueOrder, info: SymbolInfo, *, order_id: str, now: int) -> OrderAccepted:
+    """Take into the journal an order of this engine that the exchange holds and the
+    journal lacks (its record was lost between its send and its commit). It reserves
+    what it can still spend, at most what is free; its fills and end follow as the
+    exchange reports them."""
+    with localcontext(LEDGER):
+        spent_fills = sum((f.quote if found.side == "BUY" else f.quantity for f in found.fills), ZERO)
+        if found.side == "BUY":
+            asset = info.quote
+            if found.price is not None and found.quantity is not None:
+                needed = found.quantity * found.price
+            else:
+                needed = found.quote_quantity if found.quote_quantity is not None else spent_fills
+        else:
+            asset = info.base
+            needed = found.quantity if found.quantity is not None else spent_fills
+        reserved = max(min(needed, state.balance(asset).free), ZERO)
+    order = Order(
+        id=order_id,
+        user_id=state.user_id,
+        client_order_id=found.client_order_id,
+        symbol=found.symbol,
+        side=found.side,
+        type=found.type,
+        status="NEW",
+        quantity=found.quantity if found.type == "LIMIT" or found.quote_quantity is None else None,
+        quote_quantity=found.quote_quantity if found.type == "MARKET" else None,
+        price=found.price if found.type == "LIMIT" else None,
+        reserved_asset=asset,
+        reserved=ZERO,
+        created_at=found.created_at,
+        updated_at=now,
+    )
+    changes = (BalanceChange(asset, free=-reserved, locked=reserved),) if reserved else ()
+    return OrderAccepted(time=now, order=order, changes=changes)
 
 
 def decide_close(order: Order, status: OrderStatus, reason: str, now: int) -> OrderCanceled | OrderRejected:

@@ -116,16 +116,25 @@ def test_market_buy_by_quote_amount_fills_whole_lots_and_changes_the_wallet_exac
     assert orders(system) == [order]
 
 
-def test_a_cancel_the_exchange_refuses_is_reported_and_the_next_one_goes_through(system: ActorSystem) -> None:
+def test_a_cancel_turned_away_by_a_rate_limit_is_sent_again_after_retry_after(system: ActorSystem) -> None:
+    first_book(system)
+    order = settled(place(system, limit_buy("0.001", "80000")))
+    system.venue.simulator.faults.fail_next(1, status=429, retry_after=1, method="DELETE", path="order")
+    assert settled(cancel(system, order.id)).status == "CANCELED"
+    assert wallet(system) == {"USDT": (START, Decimal(0))}
+
+
+def test_a_cancel_the_exchange_never_carries_out_is_reported_and_the_next_one_goes_through(system: ActorSystem) -> None:
     faults = system.venue.simulator.faults
     first_book(system)
     order = settled(place(system, limit_buy("0.001", "80000")))
     before = wallet(system)
 
-    faults.fail_next(1, status=429, retry_after=1, method="DELETE", path="order")
+    faults.fail_next(20, status=500, method="DELETE", path="order")  # every try's answer lost, none carried out
     with pytest.raises(ExchangeUnavailable, match="still NEW: retry the cancel"):
         settled(cancel(system, order.id))
     assert get_order(system, order.id).status == "NEW" and wallet(system) == before
+    faults.clear()
 
     assert settled(cancel(system, order.id)).status == "CANCELED"  # asked again, not stuck
     assert wallet(system) == {"USDT": (START, Decimal(0))}
@@ -216,6 +225,11 @@ def test_the_same_idempotency_key_twice_places_one_order(system: ActorSystem) ->
     assert len(orders(system)) == 2
 
 
+def sent_as(order: Order) -> str:
+    """The client order id the exchange got for ``order``."""
+    return order.exchange_client_id or order.client_order_id
+
+
 # -- recovery ---------------------------------------------------------------------------------
 
 
@@ -240,7 +254,7 @@ def test_wallet_and_orders_are_identical_after_a_restart_from_the_journal(system
         assert orders(again) == orders_before
         # The resting order is back on the (in-process) simulator too.
         resting = placed["resting"]
-        wait_for(lambda: any(o.client_order_id == resting.client_order_id and o.is_open for o in again.venue.exchange_orders(USER)))
+        wait_for(lambda: any(o.client_order_id == sent_as(resting) and o.is_open for o in again.venue.exchange_orders(USER)))
         again.set_paper_price(SYMBOL, Decimal(79000))
         wait_for(lambda: get_order(again, resting.id).status == "FILLED", timeout=5)
         assert wallet(again)["USDT"] == (wallet_before["USDT"][0], Decimal(0))
@@ -256,7 +270,7 @@ def test_resting_orders_are_back_on_the_exchange_by_the_time_start_returns(syste
     again = ActorSystem(config).start()
     try:
         # No waiting: the API serves only after start, and its first request may move the price.
-        assert any(o.client_order_id == resting.client_order_id and o.is_open for o in again.venue.exchange_orders(USER))
+        assert any(o.client_order_id == sent_as(resting) and o.is_open for o in again.venue.exchange_orders(USER))
         assert USER in dict(again.live_portfolios())
         again.set_paper_price(SYMBOL, Decimal(79000))
         filled = wait_for(lambda: (o := get_order(again, resting.id)).status == "FILLED" and o)
@@ -426,7 +440,7 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
         # Used again: gateway and stream come back, and a resting order fills by push.
         order = settled(place(system, limit_buy("0.001", "90000")))
         wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream is back")
-        wait_for(lambda: any(o.client_order_id == order.client_order_id for o in system.venue.exchange_orders(USER)))
+        wait_for(lambda: any(o.client_order_id == sent_as(order) for o in system.venue.exchange_orders(USER)))
         system.set_paper_price(SYMBOL, Decimal(89000))
         wait_for(lambda: get_order(system, order.id).status == "FILLED", message="the fill arrived")
     finally:

@@ -30,8 +30,6 @@ from engine.exchanges.mexc.errors import (
 )
 from engine.exchanges.mexc.ratelimit import WeightLimiter
 from engine.exchanges.mexc.rest import (
-    RECONCILE_DELAY,
-    MexcOrder,
     MexcOrderAck,
     MexcRestClient,
 )
@@ -357,64 +355,38 @@ def test_a_second_700003_in_a_row_is_raised() -> None:
 # -- placing orders safely -------------------------------------------------------------------
 
 
-def test_order_without_client_id_is_never_retried_after_an_unknown_outcome() -> None:
-    h = Harness()
-    h.script.on("POST", "/api/v3/order", httpx.Response(503), ok(ACK))
-    with pytest.raises(MexcServerError):
-        h.client.place_order("MXUSDT", "BUY", "LIMIT", quantity=D(5), price=D("3.1"))
-    assert len(h.script.sent("POST", "/api/v3/order")) == 1
-    assert h.script.sent("GET", "/api/v3/order") == []
-
-
-def test_order_with_client_id_found_after_a_timeout_is_returned_not_resent() -> None:
-    h = Harness()
-    h.script.on("POST", "/api/v3/order", httpx.ReadTimeout("no answer"))
-    h.script.on("GET", "/api/v3/order", ok(ORDER))
-    result = h.client.place_order("MXUSDT", "BUY", "LIMIT", quantity=D(5), price=D("3.1"), client_order_id="cb-1")
-    assert isinstance(result, MexcOrder) and result.status == "FILLED"
-    assert len(h.script.sent("POST", "/api/v3/order")) == 1
-    (query,) = h.script.sent("GET", "/api/v3/order")
-    assert ("origClientOrderId", "cb-1") in query_of(query)
-    assert RECONCILE_DELAY in h.sleeps
-
-
-def test_order_with_client_id_not_found_is_resent_once_with_the_same_client_id() -> None:
-    h = Harness()
-    h.script.on("POST", "/api/v3/order", httpx.Response(504), ok(ACK))
-    h.script.on("GET", "/api/v3/order", err(400, -2013, "Order does not exist."))
-    result = h.client.place_order("MXUSDT", "BUY", "LIMIT", quantity=D(5), price=D("3.1"), client_order_id="cb-1")
-    assert isinstance(result, MexcOrderAck) and result.client_order_id == "cb-1"
-    posts = h.script.sent("POST", "/api/v3/order")
-    assert [dict(query_of(p))["newClientOrderId"] for p in posts] == ["cb-1", "cb-1"]
-
-
-def test_a_resend_that_again_has_an_unknown_outcome_is_raised_without_a_third_attempt() -> None:
+@pytest.mark.parametrize(
+    "answer, error",
+    [
+        pytest.param(httpx.Response(503), MexcServerError, id="a 5xx leaves the outcome unknown: raised, not resent"),
+        pytest.param(httpx.ReadTimeout("no answer"), MexcTransportError, id="a timeout is raised, not looked up"),
+        pytest.param(err(400, 10101, "Insufficient balance"), MexcInsufficientBalance, id="a refusal is raised as it came"),
+        pytest.param(httpx.Response(429, headers={"Retry-After": "1"}), MexcRateLimited,
+                     id="a 429 is raised at once, not waited out and sent again"),
+    ],
+)
+def test_an_order_is_sent_once_whatever_the_answer(answer: object, error: type[Exception]) -> None:
     h = Harness(breaker_threshold=10)
-    h.script.on("POST", "/api/v3/order", httpx.ConnectError("reset"))
-    h.script.on("GET", "/api/v3/order", err(400, -2013, "Order does not exist."))
-    with pytest.raises(MexcTransportError):
-        h.client.place_order("MXUSDT", "SELL", "MARKET", quantity=D(5), client_order_id="cb-2")
-    assert len(h.script.sent("POST", "/api/v3/order")) == 2
-
-
-def test_when_the_order_cannot_be_looked_up_the_original_unknown_outcome_is_raised_and_nothing_resent() -> None:
-    h = Harness(max_retries=1, breaker_threshold=10)
-    h.script.on("POST", "/api/v3/order", httpx.ReadTimeout("no answer"))
-    h.script.on("GET", "/api/v3/order", httpx.Response(500))
-    with pytest.raises(MexcTransportError) as caught:
+    h.script.on("POST", "/api/v3/order", answer, ok(ACK))
+    with pytest.raises(error):
         h.client.place_order("MXUSDT", "BUY", "LIMIT", quantity=D(5), price=D("3.1"), client_order_id="cb-1")
-    assert isinstance(caught.value.__cause__, MexcServerError)
     assert len(h.script.sent("POST", "/api/v3/order")) == 1
-    assert len(h.script.sent("GET", "/api/v3/order")) == 2
+    assert h.script.sent("GET", "/api/v3/order") == []  # looking it up is the adapter's decision
+    assert h.sleeps == []
 
 
-def test_a_definite_refusal_of_an_order_is_raised_without_lookup_or_resend() -> None:
+def test_an_order_during_a_back_off_is_refused_without_being_sent_or_waiting() -> None:
     h = Harness()
-    h.script.on("POST", "/api/v3/order", err(400, 10101, "Insufficient balance"))
-    with pytest.raises(MexcInsufficientBalance):
+    h.script.on("GET", "/api/v3/account", httpx.Response(429, headers={"Retry-After": "2"}), ok({"balances": []}))
+    h.client.account()  # a read waits the back-off out
+    h.script.on("GET", "/api/v3/openOrders", httpx.Response(429, headers={"Retry-After": "5"}))
+    with pytest.raises(MexcRateLimited):
+        h.client.open_orders("MXUSDT")
+    sleeps = list(h.sleeps)
+    with pytest.raises(MexcRateLimited) as refused:
         h.client.place_order("MXUSDT", "BUY", "LIMIT", quantity=D(5), price=D("3.1"), client_order_id="cb-1")
-    assert len(h.script.sent("POST", "/api/v3/order")) == 1
-    assert h.script.sent("GET", "/api/v3/order") == []
+    assert refused.value.retry_after and refused.value.retry_after > 0
+    assert h.script.sent("POST", "/api/v3/order") == [] and h.sleeps == sleeps
 
 
 def test_cancel_is_not_retried_after_a_5xx() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from engine.errors import InvalidPrice, InvalidQuantity, ValidationFailed
 from engine.model import SymbolInfo
-from engine.orders import CLIENT_ORDER_ID_RE, PlaceOrder, derive_client_order_id, new_order_id, validate
+from engine.orders import CLIENT_ORDER_ID_RE, PlaceOrder, exchange_client_id, is_engine_id, new_order_id, validate
 from engine.symbols import paper_symbol
 
 D = Decimal
@@ -201,36 +201,54 @@ def test_order_on_halted_symbol_is_refused() -> None:
 # -- ids ----------------------------------------------------------------------------------------------
 
 
-def test_derive_client_order_id_is_deterministic_for_same_user_and_key() -> None:
-    first = derive_client_order_id("alice", "key-1", "order-a")
-    again = derive_client_order_id("alice", "key-1", "order-b")  # a retry gets a new order id
+def test_an_exchange_id_from_an_idempotency_key_is_the_same_for_a_retry() -> None:
+    first = exchange_client_id("alice", "order-a", idempotency_key="key-1")
+    again = exchange_client_id("alice", "order-b", idempotency_key="key-1")  # a retry gets a new order id
     assert first == again
 
 
-def test_derive_client_order_id_differs_across_users_with_the_same_key() -> None:
-    assert derive_client_order_id("alice", "key-1", "o") != derive_client_order_id("bob", "key-1", "o")
+def test_an_exchange_id_from_a_client_order_id_is_the_same_for_a_retry_and_never_the_raw_id() -> None:
+    first = exchange_client_id("alice", "order-a", client_order_id="dip-1")
+    assert first == exchange_client_id("alice", "order-b", client_order_id="dip-1")
+    assert "dip-1" not in first
 
 
-def test_derive_client_order_id_differs_across_keys_of_one_user() -> None:
-    assert derive_client_order_id("alice", "key-1", "o") != derive_client_order_id("alice", "key-2", "o")
+def test_a_key_and_a_client_order_id_of_the_same_text_name_different_orders() -> None:
+    assert exchange_client_id("alice", "o", idempotency_key="x") != exchange_client_id("alice", "o", client_order_id="x")
 
 
-def test_derive_client_order_id_is_not_confused_by_user_and_key_boundaries() -> None:
-    assert derive_client_order_id("ab", "c", "o") != derive_client_order_id("a", "bc", "o")
+def test_exchange_ids_differ_across_users_with_the_same_key() -> None:
+    assert exchange_client_id("alice", "o", idempotency_key="key-1") != exchange_client_id("bob", "o", idempotency_key="key-1")
 
 
-def test_derive_client_order_id_without_key_comes_from_the_order_id() -> None:
+def test_exchange_ids_differ_across_keys_of_one_user() -> None:
+    assert exchange_client_id("alice", "o", idempotency_key="key-1") != exchange_client_id("alice", "o", idempotency_key="key-2")
+
+
+def test_exchange_ids_are_not_confused_by_user_and_key_boundaries() -> None:
+    assert exchange_client_id("ab", "o", idempotency_key="c") != exchange_client_id("a", "o", idempotency_key="bc")
+
+
+def test_an_exchange_id_without_a_key_comes_from_the_order_id_and_names_its_user() -> None:
     order_id = new_order_id(1_700_000_000_000)
-    assert derive_client_order_id("alice", None, order_id) == f"cb{order_id}"
-    assert derive_client_order_id("bob", None, order_id) == f"cb{order_id}"
+    alice, bob = exchange_client_id("alice", order_id), exchange_client_id("bob", order_id)
+    assert alice.endswith(order_id) and bob.endswith(order_id) and alice != bob
+    assert is_engine_id(alice, "alice") and not is_engine_id(alice, "bob")
 
 
-def test_derived_client_order_ids_are_valid_client_order_ids() -> None:
-    for derived in (
-        derive_client_order_id("alice", "k" * 128, "x"),
-        derive_client_order_id("alice", None, new_order_id(2**48 - 1)),
+def test_ids_made_elsewhere_are_not_the_engines() -> None:
+    assert not is_engine_id("my-own-id", "alice")
+    assert not is_engine_id(None, "alice")
+    assert not is_engine_id("", "alice")
+
+
+def test_exchange_ids_are_short_plain_client_order_ids() -> None:
+    for made in (
+        exchange_client_id("alice", "x", idempotency_key="k" * 128),
+        exchange_client_id("alice", "x", client_order_id="c" * 36),
+        exchange_client_id("alice", new_order_id(2**48 - 1)),
     ):
-        assert CLIENT_ORDER_ID_RE.match(derived), derived
+        assert CLIENT_ORDER_ID_RE.match(made) and made.isalnum() and len(made) <= 32, made
 
 
 def test_new_order_id_is_time_ordered() -> None:

@@ -1,29 +1,67 @@
-"""One MEXC account as the ExchangeGateway sees it.
+"""One MEXC account as its ExchangeGateway sees it: every order's life at the exchange.
 
-Orders go out over signed REST with the engine's client order id; what happens
-to them comes back as private pushes (deals, order updates) and, when a push
-may have been missed, from REST queries. Everything is turned into
-ExecutionReports for the portfolio that owns the order. A terminal report
-always carries every fill of the order (fetched with myTrades if the pushes
-have not brought them all), so an order is never closed with a fill missing.
+Why it is built this way
+------------------------
+The engine's view of an order and the exchange's may differ for a while: an
+answer is lost (timeout, 5xx), MEXC says "no such order" for a moment right after
+a create, a deal push comes late or never, myTrades lags behind the order's
+status. Each of those, handled in a different place, once produced an order the
+engine thought closed while it still traded, or one sent twice. So:
+
+- One owner decides. This adapter holds each order's phase (to send, sending,
+  outcome unknown, live, ending, ended) and decides every placement, lookup,
+  resend and cancel. The REST client sends each order once and never retries it.
+- It never calls the exchange. It returns ``Job``s (``account_io``), which the
+  gateway runs on worker threads, and is handed their outcomes as messages; its
+  re-checks are due times looked at on the gateway's timer. Nothing here sleeps
+  or blocks, so pushes are handled while a call is out.
+- "No such order" is proof only when it is said ``GRACE_MS`` after the order
+  could last have been sent; a refusal because the client order id is taken
+  means the order exists: it is looked up, never sent again.
+- An order's end (FILLED, CANCELED) is reported only when its fills add up to
+  what the exchange executed. Until then the adapter reads the trades again on
+  its timer; after ``FILLS_WAIT_MS`` it reports the end with what it has and tells
+  operators. A fill that still comes later is reported, and applied to the
+  closed order.
+- Ended orders are forgotten after a while (``RECENT_ENDS``): memory stays bounded.
+- A sweep of the account (open orders and recent orders on each symbol) finds
+  what pushes missed and orders the engine's journal lacks (orphans of a crash
+  between send and commit), which go to their user's portfolio to be adopted.
 
 Single-threaded by design: the gateway actor owns the instance.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Literal
 
 import structlog
 
 from engine.clock import Clock
-from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport
+from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport, VenueOrder
+from engine.exchanges.mexc import account_io
+from engine.exchanges.mexc.account_io import Job, PlaceParams, QueryResult, SweepRequest, SweepResult
 from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
-from engine.exchanges.mexc.errors import MexcError, MexcUnknownOrder
-from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcRestClient, MexcTrade
+from engine.exchanges.mexc.errors import (
+    MexcAuthError,
+    MexcBadSymbol,
+    MexcCircuitOpen,
+    MexcError,
+    MexcInsufficientBalance,
+    MexcMinNotional,
+    MexcPrecisionError,
+    MexcRateLimited,
+    MexcTradingDisabled,
+    MexcUnknownOrder,
+)
+from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcTrade
 from engine.exchanges.mexc.rules import format_price, format_quantity, format_quote
 from engine.model import Fill, OrderStatus
+from engine.money import truncate
 from engine.symbols import SymbolCatalog
 
 log = structlog.get_logger(__name__)
@@ -36,282 +74,744 @@ STATUS: dict[str, OrderStatus] = {
     "PARTIALLY_CANCELED": "CANCELED",
 }
 PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED", 5: "CANCELED"}
-TRADES_PER_PAGE = 100  # myTrades answers at most this many
-TRADE_PAGES = 50  # pages read per order at most (5,000 fills)
+ENDS = ("FILLED", "CANCELED", "REJECTED")
+
+GRACE_MS = 3_000  # MEXC may say "no such order" this long after a create
+LOOKUP_AFTER_MS = 1_000  # first look at an order whose placement went unanswered
+RECHECK_MS = 1_000  # next look at an order that is not settled yet
+FIRST_REREAD_MS = 300  # first re-read of the trades of an order that ended ahead of its fills
+FILLS_WAIT_MS = 30_000  # an end whose fills never add up is reported after this
+SWEEP_TIMEOUT_MS = 5_000  # an order a sweep should have settled is asked about alone
+SWEEP_WAIT_MS = 10_000  # a sweep waits this long at most for the orders it sent again
+RECENT_ENDS = 2_000  # ended orders remembered, for pushes and fills that come late
+RECENT_WINDOW_MS = 2 * 3_600_000  # a sweep reads orders created this far back
+CANCEL_TRIES = 5  # sends of one cancel the exchange did not carry out, then it is reported
+CANCEL_DEFER_MAX_SECONDS = 5.0  # a cancel turned away by a rate limit is sent again if this soon
+
+# Refusals that judge the order itself: the id cannot have been taken, nothing to look up.
+CONTENT_REFUSALS = (MexcInsufficientBalance, MexcMinNotional, MexcPrecisionError, MexcBadSymbol, MexcTradingDisabled,
+                    MexcAuthError)
+
+Phase = Literal["to_send", "sending", "unknown", "live", "ending", "ended"]
+After = Literal["", "cancel_done", "cancel_unknown", "cancel_uncertain"]
+
+
+@dataclass
+class Finding:
+    """Something operators must hear of (journaled as a reconciliation finding)."""
+
+    user_id: str
+    order_id: str | None
+    kind: str
+    detail: str
+
+
+@dataclass
+class Swept:
+    """A sweep is over: what it changed for ``user_id`` (``token`` answers its request)."""
+
+    user_id: str
+    token: int | None
+    updated: list[str]
+    resent: list[str]
+
+
+@dataclass
+class Orphan:
+    user_id: str
+    order: VenueOrder
+
+
+@dataclass
+class BalancesRead:
+    user_id: str
+    token: int
+    totals: dict[str, Decimal] | None
+    error: str | None = None
+
+
+@dataclass
+class Effects:
+    reports: list[ExecutionReport] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    orphans: list[Orphan] = field(default_factory=list)
+    swept: list[Swept] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    balances: list[BalancesRead] = field(default_factory=list)
 
 
 class _Tracked:
-    __slots__ = ("order", "fills", "exchange_id", "ended_with")
-
-    def __init__(self, order: ExchangeOrder) -> None:
+    def __init__(self, order: ExchangeOrder, phase: Phase, due: int) -> None:
         self.order = order
-        self.fills: dict[str, Fill] = {}
+        self.phase: Phase = phase
+        self.due = due
         self.exchange_id: str | None = None
-        self.ended_with: int | None = None  # fills counted when its end (FILLED, CANCELED) was reported
+        self.fills: dict[str, Fill] = {}
+        self.reported: set[str] = set()
+        self.executed = Decimal(0)  # what the exchange says it executed
+        self.exchange_status: OrderStatus | None = None
+        self.last_status: OrderStatus | None = None  # last status reported
+        self.first_sent: int | None = None
+        self.last_sent: int | None = None
+        self.busy = False  # a job about this order is out
+        self.look_after = False
+        self.cancel_wanted = False
+        self.cancel_sent = False
+        self.cancel_tries = 0
+        self.after: After = ""
+        self.taken = False  # the exchange refused the id as taken: the order exists
+        self.refusal: str | None = None  # reported if a lookup finds nothing after all
+        self.ending_since: int | None = None
+
+    @property
+    def known_executed(self) -> Decimal:
+        return sum((f.quantity for f in self.fills.values()), Decimal(0))
+
+    def origin(self, now: int) -> int:
+        """When the order was first sent (or accepted, if this life never sent it)."""
+        return self.first_sent or self.order.created_at or now
+
+    def latest_send(self) -> int:
+        return self.last_sent or self.order.created_at
+
+
+@dataclass
+class _Sweep:
+    waiters: list[tuple[str, int | None]] = field(default_factory=list)  # (user, token)
+    dispatched_at: int = 0
+    answered: bool = False  # its job came back
+    pending: set[str] = field(default_factory=set)  # resends it started, not answered yet
+    updated: dict[str, str] = field(default_factory=dict)  # client id -> user
+    resent: dict[str, str] = field(default_factory=dict)
 
 
 class MexcAccountAdapter:
     def __init__(
-        self, rest: MexcRestClient, catalog: Callable[[], SymbolCatalog], clock: Clock, *, name: str = ""
+        self,
+        rest: Any,
+        catalog: Callable[[], SymbolCatalog],
+        clock: Clock,
+        *,
+        name: str = "",
+        owners: Callable[[], list[str]] = lambda: [],
+        is_ours: Callable[[str | None], str | None] = lambda _cid: None,
+        symbols: Callable[[], list[str]] = lambda: [],
+        sweep_every_ms: int = 60_000,
     ) -> None:
-        self.rest = rest
+        self.rest = rest  # the gateway runs this adapter's jobs with it
         self._catalog = catalog  # asked each time: new listings replace the catalog
         self._clock = clock
         self._name = name
-        self._by_client_id: dict[str, _Tracked] = {}
-        self._by_exchange_id: dict[str, _Tracked] = {}
-        self._unconfirmed: dict[str, tuple[ExchangeOrder, int]] = {}  # client id -> (order, since ms)
-        self._missing_since: dict[str, int] = {}  # client id -> when the exchange first said it has no such order
+        self._owners = owners
+        self._is_ours = is_ours  # client id -> the user it was made for, if this engine made it
+        self._symbols = symbols  # symbols a sweep looks at besides those of tracked orders
+        self._sweep_every_ms = sweep_every_ms
+        self._orders: dict[str, _Tracked] = {}  # client id -> order not ended
+        self._ended: OrderedDict[str, _Tracked] = OrderedDict()  # the newest ended ones
+        self._by_exchange_id: dict[str, str] = {}  # exchange id -> client id
+        self._serial = 0
+        self._sweep: _Sweep | None = None  # the sweep whose job is out, or whose resends are
+        self._next_sweep: _Sweep | None = None  # asked for while one runs
+        self._sweep_due = clock.now_ms() + sweep_every_ms
+        self._orphans_told: OrderedDict[str, None] = OrderedDict()
 
-    # -- commands ------------------------------------------------------------------
+    # -- what the gateway asks ----------------------------------------------------------
 
-    def submit(self, order: ExchangeOrder, *, look_after: bool = False) -> list[ExecutionReport]:
+    def submit(self, order: ExchangeOrder, *, look_after: bool = False) -> Effects:
         """Place the order. MEXC's ack says nothing of fills: with ``look_after``
-        (an order expected to trade at once) the order is queried straight away,
-        so its first report already has what it did."""
-        tracked = self._track(order)
-        info = self._catalog().get(order.symbol)
-        try:
-            result = self.rest.place_order(
-                order.symbol,
-                order.side,
-                order.type,
-                quantity=None if order.quantity is None else Decimal(format_quantity(info, order.quantity)),
-                quote_order_qty=None if order.quote_quantity is None else Decimal(format_quote(info, order.quote_quantity)),
-                price=None if order.price is None else Decimal(format_price(info, order.price)),
-                client_order_id=order.client_order_id,
-            )
-        except MexcError as exc:
-            if exc.outcome_unknown:
-                # The client already looked for it once; follow_up keeps asking.
-                log.warning("mexc.submit_unknown", account=self._name, order_id=order.order_id, error=repr(exc))
-                self._unconfirmed.setdefault(order.client_order_id, (order, self._clock.now_ms()))
-                return []
-            self._unconfirmed.pop(order.client_order_id, None)
-            return [self._report(order, "REJECTED", reason=f"exchange refused the order ({exc.code}: {exc.msg})")]
-        self._unconfirmed.pop(order.client_order_id, None)
-        if isinstance(result, MexcOrderAck):
-            self._link(tracked, result.order_id)
-            if look_after:
-                try:
-                    return self.query([order]) or [self._report(order, "NEW")]
-                except MexcError as exc:  # the pushes will tell
-                    log.info("mexc.look_after_failed", account=self._name, order_id=order.order_id, error=repr(exc))
-            return [self._report(order, "NEW")]
-        return [self._from_exchange(tracked, result)]
-
-    def cancel(self, order: ExchangeOrder) -> list[ExecutionReport]:
-        """The order's state after asking to cancel it. A cancel whose answer was
-        lost is looked up and, if the order still stands, asked once more; one the
-        exchange did not carry out is reported back as such, never left hanging."""
-        tracked = self._track(order)
-        failure: MexcError | None = None
-        for _ in range(2):
-            try:
-                result = self.rest.cancel_order(order.symbol, client_order_id=order.client_order_id)
-            except MexcUnknownOrder:
-                # Filled or canceled already, or never placed: ask what it is.
-                return self.query([order]) or [self._report(order, "CANCELED", reason="the exchange does not have the order")]
-            except MexcError as exc:
-                failure = exc
-                if not exc.outcome_unknown:
-                    break
-                try:
-                    found = self.query([order])
-                except MexcError:
-                    break
-                if found and found[-1].status not in ("NEW", "PARTIALLY_FILLED"):
-                    return found  # the cancel landed, or the order ended otherwise
-                continue
-            if result.status is None:
-                # MEXC's usual answer says nothing of status or fills: the cancel
-                # landed, and the order itself says how it ended.
-                try:
-                    return self.query([order]) or [self._status_report(tracked, "CANCELED")]
-                except MexcError:
-                    return [self._status_report(tracked, "CANCELED")]
-            return [self._from_exchange(tracked, result)]
-        log.warning("mexc.cancel_failed", account=self._name, order_id=order.order_id, error=repr(failure))
-        status: OrderStatus = "PARTIALLY_FILLED" if tracked.fills else "NEW"
-        reason = f"the exchange did not cancel the order ({failure.code}: {failure.msg})" if failure else None
-        return [self._report(order, status, reason=reason, cancel_failed=True)]
-
-    def query(self, orders: list[ExchangeOrder]) -> list[ExecutionReport]:
-        """The state of each order at the exchange; orders it never got are left out."""
-        reports = []
-        for order in orders:
-            tracked = self._track(order)
-            try:
-                found = self.rest.query_order(order.symbol, client_order_id=order.client_order_id)
-            except MexcUnknownOrder:
-                continue
-            reports.append(self._from_exchange(tracked, found))
-        return reports
-
-    def follow_up(self, older_than_ms: int = 2_000, missing_for_ms: int = 3_000) -> list[ExecutionReport]:
-        """Orders whose placement had an unknown outcome: ask the exchange again;
-        if it never got them, send them again under the same client order id. MEXC
-        may say "no such order" for a moment right after one is created, so that
-        answer counts only when it is still the answer ``missing_for_ms`` later."""
+        (an order expected to trade at once) it is queried right after the ack, so
+        its first report already says what it did."""
+        fx = Effects()
         now = self._clock.now_ms()
-        reports: list[ExecutionReport] = []
-        for client_id, (order, since) in list(self._unconfirmed.items()):
-            if now - since < older_than_ms:
-                continue
-            try:
-                found = self.query([order])
-            except MexcError as exc:
-                log.warning("mexc.follow_up_failed", account=self._name, order_id=order.order_id, error=repr(exc))
-                continue
-            if found:
-                self._unconfirmed.pop(client_id, None)
-                self._missing_since.pop(client_id, None)
-                reports.extend(found)
-                continue
-            first_missing = self._missing_since.setdefault(client_id, now)
-            if now - first_missing < missing_for_ms:
-                continue
-            self._missing_since.pop(client_id, None)
-            if order.type == "MARKET" and now - since > MARKET_SEND_WINDOW_MS:
-                self._unconfirmed.pop(client_id, None)
-                reports.append(self._report(order, "REJECTED", reason="the order did not reach the exchange in time"))
-                continue
-            reports.extend(self.submit(order))
-        return reports
+        known = self._orders.get(order.client_order_id)
+        if known is not None:
+            log.info("mexc.submit_again_ignored", account=self._name, order_id=order.order_id, phase=known.phase)
+            return fx
+        tracked = self._orders[order.client_order_id] = _Tracked(order, "to_send", now)
+        tracked.look_after = look_after
+        self._drive(tracked, now, fx)
+        return fx
 
-    def balances(self) -> dict[str, Decimal]:
-        """Each asset's total (free + locked) at the exchange."""
-        return {b.asset: b.free + b.locked for b in self.rest.account().balances}
+    def cancel(self, order: ExchangeOrder) -> Effects:
+        """Ask to cancel. An order not known to be on the exchange yet is withdrawn
+        from any resend first; it is canceled once it is known to have arrived, or
+        closed as canceled once it is known never to have."""
+        fx = Effects()
+        now = self._clock.now_ms()
+        tracked = self._orders.get(order.client_order_id)
+        if tracked is None:
+            ended = self._ended.get(order.client_order_id)
+            if ended is not None:  # its end was told; tell it again
+                self._report(ended, ended.last_status or "CANCELED", fx, everything=True)
+                return fx
+            # Not followed here (a gateway restarted since): learn where it stands first.
+            tracked = self._orders[order.client_order_id] = _Tracked(order, "unknown", now)
+        tracked.cancel_wanted = True
+        tracked.cancel_tries = 0
+        if not tracked.busy:
+            tracked.due = now
+        self._drive(tracked, now, fx)
+        return fx
 
-    def forget(self, order_id: str) -> None:
-        for tracked in list(self._by_client_id.values()):
-            if tracked.order.order_id == order_id:
-                self._by_client_id.pop(tracked.order.client_order_id, None)
-                if tracked.exchange_id:
-                    self._by_exchange_id.pop(tracked.exchange_id, None)
+    def track(self, orders: list[ExchangeOrder], *, user_id: str, token: int | None) -> Effects:
+        """A portfolio's open orders (at its start, or after the gateway was lost):
+        follow each and sweep the account. An order whose end was already told is
+        told again, in case that message was lost."""
+        fx = Effects()
+        now = self._clock.now_ms()
+        for order in orders:
+            cid = order.client_order_id
+            if cid in self._orders:
+                continue
+            ended = self._ended.get(cid)
+            if ended is not None:
+                self._report(ended, ended.last_status or "CANCELED", fx, everything=True)
+                continue
+            # Where it stands is for the sweep to say; alone, if the sweep cannot.
+            self._orders[cid] = _Tracked(order, "unknown", now + SWEEP_TIMEOUT_MS)
+        self._request_sweep(user_id, token, now, fx)
+        return fx
 
-    # -- pushes --------------------------------------------------------------------
+    def adopt(self, order: ExchangeOrder, exchange_id: str, fills: tuple[Fill, ...]) -> Effects:
+        """A portfolio took an order the sweep found into its journal (an orphan, or
+        one it had closed while the exchange still traded it): follow it. It is asked
+        about at once; its trades beyond ``fills`` (those the portfolio holds) are
+        reported as they are read."""
+        fx = Effects()
+        now = self._clock.now_ms()
+        tracked = self._orders.get(order.client_order_id)
+        if tracked is None:
+            tracked = self._orders[order.client_order_id] = _Tracked(order, "unknown", now)
+            self._ended.pop(order.client_order_id, None)
+        self._link(tracked, exchange_id)
+        for fill in fills:
+            tracked.fills[fill.trade_id] = fill
+            tracked.reported.add(fill.trade_id)
+        tracked.taken = True  # it is on the exchange: a "no such order" now is not believed
+        tracked.last_status = tracked.last_status or "NEW"
+        if not tracked.busy:
+            tracked.phase, tracked.due = "unknown", now
+        self._drive(tracked, now, fx)
+        return fx
 
-    def on_push(self, push: Push) -> list[ExecutionReport]:
+    def sweep_now(self) -> Effects:
+        """Look at the whole account now (after a user stream reconnect: pushes may
+        have been missed); owners hear when it is over."""
+        fx = Effects()
+        now = self._clock.now_ms()
+        for user in self._owners():
+            self._request_sweep(user, None, now, fx)
+        return fx
+
+    def fetch_balances(self, user_id: str, token: int) -> Effects:
+        fx = Effects()
+        fx.jobs.append(Job("balances", user_id=user_id, token=token, serial=self._next_serial()))
+        return fx
+
+    def tick(self) -> Effects:
+        """Whatever is due: looks, resends, re-reads, the periodic sweep."""
+        fx = Effects()
+        now = self._clock.now_ms()
+        for tracked in list(self._orders.values()):
+            if tracked.phase == "ending" and tracked.ending_since is not None and not tracked.busy \
+                    and now - tracked.ending_since >= FILLS_WAIT_MS:
+                self._give_up_on_fills(tracked, fx)
+                continue
+            self._drive(tracked, now, fx)
+        sweep = self._sweep
+        if sweep is not None and sweep.answered and now - sweep.dispatched_at >= SWEEP_WAIT_MS:
+            log.warning("mexc.sweep_unsettled", account=self._name, orders=len(sweep.pending))
+            self._finish_sweep(fx)  # its owners hear now; the orders are still followed
+        if now >= self._sweep_due and self._sweep is None:
+            self._start_sweep(self._next_sweep or _Sweep(), now, fx)
+            self._next_sweep = None
+        return fx
+
+    def on_result(self, job: Job, result: Any = None, error: Exception | None = None) -> Effects:
+        """What a job came back with (``error`` if the exchange refused or failed)."""
+        fx = Effects()
+        now = self._clock.now_ms()
+        if job.kind == "sweep":
+            self._on_sweep(job, result, error, now, fx)
+            return fx
+        if job.kind == "balances":
+            reason = None if error is None else _describe(error)
+            fx.balances.append(BalancesRead(job.user_id, job.token, None if error else result, reason))
+            return fx
+        if job.kind == "probe":
+            return fx
+        tracked = self._orders.get(job.client_id)
+        if tracked is None:
+            return fx  # ended meanwhile (a push told it)
+        tracked.busy = False
+        if job.kind == "place":
+            self._on_placed(tracked, result, error, now, fx)
+        elif job.kind == "query":
+            self._on_queried(tracked, result, error, now, fx)
+        elif job.kind == "cancel":
+            self._on_cancel_answer(tracked, result, error, now, fx)
+        if tracked.phase != "ended":
+            self._drive(tracked, now, fx)
+        return fx
+
+    def on_push(self, push: Push) -> Effects:
+        fx = Effects()
+        now = self._clock.now_ms()
         body = push.body
         if isinstance(body, PrivateDealPush):
-            tracked = self._find(body.client_order_id, body.order_id)
+            tracked = self._find(body.client_order_id, body.order_id, fx, now)
             if tracked is None:
-                return []
+                return fx
             fill = Fill(
-                trade_id=body.trade_id,
-                price=body.price,
-                quantity=body.quantity,
-                quote=body.amount,
-                fee=body.fee_amount,
-                fee_asset=body.fee_currency,
-                is_maker=body.is_maker,
-                time=body.time,
+                trade_id=body.trade_id, price=body.price, quantity=body.quantity, quote=body.amount,
+                fee=body.fee_amount, fee_asset=body.fee_currency, is_maker=body.is_maker, time=body.time,
             )
             if fill.trade_id in tracked.fills:
-                return []
+                return fx
             tracked.fills[fill.trade_id] = fill
-            return [self._report(tracked.order, "PARTIALLY_FILLED", fills=(fill,))]
+            self._arrived(tracked, body.order_id, fx)
+            if tracked.phase == "ended":
+                self._report(tracked, tracked.last_status or "FILLED", fx)  # a late fill of a closed order
+            elif tracked.phase == "ending":
+                self._advance(tracked, tracked.exchange_status or "FILLED", now, fx)
+            else:
+                self._report(tracked, "PARTIALLY_FILLED", fx)
+            return fx
         if isinstance(body, PrivateOrderPush):
-            tracked = self._find(body.client_id, body.id)
-            if tracked is None:
-                return []
-            self._link(tracked, body.id)
+            tracked = self._find(body.client_id, body.id, fx, now)
+            if tracked is None or tracked.phase == "ended":
+                return fx  # old news of an order whose end was told
             status = PUSH_STATUS.get(body.status)
-            if status is None or status == "NEW":
-                return []
-            if status in ("FILLED", "CANCELED", "PARTIALLY_FILLED"):
-                executed = sum((f.quantity for f in tracked.fills.values()), Decimal(0))
-                if executed < body.cumulative_quantity:
-                    self._fetch_fills(tracked)  # a deal push is late or lost
-            if tracked.ended_with == len(tracked.fills):
-                # Its end was told already (a query got there first); pushes from
-                # before it are old news that would only wake a portfolio that let go.
-                return []
-            return [self._status_report(tracked, status)]
-        return []
+            if status is None:
+                return fx
+            self._arrived(tracked, body.id, fx)
+            tracked.executed = max(tracked.executed, body.cumulative_quantity)
+            self._advance(tracked, status, now, fx)
+            if tracked.phase != "ended":
+                self._drive(tracked, now, fx)
+        return fx
 
-    # -- internals -----------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        return {
+            "orders": len(self._orders),
+            "busy": sum(1 for t in self._orders.values() if t.busy),
+            "ended": len(self._ended),
+            "sweeping": int(self._sweep is not None),
+        }
 
-    def _track(self, order: ExchangeOrder) -> _Tracked:
-        tracked = self._by_client_id.get(order.client_order_id)
-        if tracked is None:
-            tracked = self._by_client_id[order.client_order_id] = _Tracked(order)
-        return tracked
+    def is_settled(self, user_id: str | None = None) -> bool:
+        """No order (of ``user_id``) is waiting for its placement's outcome."""
+        return not any(
+            t.phase in ("to_send", "sending", "unknown") and (user_id is None or t.order.user_id == user_id)
+            for t in self._orders.values()
+        )
+
+    # -- driving one order ------------------------------------------------------------
+
+    def _drive(self, tracked: _Tracked, now: int, fx: Effects) -> None:
+        """The next step of ``tracked``, if one is due and no job of it is out."""
+        if tracked.busy or tracked.due > now or tracked.phase == "ended":
+            return
+        order = tracked.order
+        if tracked.phase == "to_send":
+            if tracked.cancel_wanted:
+                self._close(tracked, "CANCELED", "canceled before it reached the exchange", fx)
+            elif order.type == "MARKET" and now - tracked.origin(now) > MARKET_SEND_WINDOW_MS:
+                self._close(tracked, "REJECTED", "the order did not reach the exchange in time", fx)
+            else:
+                tracked.first_sent = tracked.first_sent or now
+                tracked.last_sent = now
+                tracked.phase = "sending"
+                self._job(tracked, "place", fx, place=self._place_params(order))
+        elif tracked.phase in ("unknown", "ending"):
+            self._job(tracked, "query", fx)
+        elif tracked.phase == "live":
+            if tracked.cancel_wanted and not tracked.cancel_sent:
+                tracked.cancel_sent = True
+                tracked.cancel_tries += 1
+                self._job(tracked, "cancel", fx)
+            elif tracked.look_after or tracked.after:
+                tracked.look_after = False
+                self._job(tracked, "query", fx)
+
+    def _on_placed(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+        if error is None and isinstance(result, MexcOrderAck):
+            self._arrived(tracked, result.order_id, fx)
+            if tracked.last_status is None:
+                self._report(tracked, "NEW", fx)
+            return
+        if tracked.phase != "sending":
+            return  # a push said it arrived while the answer was out
+        if not isinstance(error, MexcError):
+            error = error or RuntimeError("no answer")
+            tracked.phase, tracked.due = "unknown", now + LOOKUP_AFTER_MS
+            log.warning("mexc.submit_failed", account=self._name, order_id=tracked.order.order_id, error=repr(error))
+            return
+        if error.outcome_unknown:
+            log.warning("mexc.submit_unknown", account=self._name, order_id=tracked.order.order_id, error=repr(error))
+            tracked.phase, tracked.due = "unknown", now + LOOKUP_AFTER_MS
+        elif isinstance(error, (MexcRateLimited, MexcCircuitOpen)):
+            # Refused before it was processed (a 429, a spent budget, an open breaker): send later.
+            wait = getattr(error, "retry_after", None) or 1.0
+            tracked.phase, tracked.due = "to_send", now + max(int(wait * 1000), 250)
+            log.info("mexc.submit_deferred", account=self._name, order_id=tracked.order.order_id, seconds=wait)
+        elif isinstance(error, CONTENT_REFUSALS) and tracked.last_sent == tracked.first_sent:
+            self._close(tracked, "REJECTED", f"exchange refused the order ({error.code}: {error.msg})", fx)
+        else:
+            # A refusal of a resent order, or one MEXC gives no specific code for, may
+            # mean its client order id is taken: by an earlier send that landed.
+            tracked.phase, tracked.due = "unknown", now
+            tracked.refusal = f"exchange refused the order ({error.code}: {error.msg})"
+
+    def _on_queried(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+        if error is not None or not isinstance(result, QueryResult):
+            tracked.due = now + RECHECK_MS
+            log.info("mexc.lookup_failed", account=self._name, order_id=tracked.order.order_id, error=repr(error))
+            return
+        if result.order is not None:
+            self._apply(tracked, result.order, result.trades, now, fx)
+            return
+        self._on_missing(tracked, now, now, fx)
+
+    def _on_missing(self, tracked: _Tracked, now: int, answered_at: int, fx: Effects) -> None:
+        """The exchange said it has no such order (at ``answered_at``)."""
+        proof = answered_at >= tracked.latest_send() + GRACE_MS
+        if tracked.phase in ("live", "ending"):
+            if not proof or tracked.phase == "ending":
+                tracked.due = now + RECHECK_MS
+                return
+            self._close(tracked, "CANCELED", "the exchange does not have the order", fx)
+            fx.findings.append(Finding(tracked.order.user_id, tracked.order.order_id, "order_vanished",
+                                       "the exchange had acknowledged the order, then said it has no such order"))
+            return
+        if tracked.taken or not proof:
+            # Taken means it exists, whatever a lookup says now; and a fresh "no such
+            # order" may only mean "not yet". A sweep waits for the answer.
+            tracked.due = max(now + RECHECK_MS, tracked.latest_send() + GRACE_MS)
+            self._hold_sweep(tracked)
+            return
+        if tracked.refusal is not None:
+            self._close(tracked, "REJECTED", tracked.refusal, fx)
+        elif tracked.cancel_wanted:
+            self._close(tracked, "CANCELED", "canceled before it reached the exchange", fx)
+        elif tracked.order.type == "MARKET" and now - tracked.origin(now) > MARKET_SEND_WINDOW_MS:
+            self._close(tracked, "REJECTED", "the order did not reach the exchange in time", fx)
+        else:
+            log.warning("mexc.order_resend", account=self._name, order_id=tracked.order.order_id,
+                        client_order_id=tracked.order.client_order_id)
+            tracked.phase, tracked.due = "to_send", now
+            self._hold_sweep(tracked)
+            if self._sweep is not None:
+                self._sweep.resent[tracked.order.order_id] = tracked.order.user_id
+
+    def _on_cancel_answer(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+        if error is None and isinstance(result, MexcOrder) and result.status is not None:
+            tracked.cancel_sent = False
+            self._apply(tracked, result, [], now, fx)
+            if tracked.phase not in ("ended", "ending"):
+                tracked.after, tracked.due = "cancel_done", now  # the order says how it ended
+            return
+        if error is None:
+            # MEXC's usual answer says nothing of status or fills: ask the order.
+            tracked.after, tracked.due = "cancel_done", now
+            return
+        if isinstance(error, MexcUnknownOrder):
+            tracked.after, tracked.due = "cancel_unknown", now  # filled already, or not visible yet
+            return
+        if isinstance(error, MexcError) and error.outcome_unknown:
+            tracked.after, tracked.due = "cancel_uncertain", now
+            return
+        if isinstance(error, (MexcRateLimited, MexcCircuitOpen)):
+            # Turned away unprocessed: sent again once the exchange takes calls, if soon.
+            wait = getattr(error, "retry_after", None) or 1.0
+            if wait <= CANCEL_DEFER_MAX_SECONDS and tracked.cancel_tries < CANCEL_TRIES:
+                tracked.cancel_sent, tracked.due = False, now + max(int(wait * 1000), 250)
+                return
+        self._cancel_failed(tracked, error, fx)
+
+    def _cancel_failed(self, tracked: _Tracked, error: Exception | None, fx: Effects) -> None:
+        log.warning("mexc.cancel_failed", account=self._name, order_id=tracked.order.order_id, error=repr(error))
+        tracked.cancel_wanted = tracked.cancel_sent = False
+        tracked.after = ""
+        reason = f"the exchange did not cancel the order ({_describe(error)})" if error else None
+        status: OrderStatus = "PARTIALLY_FILLED" if tracked.fills else "NEW"
+        fx.reports.append(self._make(tracked, status, (), reason=reason, cancel_failed=True))
+
+    def _apply(self, tracked: _Tracked, found: MexcOrder, trades: list[MexcTrade], now: int, fx: Effects) -> None:
+        """The exchange's word on the order (a query, a sweep, a cancel's answer)."""
+        self._arrived(tracked, found.order_id, fx)
+        for trade in trades:
+            if trade.id not in tracked.fills:
+                tracked.fills[trade.id] = self._fill(tracked, trade)
+        tracked.executed = max(tracked.executed, found.executed_qty or Decimal(0))
+        status = STATUS.get(found.status or "", "NEW")
+        after, tracked.after = tracked.after, ""
+        if status not in ENDS and after:
+            # The cancel did not take (yet): ask again, at once if its answer was lost,
+            # after a moment if the exchange did not see the order yet.
+            if tracked.cancel_tries < CANCEL_TRIES:
+                tracked.cancel_sent = False
+                tracked.due = now if after == "cancel_uncertain" else now + RECHECK_MS
+            else:
+                self._cancel_failed(tracked, None, fx)
+        self._advance(tracked, status, now, fx)
+
+    def _advance(self, tracked: _Tracked, status: OrderStatus, now: int, fx: Effects) -> None:
+        """Report what changed; end the order only when its fills add up."""
+        if tracked.exchange_status in ENDS and status not in ENDS:
+            status = tracked.exchange_status  # an older view than one already seen
+        tracked.exchange_status = status
+        if status in ENDS:
+            if tracked.known_executed >= tracked.executed:
+                self._end(tracked, status, fx)
+                return
+            entering = tracked.phase != "ending"
+            if entering:
+                tracked.phase, tracked.ending_since = "ending", now
+                log.info("mexc.fills_pending", account=self._name, order_id=tracked.order.order_id,
+                         executed=str(tracked.executed), read=str(tracked.known_executed))
+            if entering:
+                tracked.due = now + FIRST_REREAD_MS  # a deal push on its way usually lands first
+            elif tracked.due <= now:
+                tracked.due = now + RECHECK_MS
+            if set(tracked.fills) - tracked.reported:
+                self._report(tracked, "PARTIALLY_FILLED", fx)
+            return
+        if tracked.phase in ("unknown", "sending", "to_send"):
+            tracked.phase = "live"
+        if set(tracked.fills) - tracked.reported or tracked.last_status not in (status, "PARTIALLY_FILLED"):
+            self._report(tracked, status, fx)
+
+    def _give_up_on_fills(self, tracked: _Tracked, fx: Effects) -> None:
+        detail = (f"the exchange executed {tracked.executed} but myTrades shows {tracked.known_executed} after "
+                  f"{FILLS_WAIT_MS // 1000}s; the order is closed with the fills read, later ones are still applied")
+        log.error("mexc.fills_incomplete", account=self._name, order_id=tracked.order.order_id,
+                  executed=str(tracked.executed), read=str(tracked.known_executed), fills=len(tracked.fills))
+        fx.findings.append(Finding(tracked.order.user_id, tracked.order.order_id, "fills_incomplete", detail))
+        self._end(tracked, tracked.exchange_status or "FILLED", fx, reason="fills incomplete at the exchange")
+
+    # -- sweeps -------------------------------------------------------------------------
+
+    def _request_sweep(self, user_id: str, token: int | None, now: int, fx: Effects) -> None:
+        if self._sweep is None:
+            self._start_sweep(_Sweep(waiters=[(user_id, token)]), now, fx)
+        else:
+            self._next_sweep = self._next_sweep or _Sweep()
+            self._next_sweep.waiters.append((user_id, token))
+            self._sweep_due = min(self._sweep_due, now)
+
+    def _start_sweep(self, sweep: _Sweep, now: int, fx: Effects) -> None:
+        self._sweep = sweep
+        sweep.dispatched_at = now
+        self._sweep_due = now + self._sweep_every_ms
+        symbols = sorted({t.order.symbol for t in self._orders.values()} | set(self._symbols()))
+        tracked = {
+            cid: (t.order.symbol, t.exchange_id, t.known_executed)
+            for cid, t in self._orders.items() if not t.busy
+        }
+        request = SweepRequest(tuple(symbols), now - RECENT_WINDOW_MS, tracked,
+                               is_ours=lambda cid: self._is_ours(cid) is not None)
+        fx.jobs.append(Job("sweep", sweep=request, serial=self._next_serial()))
+
+    def _on_sweep(self, job: Job, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+        sweep = self._sweep
+        if sweep is None:
+            return
+        if error is not None or not isinstance(result, SweepResult):
+            log.warning("mexc.sweep_failed", account=self._name, error=repr(error))
+            self._finish_sweep(fx)  # its orders are asked about one by one when due
+            return
+        for found in result.orders:
+            cid = found.client_order_id or found.orig_client_order_id or ""
+            trades = result.trades.get(found.order_id, [])
+            tracked = self._orders.get(cid)
+            if tracked is not None:
+                if tracked.busy:
+                    continue  # its own question is out; that answer is newer
+                before = (tracked.last_status, len(tracked.reported))
+                tracked.due = min(tracked.due, now) if tracked.phase == "unknown" else tracked.due
+                self._apply(tracked, found, trades, now, fx)
+                if (tracked.last_status, len(tracked.reported)) != before and before[0] is not None:
+                    sweep.updated[tracked.order.order_id] = tracked.order.user_id
+                if tracked.phase != "ended":
+                    self._drive(tracked, now, fx)
+                continue
+            ended = self._ended.get(cid)
+            if ended is not None:
+                late = [t for t in trades if t.id not in ended.fills]
+                for trade in late:
+                    ended.fills[trade.id] = self._fill(ended, trade)
+                if late:
+                    self._report(ended, ended.last_status or "FILLED", fx)
+                continue
+            user = self._is_ours(cid)
+            if user is not None and cid not in self._orphans_told:
+                # Its owner says whether the journal has it; trades are read if it adopts it.
+                self._orphans_told[cid] = None
+                while len(self._orphans_told) > RECENT_ENDS * 5:
+                    self._orphans_told.popitem(last=False)
+                fx.orphans.append(Orphan(user, self._venue_order(found)))
+        for cid in result.missing:
+            tracked = self._orders.get(cid)
+            if tracked is not None and not tracked.busy:
+                self._on_missing(tracked, now, sweep.dispatched_at, fx)
+                self._drive(tracked, now, fx)
+        sweep.answered = True
+        if not sweep.pending:
+            self._finish_sweep(fx)
+
+    def _hold_sweep(self, tracked: _Tracked) -> None:
+        """The current sweep is not over before ``tracked`` is known to be on the
+        exchange (or closed): its owner waits for its orders to be back."""
+        if self._sweep is not None:
+            self._sweep.pending.add(tracked.order.client_order_id)
+
+    def _settle_resend(self, tracked: _Tracked, fx: Effects) -> None:
+        """An order the current sweep waits for is on the exchange or closed; the sweep
+        is over once its job and all of those are answered (or SWEEP_WAIT_MS passed)."""
+        sweep = self._sweep
+        if sweep is not None and tracked.order.client_order_id in sweep.pending:
+            sweep.pending.discard(tracked.order.client_order_id)
+            if sweep.answered and not sweep.pending:
+                self._finish_sweep(fx)
+
+    def _finish_sweep(self, fx: Effects) -> None:
+        sweep, self._sweep = self._sweep, None
+        if sweep is None:
+            return
+        told: set[tuple[str, int | None]] = set()
+        waiting = {user for user, _ in sweep.waiters}
+        changed = [(u, None) for u in sorted(set(sweep.updated.values()) | set(sweep.resent.values())) if u not in waiting]
+        for user, token in sweep.waiters + changed:
+            if (user, token) in told:
+                continue
+            told.add((user, token))
+            fx.swept.append(Swept(
+                user, token,
+                updated=[o for o, u in sweep.updated.items() if u == user],
+                resent=[o for o, u in sweep.resent.items() if u == user],
+            ))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _job(self, tracked: _Tracked, kind: Any, fx: Effects, place: PlaceParams | None = None) -> None:
+        tracked.busy = True
+        fx.jobs.append(Job(
+            kind, client_id=tracked.order.client_order_id, symbol=tracked.order.symbol,
+            exchange_id=tracked.exchange_id, known_executed=tracked.known_executed, place=place,
+            serial=self._next_serial(),
+        ))
+
+    def _next_serial(self) -> int:
+        self._serial += 1
+        return self._serial
+
+    def _place_params(self, order: ExchangeOrder) -> PlaceParams:
+        info = self._catalog().get(order.symbol)
+        quantity = None if order.quantity is None else Decimal(format_quantity(info, order.quantity))
+        if order.max_quote is not None and quantity:
+            # A MARKET buy by quantity: an immediate-or-cancel limit that cannot spend
+            # past the reservation (the book may be thinner than the price it was made at).
+            cap = truncate(order.max_quote / quantity, info.quote_precision)
+            return PlaceParams(order.symbol, order.side, "IMMEDIATE_OR_CANCEL", quantity, None,
+                               Decimal(format_price(info, cap)), order.client_order_id)
+        return PlaceParams(
+            order.symbol, order.side, order.type, quantity,
+            None if order.quote_quantity is None else Decimal(format_quote(info, order.quote_quantity)),
+            None if order.price is None else Decimal(format_price(info, order.price)),
+            order.client_order_id,
+        )
+
+    def _arrived(self, tracked: _Tracked, exchange_id: str | None, fx: Effects) -> None:
+        """The exchange has the order."""
+        self._settle_resend(tracked, fx)
+        if exchange_id:
+            self._link(tracked, exchange_id)
+        tracked.refusal = None
+        if tracked.phase in ("to_send", "sending", "unknown"):
+            tracked.phase = "live"
 
     def _link(self, tracked: _Tracked, exchange_id: str) -> None:
         tracked.exchange_id = exchange_id
-        self._by_exchange_id[exchange_id] = tracked
+        self._by_exchange_id[exchange_id] = tracked.order.client_order_id
 
-    def _find(self, client_id: str | None, exchange_id: str | None) -> _Tracked | None:
-        tracked = self._by_client_id.get(client_id) if client_id else None
-        if tracked is None and exchange_id:
-            tracked = self._by_exchange_id.get(exchange_id)
-        if tracked is None:
+    def _find(self, client_id: str | None, exchange_id: str | None, fx: Effects, now: int) -> _Tracked | None:
+        cid = client_id or (self._by_exchange_id.get(exchange_id) if exchange_id else None)
+        if cid:
+            tracked = self._orders.get(cid) or self._ended.get(cid)
+            if tracked is not None:
+                return tracked
+        if self._is_ours(client_id) is not None:
+            # One of this engine's orders that nothing here follows: a crash lost its
+            # record, or its gateway restarted. A sweep finds it and its owner.
+            log.warning("mexc.push_for_untracked_order", account=self._name, client_order_id=client_id)
+            self._sweep_due = min(self._sweep_due, now)
+        else:
             log.info("mexc.push_for_unknown_order", account=self._name, client_order_id=client_id, order_id=exchange_id)
-        return tracked
+        return None
 
-    def _from_exchange(self, tracked: _Tracked, found: MexcOrder) -> ExecutionReport:
-        self._link(tracked, found.order_id)
-        status = STATUS.get(found.status or "", "NEW")
-        if found.executed_qty and found.executed_qty > 0:
-            self._fetch_fills(tracked)
-            known = sum((f.quantity for f in tracked.fills.values()), Decimal(0))
-            if known < found.executed_qty:
-                # myTrades has no cursor but time: over 100 fills in one millisecond
-                # cannot all be read. Operators hear of it; a wallet refresh (with
-                # nothing open) brings the balances to the exchange's.
-                log.error("mexc.fills_incomplete", account=self._name, order_id=tracked.order.order_id,
-                          executed=str(found.executed_qty), read=str(known), fills=len(tracked.fills))
-        return self._status_report(tracked, status)
-
-    def _status_report(self, tracked: _Tracked, status: OrderStatus) -> ExecutionReport:
-        if status in ("FILLED", "CANCELED", "REJECTED"):
-            tracked.ended_with = len(tracked.fills)
-        return self._report(tracked.order, status, fills=tuple(tracked.fills.values()))
-
-    def _fetch_fills(self, tracked: _Tracked) -> None:
-        if tracked.exchange_id is None:
-            return
-        for trade in self._trades_of(tracked.order.symbol, tracked.exchange_id):
-            if trade.id in tracked.fills:
-                continue
-            tracked.fills[trade.id] = Fill(
-                trade_id=trade.id,
-                price=trade.price,
-                quantity=trade.qty,
-                quote=trade.quote_qty,
-                fee=trade.commission,
-                fee_asset=trade.commission_asset or self._catalog().get(tracked.order.symbol).quote,
-                is_maker=trade.is_maker,
-                time=trade.time,
-            )
-
-    def _trades_of(self, symbol: str, exchange_id: str) -> list[MexcTrade]:
-        """Every trade of one order. MEXC answers at most 100 (the newest) at a time,
-        so an order with more is read page by page, back in time."""
-        trades: dict[str, MexcTrade] = {}
-        end: int | None = None
-        for _ in range(TRADE_PAGES):
-            page = self.rest.my_trades(symbol, order_id=exchange_id, end=end, limit=TRADES_PER_PAGE)
-            new = [t for t in page if t.id not in trades]
-            trades.update((t.id, t) for t in page)
-            if len(page) < TRADES_PER_PAGE or not new:
-                break
-            end = min(t.time for t in page)  # that millisecond again: its other trades are not lost
-        return sorted(trades.values(), key=lambda t: (t.time, t.id))
-
-    def _report(
-        self, order: ExchangeOrder, status: OrderStatus, fills: tuple[Fill, ...] = (), reason: str | None = None,
-        cancel_failed: bool = False,
-    ) -> ExecutionReport:
-        ordered = tuple(sorted(fills, key=lambda f: (f.time, f.trade_id)))
-        return ExecutionReport(
-            user_id=order.user_id,
-            order_id=order.order_id,
-            status=status,
-            fills=ordered,
-            reason=reason,
-            time=self._clock.now_ms(),
-            cancel_failed=cancel_failed,
+    def _fill(self, tracked: _Tracked, trade: MexcTrade) -> Fill:
+        return Fill(
+            trade_id=trade.id, price=trade.price, quantity=trade.qty, quote=trade.quote_qty, fee=trade.commission,
+            fee_asset=trade.commission_asset or self._catalog().get(tracked.order.symbol).quote,
+            is_maker=trade.is_maker, time=trade.time,
         )
+
+    def _venue_order(self, found: MexcOrder) -> VenueOrder:
+        kind = "MARKET" if found.type == "MARKET" else "LIMIT"
+        quote = found.orig_quote_order_qty if found.orig_quote_order_qty else None
+        return VenueOrder(
+            client_order_id=found.client_order_id or found.orig_client_order_id or "",
+            exchange_id=found.order_id, symbol=found.symbol, side="SELL" if found.side == "SELL" else "BUY",
+            type=kind, status=STATUS.get(found.status or "", "NEW"),
+            quantity=found.orig_qty if found.orig_qty else None, quote_quantity=quote,
+            price=found.price if kind == "LIMIT" else None, executed_quantity=found.executed_qty or Decimal(0),
+            created_at=found.time or self._clock.now_ms(),
+        )
+
+    def _end(self, tracked: _Tracked, status: OrderStatus, fx: Effects, reason: str | None = None) -> None:
+        self._report(tracked, status, fx, reason=reason, force=True)
+        self._retire(tracked, fx)
+
+    def _close(self, tracked: _Tracked, status: OrderStatus, reason: str, fx: Effects) -> None:
+        """An end decided here, not by the exchange (it never had the order)."""
+        self._report(tracked, status, fx, reason=reason, force=True)
+        self._retire(tracked, fx)
+
+    def _retire(self, tracked: _Tracked, fx: Effects) -> None:
+        self._settle_resend(tracked, fx)
+        tracked.phase = "ended"
+        cid = tracked.order.client_order_id
+        self._orders.pop(cid, None)
+        self._ended[cid] = tracked
+        while len(self._ended) > RECENT_ENDS:
+            _, old = self._ended.popitem(last=False)
+            if old.exchange_id:
+                self._by_exchange_id.pop(old.exchange_id, None)
+
+    def _report(self, tracked: _Tracked, status: OrderStatus, fx: Effects, *, reason: str | None = None,
+                force: bool = False, everything: bool = False) -> None:
+        fresh = tuple(tracked.fills.values()) if everything else tuple(
+            f for tid, f in tracked.fills.items() if tid not in tracked.reported)
+        if not fresh and not force and not everything and tracked.last_status == status:
+            return
+        tracked.reported.update(f.trade_id for f in fresh)
+        tracked.last_status = status
+        fx.reports.append(self._make(tracked, status, fresh, reason=reason))
+
+    def _make(self, tracked: _Tracked, status: OrderStatus, fills: tuple[Fill, ...], *, reason: str | None = None,
+              cancel_failed: bool = False) -> ExecutionReport:
+        return ExecutionReport(
+            user_id=tracked.order.user_id, order_id=tracked.order.order_id, status=status,
+            fills=tuple(sorted(fills, key=lambda f: (f.time, f.trade_id))), reason=reason,
+            time=self._clock.now_ms(), cancel_failed=cancel_failed,
+        )
+
+
+def _describe(error: Exception | None) -> str:
+    if isinstance(error, MexcError):
+        return f"{error.code}: {error.msg}"
+    return repr(error)
+
+
+__all__ = ["MexcAccountAdapter", "Effects", "Finding", "Swept", "Orphan", "BalancesRead", "account_io"]

@@ -8,9 +8,10 @@ POST/PUT/DELETE although there is no body.
 Safety of retries decides most of the shape of this module:
 - Public GETs and signed reads are retried on 5xx, timeouts and 429 (after the
   client-wide back-off), with a bounded exponential delay.
-- Writes are not retried blindly: a 5xx or a timeout leaves their outcome unknown.
-  ``place_order`` with a client order id asks MEXC whether the order exists and
-  resends only if it does not, with the same id; without an id it never retries.
+- Orders and cancels are sent once and never waited for: a 5xx or a timeout leaves
+  their outcome unknown, a 429 or the client's own back-off refuses them at once
+  (``MexcRateLimited`` with ``retry_after``). Whether and when to look an order up or
+  send it again is decided by one owner, the account adapter, on its timer.
 - A 700003 (timestamp outside recvWindow) is a definite refusal, so any signed call
   re-syncs the clock offset and is sent once more.
 - After ``breaker_threshold`` consecutive outcome-unknown failures the client stops
@@ -35,7 +36,6 @@ import structlog
 from engine.clock import Clock, SystemClock
 from engine.exchanges.mexc.errors import (
     MexcAuthError,
-    MexcBadRequest,
     MexcCircuitOpen,
     MexcError,
     MexcIpBanned,
@@ -43,7 +43,6 @@ from engine.exchanges.mexc.errors import (
     MexcServerError,
     MexcTimestampError,
     MexcTransportError,
-    MexcUnknownOrder,
     error_from_response,
 )
 from engine.exchanges.mexc.ratelimit import (
@@ -77,10 +76,6 @@ _INTERVALS = {
 
 # Codes after which a fresh server-time offset makes the same request acceptable.
 _RESYNC_CODES = frozenset({700003, 10073})
-
-# Right after a create, MEXC can answer "Order does not exist." for a moment (ccxt
-# #21614); wait this long before asking whether an order of unknown outcome exists.
-RECONCILE_DELAY = 0.5
 
 # Endpoint weights from MEXC's docs (ccxt 4.5.90 uses newer, higher costs for a few
 # public ones; the docs' numbers are what the budget is documented against).
@@ -321,9 +316,6 @@ def _convert(data: Any, type_: type[T]) -> T:
 # -- the client -----------------------------------------------------------------------
 
 
-# A 429 is MEXC's rate limiter turning the request away before it is processed,
-# so even an order may be sent again once the back-off allows.
-REFUSED_ONLY = "refused-only"
 
 
 class MexcRestClient:
@@ -498,41 +490,15 @@ class MexcRestClient:
         price: Decimal | None = None,
         client_order_id: str | None = None,
     ) -> MexcOrderAck | MexcOrder:
-        """Place an order. Returns MEXC's ack, or, when a first attempt's outcome was
-        unknown and the order turned out to exist, the order as queried (it may
-        already be filled).
+        """Place an order, once. Returns MEXC's ack (no status, no fills).
 
-        Values are sent as given: format and check them with ``rules`` first.
+        Values are sent as given: format and check them with ``rules`` first. Nothing
+        here sends it again: an unknown outcome (5xx, timeout) is raised to the
+        caller, which looks the order up by ``client_order_id`` before deciding.
         """
         params = _order_params(symbol, side, type, quantity, quote_order_qty, price, client_order_id)
-        try:
-            return self._ack(self._call("POST", "/api/v3/order", params, signed=True, weight=W_ORDER,
-                                        retry=REFUSED_ONLY), client_order_id)
-        except MexcBadRequest as exc:
-            # A generic refusal of a retried order can mean its client order id is
-            # taken: by the first attempt, which landed after all. Look before failing.
-            if client_order_id is None:
-                raise
-            existing = self._lookup(symbol, client_order_id)
-            if existing is None:
-                raise
-            log.warning("mexc.order_found_after_refusal", symbol=symbol, client_order_id=client_order_id,
-                        order_id=existing.order_id, status=existing.status, code=exc.code)
-            return existing
-        except MexcError as exc:
-            if not exc.outcome_unknown or client_order_id is None:
-                raise
-            unknown = exc
-        log.warning("mexc.order_outcome_unknown", symbol=symbol, client_order_id=client_order_id,
-                    error=_type_name(unknown), code=unknown.code)
-        existing = self._find_order(symbol, client_order_id, unknown)
-        if existing is not None:
-            log.info("mexc.order_found_after_unknown", symbol=symbol, client_order_id=client_order_id,
-                     order_id=existing.order_id, status=existing.status)
-            return existing
-        log.warning("mexc.order_resend", symbol=symbol, client_order_id=client_order_id)
         return self._ack(self._call("POST", "/api/v3/order", params, signed=True, weight=W_ORDER,
-                                    retry=REFUSED_ONLY), client_order_id)
+                                    retry=False, block=False), client_order_id)
 
     def test_order(
         self,
@@ -553,7 +519,7 @@ class MexcRestClient:
         # would hide the first one's success.
         params = _order_ref(symbol, order_id, client_order_id)
         return _convert(self._call("DELETE", "/api/v3/order", params, signed=True, weight=W_CANCEL,
-                                   retry=False), MexcOrder)
+                                   retry=False, block=False), MexcOrder)
 
     def cancel_open_orders(self, symbol: str) -> list[MexcOrder]:
         data = self._call("DELETE", "/api/v3/openOrders", [("symbol", symbol)], signed=True,
@@ -622,36 +588,19 @@ class MexcRestClient:
             ack = msgspec.structs.replace(ack, client_order_id=client_order_id)
         return ack
 
-    def _lookup(self, symbol: str, client_order_id: str) -> MexcOrder | None:
-        """The order if MEXC has it; None if it does not or the question fails."""
-        try:
-            return self.query_order(symbol, client_order_id=client_order_id)
-        except MexcError:
-            return None
-
-    def _find_order(self, symbol: str, client_order_id: str, unknown: MexcError) -> MexcOrder | None:
-        """The order if MEXC has it, None if it certainly does not; otherwise the
-        original outcome-unknown error, since nothing more is known."""
-        self._sleep(RECONCILE_DELAY)
-        try:
-            return self.query_order(symbol, client_order_id=client_order_id)
-        except MexcUnknownOrder:
-            return None
-        except MexcError as exc:
-            raise unknown from exc
-
     def _call(
         self, method: str, path: str, params: Params, *, signed: bool = False, weight: int = 1,
-        retry: bool | str = True,
+        retry: bool = True, block: bool = True,
     ) -> Any:
-        """Send with the retry policy; returns the decoded JSON. ``retry`` is True
-        (retry what is safe to repeat), False, or REFUSED_ONLY (retry only answers
-        that say the request was refused unprocessed: 429)."""
+        """Send with the retry policy; returns the decoded JSON. ``retry``: whether
+        the request is safe to repeat (reads). Without ``block``, a
+        back-off or spent weight budget refuses the call (MexcRateLimited) instead
+        of waiting for it."""
         attempt = 0
         resynced = False
         while True:
             try:
-                return _parse(self._send(method, path, params, signed=signed, weight=weight))
+                return _parse(self._send(method, path, params, signed=signed, weight=weight, block=block))
             except MexcTimestampError as exc:
                 if not signed or resynced or exc.code not in _RESYNC_CODES:
                     raise
@@ -669,16 +618,14 @@ class MexcRestClient:
                 if delay:
                     self._sleep(delay)
 
-    def _may_retry(self, exc: MexcError, retry: bool | str, attempt: int) -> bool:
+    def _may_retry(self, exc: MexcError, retry: bool, attempt: int) -> bool:
         if not retry or attempt >= self.max_retries or isinstance(exc, (MexcCircuitOpen, MexcIpBanned)):
-            return False
-        if retry == REFUSED_ONLY and not isinstance(exc, MexcRateLimited):
             return False
         if isinstance(exc, MexcRateLimited):
             return self._backoff.wait(self._now()) <= self.max_block
         return True
 
-    def _send(self, method: str, path: str, params: Params, *, signed: bool, weight: int) -> bytes:
+    def _send(self, method: str, path: str, params: Params, *, signed: bool, weight: int, block: bool = True) -> bytes:
         """One request: waits out the back-off and the weight budget, asks the
         breaker, sends, and turns an error answer into a MexcError."""
         endpoint = f"{method} {path}"
@@ -686,8 +633,8 @@ class MexcRestClient:
             raise MexcAuthError(400, "api key required", 0)
         if signed and self._offset_ms is None:
             self.sync_time()
-        self._wait_for_backoff()
-        self._wait_for_weight(endpoint, weight, "uid" if signed else "ip")
+        self._wait_for_backoff(block)
+        self._wait_for_weight(endpoint, weight, "uid" if signed else "ip", block)
 
         # Built after every wait, so the timestamp is fresh when it leaves, and before
         # the breaker is asked, so nothing can fail between a half-open trial and its send.
@@ -759,19 +706,22 @@ class MexcRestClient:
         elif error is None or (error.http_status == 400 and not isinstance(error, MexcAuthError)):  # the key passed
             self._credentials = ""
 
-    def _wait_for_backoff(self) -> None:
+    def _wait_for_backoff(self, block: bool = True) -> None:
         wait = self._backoff.wait(self._now())
         if wait <= 0:
             return
-        if wait > self.max_block:
+        if wait > self.max_block or not block:
             cls = MexcIpBanned if self._banned else MexcRateLimited
             raise cls(msg=f"client blocked for {wait:.1f}s after a {'418' if self._banned else '429'}",
                       http_status=0, retry_after=wait)
         log.info("mexc.backoff_wait", seconds=wait)
         self._sleep(wait)
 
-    def _wait_for_weight(self, endpoint: str, weight: int, mode: Mode) -> None:
+    def _wait_for_weight(self, endpoint: str, weight: int, mode: Mode, block: bool = True) -> None:
         while (wait := self._limiter.acquire(endpoint, weight, self._now(), mode)) > 0:
+            if not block:
+                raise MexcRateLimited(msg=f"{endpoint}: weight budget spent for {wait:.2f}s", http_status=0,
+                                      retry_after=wait)
             log.info("mexc.throttle", endpoint=endpoint, seconds=wait)
             self._sleep(wait)
 
