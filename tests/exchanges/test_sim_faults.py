@@ -246,6 +246,8 @@ async def test_clearing_releases_what_the_faults_hold(sim, client):
         await in_thread(rest_order, client, "a")
         await in_thread(rest_order, client, "b")
         await in_thread(wait_for, lambda: sim.faults.push_stream.statistics(KEY).held == 2)
+        stats = httpx.get(f"{sim.rest_url}/_sim/faults", params={"apiKey": KEY}).json()
+        assert stats == {"seen": 2, "dropped": 0, "duplicated": 0, "held": 2}
         assert control(sim, {"kind": "clear"}).status_code == 200
         pushes = await pushes_until(ws, lambda seen: len(seen) == 2)
     assert events(pushes) == ["a NEW", "b NEW"]

@@ -16,6 +16,7 @@ simulator``). JSON in, JSON out; amounts are strings, as everywhere in MEXC.
                                 {"kind": "unknown_order", "apiKey", "ms"}
                                 {"kind": "clear", "apiKey"?}   every fault, or only that account's
                                 (an "apiKey" must name an account: 400 otherwise)
+    GET  /_sim/faults?apiKey=   {"seen", "dropped", "duplicated", "held"}: what its push faults did
     POST /_sim/drop-websockets
     GET  /_sim/orders?apiKey=   every order ever accepted for the key (MEXC's order shape)
     GET  /_sim/balances?apiKey= {"USDT": {"free", "locked"}, ...}
@@ -224,6 +225,10 @@ class FaultsResource(_Resource):
         else:
             raise _Bad(f"unknown fault kind {kind!r}")
         return {"kind": kind}
+
+    def get(self, req: falcon.Request) -> Any:
+        stats = self.sim.faults.push_stream.statistics(_api_key(req))
+        return msgspec.structs.asdict(stats)
 
     def _account(self, data: dict[str, Any]) -> str:
         api_key = str(_field(data, "apiKey"))
