@@ -13,6 +13,8 @@ when it expires or is deleted. A connection with no subscription for
 appends to per-channel windows under its own lock; the trio flush loop takes the
 windows and fans the encoded frames out. The hub never takes the exchange lock
 while holding its own, so the two locks cannot deadlock.
+Private pushes pass through the accounts' injected push faults (push_faults)
+on their way out, in the same loop, which also sends what those faults held.
 """
 
 from __future__ import annotations
