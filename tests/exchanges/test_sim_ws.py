@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -27,9 +27,9 @@ from engine.exchanges.mexc.codec import (
     PrivateDealPush,
     PrivateOrderPush,
     Push,
-    decode_push,
 )
 from engine.exchanges.mexc_sim.simulator import Simulator
+from tests.support.pushes import pushes_until
 
 D = Decimal
 KEY, SECRET = "ws-key", "ws-secret"
@@ -74,17 +74,6 @@ async def next_text(ws) -> str:  # type: ignore[no-untyped-def]
             message = await ws.get_message()
             if isinstance(message, str):
                 return message
-
-
-async def pushes_until(ws, done: Callable[[list[Push]], bool]) -> list[Push]:  # type: ignore[no-untyped-def]
-    """Decode binary frames until ``done(pushes)``; fail after the deadline."""
-    seen: list[Push] = []
-    with trio.fail_after(DEADLINE):
-        while not done(seen):
-            message = await ws.get_message()
-            if isinstance(message, bytes):
-                seen.append(decode_push(message))
-    return seen
 
 
 def of(kind: type, pushes: list[Push]) -> list[Push]:

@@ -9,7 +9,14 @@ simulator``). JSON in, JSON out; amounts are strings, as everywhere in MEXC.
     POST /_sim/faults           {"kind": "fail_next", "count", "status", "retryAfter"?, "method"?, "path"?}
                                 {"kind": "fail_after_order", "count", "status"}
                                 {"kind": "delay", "seconds", "count"?}
-                                {"kind": "clear"}
+                                {"kind": "pushes", "apiKey", "mode", "count"?, "probability"?, "ms"?, "seed"?}
+                                    mode "drop" | "duplicate" | "delay" (ms) | "reorder" (count = window,
+                                    ms = longest wait for it) | "deals_last"; see Faults.pushes
+                                {"kind": "trades_lag", "apiKey", "ms"}
+                                {"kind": "unknown_order", "apiKey", "ms"}
+                                {"kind": "clear", "apiKey"?}   every fault, or only that account's
+                                (an "apiKey" must name an account: 400 otherwise)
+    GET  /_sim/faults?apiKey=   {"seen", "dropped", "duplicated", "held"}: what its push faults did
     POST /_sim/drop-websockets
     GET  /_sim/orders?apiKey=   every order ever accepted for the key (MEXC's order shape)
     GET  /_sim/balances?apiKey= {"USDT": {"free", "locked"}, ...}
@@ -202,11 +209,32 @@ class FaultsResource(_Resource):
             faults.fail_after_order(count, _int(data, "status", 500))
         elif kind == "delay":
             faults.delay(_float(data, "seconds"), None if data.get("count") is None else count)
+        elif kind == "pushes":
+            faults.pushes(
+                self._account(data), str(_field(data, "mode")),
+                count=None if data.get("count") is None else count,
+                probability=None if data.get("probability") is None else _float(data, "probability"),
+                ms=None if data.get("ms") is None else _int(data, "ms"), seed=_int(data, "seed", 0),
+            )
+        elif kind == "trades_lag":
+            faults.lag_trades(self._account(data), _int(data, "ms"))
+        elif kind == "unknown_order":
+            faults.unknown_after_create(self._account(data), _int(data, "ms"))
         elif kind == "clear":
-            faults.clear()
+            faults.clear(None if data.get("apiKey") is None else self._account(data))
         else:
             raise _Bad(f"unknown fault kind {kind!r}")
         return {"kind": kind}
+
+    def get(self, req: falcon.Request) -> Any:
+        stats = self.sim.faults.push_stream.statistics(_api_key(req))
+        return msgspec.structs.asdict(stats)
+
+    def _account(self, data: dict[str, Any]) -> str:
+        api_key = str(_field(data, "apiKey"))
+        if not self.sim.has_account(api_key):
+            raise _Bad(f"no account {api_key}")
+        return api_key
 
 
 class DropWebsockets(_Resource):

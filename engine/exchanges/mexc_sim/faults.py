@@ -1,6 +1,9 @@
 """Faults a test can inject into a running simulator, to exercise a client's
 unhappy paths: rate limiting, server errors (also after an order was placed:
-"did it land?"), slow answers, dropped WebSockets and a listing mid-run.
+"did it land?"), slow answers, dropped WebSockets and a listing mid-run; and,
+per account (api key), a late, reordered, doubled or lossy user data stream
+(push_faults), fills that reach myTrades late, and orders unknown to queries and
+cancels for a moment after they were created (as MEXC answers -2013 then).
 
 Thread-safe: tests set faults from their thread, REST threads consume them.
 """
@@ -17,6 +20,7 @@ import msgspec
 import structlog
 
 from engine.clock import Clock
+from engine.exchanges.mexc_sim.push_faults import PushFaults, make_rule
 from engine.money import amount_problem
 
 log = structlog.get_logger(__name__)
@@ -50,6 +54,9 @@ class Faults:
         self._delays_left: int | None = None  # None: every response
         self._listings: list[Listing] = []
         self._drop: Callable[[], int] | None = None
+        self._trades_lag_ms: dict[str, int] = {}
+        self._unknown_ms: dict[str, int] = {}
+        self.push_stream = PushFaults(clock)  # what the WebSocket server routes private pushes through
 
     # -- injecting ---------------------------------------------------------------------
 
@@ -100,13 +107,63 @@ class Faults:
         log.info("sim.fault_fired", fault="drop_websockets", connections=dropped)
         return dropped
 
-    def clear(self) -> None:
+    def pushes(
+        self, api_key: str, mode: str, *, count: int | None = None, probability: float | None = None,
+        ms: int | None = None, seed: int = 0,
+    ) -> None:
+        """Private pushes to ``api_key``, by ``mode``:
+
+        - "drop": never sent; "duplicate": sent twice in a row; "delay": held ``ms``
+          (by the simulator's clock), while later pushes go ahead of it. Each takes
+          the next ``count`` pushes (default 1), or with ``probability`` each push
+          until cleared.
+        - "deals_last": an order's deal pushes held until its final order update
+          (FILLED, CANCELED, PARTIALLY_CANCELED) is sent, then sent after it; for the
+          next ``count`` orders with a deal (default 1), or each by ``probability``.
+          An order left open keeps its deals until it ends or the fault is cleared.
+        - "reorder": the next ``count`` pushes (default 2) held and sent shuffled,
+          never in the order they came, once all are in or ``ms`` (default 1000)
+          after the first; one window per call.
+
+        Random draws come from ``random.Random(seed)``. A mode set again replaces
+        its earlier setting for the account; see push_faults for how modes combine."""
+        self.push_stream.add(api_key, make_rule(mode, count, probability, ms, seed))
+
+    def lag_trades(self, api_key: str, ms: int) -> None:
+        """GET /api/v3/myTrades of ``api_key`` lists a trade only ``ms`` after it happened."""
+        self._per_account(self._trades_lag_ms, "trades_lag", api_key, ms)
+
+    def unknown_after_create(self, api_key: str, ms: int) -> None:
+        """For ``ms`` after it was created, an order of ``api_key`` is unknown to GET and
+        DELETE /api/v3/order (-2013) and missing from GET /api/v3/openOrders, while it
+        is on the book and trades."""
+        self._per_account(self._unknown_ms, "unknown_order", api_key, ms)
+
+    def clear(self, api_key: str | None = None) -> None:
+        """No more faults; with ``api_key``, only that account's (pushes, trades lag,
+        unknown orders), leaving the rest."""
         with self._lock:
-            self._before.clear()
-            self._after_order.clear()
-            self._delay_seconds, self._delays_left = 0.0, None
-            self._listings.clear()
-        log.info("sim.faults_cleared")
+            if api_key is None:
+                self._before.clear()
+                self._after_order.clear()
+                self._delay_seconds, self._delays_left = 0.0, None
+                self._listings.clear()
+                self._trades_lag_ms.clear()
+                self._unknown_ms.clear()
+            else:
+                self._trades_lag_ms.pop(api_key, None)
+                self._unknown_ms.pop(api_key, None)
+        self.push_stream.clear(api_key)
+        log.info("sim.faults_cleared", api_key=api_key)
+
+    def _per_account(self, table: dict[str, int], fault: str, api_key: str, ms: int) -> None:
+        if not api_key:
+            raise ValueError("apiKey is required")
+        if not 1 <= ms <= 600_000:
+            raise ValueError("ms must be 1 to 600000")
+        with self._lock:
+            table[api_key] = ms
+        log.info("sim.fault_injected", fault=fault, api_key=api_key, ms=ms)
 
     # -- consuming (the simulator's own threads) ----------------------------------------
 
@@ -136,6 +193,17 @@ class Faults:
             if self._delays_left is not None:
                 self._delays_left -= 1
             return self._delay_seconds
+
+    def trades_visible_until(self, api_key: str, now: int, end: int | None) -> int | None:
+        """The latest trade time myTrades may list now: ``end``, or earlier under a lag."""
+        with self._lock:
+            lag = self._trades_lag_ms.get(api_key)
+        return end if lag is None else min(now - lag, end if end is not None else now)
+
+    def hides_order(self, api_key: str, created_ms: int, now: int) -> bool:
+        with self._lock:
+            unknown_for = self._unknown_ms.get(api_key)
+        return unknown_for is not None and now - created_ms < unknown_for
 
     def due_listings(self) -> list[Listing]:
         now = self._clock.now_ms()

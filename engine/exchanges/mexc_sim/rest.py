@@ -23,10 +23,11 @@ import structlog
 
 from engine.clock import Clock
 from engine.exchanges.mexc_sim import auth, shapes
-from engine.exchanges.mexc_sim.core import SimExchange
+from engine.exchanges.mexc_sim.core import UNKNOWN_ORDER, SimExchange
 from engine.exchanges.mexc_sim.faults import Faults
 from engine.exchanges.mexc_sim.limits import RateLimiter
 from engine.exchanges.mexc_sim.listenkeys import ListenKeyLimit, ListenKeys
+from engine.exchanges.mexc_sim.model import SimOrder
 from engine.exchanges.mexc_sim.rejects import SimReject, message_for, missing
 from engine.money import to_decimal
 
@@ -312,6 +313,7 @@ class MexcRestApi:
         symbol = _required(c.params, "symbol")
         order_id, client_id = _order_ref(c.params)
         assert c.api_key is not None
+        self._unless_hidden(c, self._x.get_order(c.api_key, symbol, order_id, client_id))
         order = self._x.cancel_order(c.api_key, symbol, order_id, client_id)
         return shapes.canceled(order, c.params.get("newClientOrderId"))
 
@@ -319,11 +321,18 @@ class MexcRestApi:
         symbol = _required(c.params, "symbol")
         order_id, client_id = _order_ref(c.params)
         assert c.api_key is not None
-        return shapes.order(self._x.get_order(c.api_key, symbol, order_id, client_id))
+        return shapes.order(self._unless_hidden(c, self._x.get_order(c.api_key, symbol, order_id, client_id)))
+
+    def _unless_hidden(self, c: Call, order: SimOrder) -> SimOrder:
+        """The order, or MEXC's answer for one it does not know yet (an injected fault)."""
+        if self._faults.hides_order(order.api_key, order.time, c.now):
+            raise SimReject(UNKNOWN_ORDER)
+        return order
 
     def _open_orders(self, c: Call) -> Any:
         assert c.api_key is not None
-        return [shapes.order(o) for o in self._x.open_orders(c.api_key, c.params.get("symbol") or None)]
+        found = self._x.open_orders(c.api_key, c.params.get("symbol") or None)
+        return [shapes.order(o) for o in found if not self._faults.hides_order(c.api_key, o.time, c.now)]
 
     def _cancel_open_orders(self, c: Call) -> Any:
         symbols = _names(_required(c.params, "symbol"))
@@ -354,9 +363,8 @@ class MexcRestApi:
         symbol = _required(c.params, "symbol")
         limit = _limit(c.params, default=100, maximum=100)
         assert c.api_key is not None
-        trades = self._x.my_trades(
-            c.api_key, symbol, c.params.get("orderId") or None, _int(c.params, "startTime"), _int(c.params, "endTime"), limit
-        )
+        end = self._faults.trades_visible_until(c.api_key, c.now, _int(c.params, "endTime"))
+        trades = self._x.my_trades(c.api_key, symbol, c.params.get("orderId") or None, _int(c.params, "startTime"), end, limit)
         return [shapes.my_trade(t) for t in trades]
 
     # -- listen keys --------------------------------------------------------------------

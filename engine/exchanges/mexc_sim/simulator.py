@@ -110,7 +110,10 @@ class Simulator:
         self._ready, self._failure = threading.Event(), None
         api = MexcRestApi(self.exchange, self.listen_keys, self.faults, self.limiter, self.clock)
         self._rest = RestServer(build_app(api, self), host, rest_port)
-        self._ws = WsServer(self.exchange, self.listen_keys, self.clock, idle_close_seconds=self._idle_close)
+        self._ws = WsServer(
+            self.exchange, self.listen_keys, self.clock, idle_close_seconds=self._idle_close,
+            push_faults=self.faults.push_stream,
+        )
         self.faults.attach_drop(self._ws.drop_all)
         self._thread = threading.Thread(target=self._run_trio, args=(host, ws_port), name="mexc-sim-trio", daemon=True)
         self._thread.start()

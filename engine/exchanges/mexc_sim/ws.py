@@ -13,6 +13,8 @@ when it expires or is deleted. A connection with no subscription for
 appends to per-channel windows under its own lock; the trio flush loop takes the
 windows and fans the encoded frames out. The hub never takes the exchange lock
 while holding its own, so the two locks cannot deadlock.
+Private pushes pass through the accounts' injected push faults (push_faults)
+on their way out, in the same loop, which also sends what those faults held.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from engine.exchanges.mexc_sim import pushes
 from engine.exchanges.mexc_sim.core import SimExchange, SimListener
 from engine.exchanges.mexc_sim.listenkeys import ListenKeys
 from engine.exchanges.mexc_sim.model import AccountChange, BookTop, Kline, PublicDeal, SimOrder, SimTrade
+from engine.exchanges.mexc_sim.push_faults import PushFaults
 
 log = structlog.get_logger(__name__)
 
@@ -196,8 +199,10 @@ class WsServer:
         *,
         idle_close_seconds: float = 30.0,
         max_subscriptions: int = MAX_SUBSCRIPTIONS,
+        push_faults: PushFaults | None = None,
     ) -> None:
         self.hub = PushHub(exchange, clock)
+        self._push_faults = push_faults
         self._keys = listen_keys
         self._idle_close = idle_close_seconds
         self._max_subscriptions = max_subscriptions
@@ -410,6 +415,8 @@ class WsServer:
                 frame = encode_push(push)
                 for connection in list(subscribers):
                     connection.offer(frame)
+        if self._push_faults is not None:
+            private = self._push_faults.route(private, lambda key, name: bool(self._private.get((key, name))))
         for api_key, name, push in private:
             subscribers = self._private.get((api_key, name))
             if subscribers:
