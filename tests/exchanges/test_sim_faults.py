@@ -23,7 +23,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 from engine.clock import ManualClock
 from engine.exchanges.mexc import channels
 from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
-from engine.exchanges.mexc.errors import MexcUnknownOrder
+from engine.exchanges.mexc.errors import MexcBadRequest, MexcUnknownOrder
 from engine.exchanges.mexc.rest import MexcRestClient
 from engine.exchanges.mexc.signing import signed_query
 from engine.exchanges.mexc_sim.simulator import Simulator
@@ -325,8 +325,10 @@ def test_a_reused_client_order_id_is_refused_with_26(sim, client, first_ends):
     again = signed(sim, "POST", "order", order)
     assert (again.status_code, again.json()) == (400, {"code": 26, "msg": "operation not allowed"})
     assert len(sim.orders_seen(KEY)) == 1
-    # The client reads the refusal as "the first attempt landed" and answers with that order.
-    assert client.place_order("BTCUSDT", "BUY", "MARKET", quote_order_qty=D("50"), client_order_id="once").client_order_id == "once"
+    # The real client raises the refusal as it came (the adapter reads it as "taken: look it up").
+    with pytest.raises(MexcBadRequest) as refused:
+        client.place_order("BTCUSDT", "BUY", "MARKET", quote_order_qty=D("50"), client_order_id="once")
+    assert refused.value.code == 26
     assert len(sim.orders_seen(KEY)) == 1
 
 

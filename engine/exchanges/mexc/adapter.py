@@ -82,6 +82,7 @@ RECHECK_MS = 1_000  # next look at an order that is not settled yet
 FIRST_REREAD_MS = 300  # first re-read of the trades of an order that ended ahead of its fills
 FILLS_WAIT_MS = 30_000  # an end whose fills never add up is reported after this
 SWEEP_TIMEOUT_MS = 5_000  # an order a sweep should have settled is asked about alone
+TAKEN_WAIT_MS = 30_000  # a resend refused as a taken id is looked for this long
 SWEEP_WAIT_MS = 10_000  # a sweep waits this long at most for the orders it sent again
 RECENT_ENDS = 2_000  # ended orders remembered, for pushes and fills that come late
 RECENT_WINDOW_MS = 2 * 3_600_000  # a sweep reads orders created this far back
@@ -462,6 +463,7 @@ class MexcAccountAdapter:
             # mean its client order id is taken: by an earlier send that landed.
             tracked.phase, tracked.due = "unknown", now
             tracked.refusal = f"exchange refused the order ({error.code}: {error.msg})"
+            tracked.taken = tracked.last_sent != tracked.first_sent
 
     def _on_queried(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
         if error is not None or not isinstance(result, QueryResult):
@@ -483,6 +485,12 @@ class MexcAccountAdapter:
             self._close(tracked, "CANCELED", "the exchange does not have the order", fx)
             fx.findings.append(Finding(tracked.order.user_id, tracked.order.order_id, "order_vanished",
                                        "the exchange had acknowledged the order, then said it has no such order"))
+            return
+        if tracked.taken and tracked.refusal is not None and now - tracked.latest_send() > TAKEN_WAIT_MS:
+            # Refused as taken, yet never found: the refusal meant something else.
+            fx.findings.append(Finding(tracked.order.user_id, tracked.order.order_id, "resend_refused",
+                                       f"{tracked.refusal}, and the exchange never showed the order"))
+            self._close(tracked, "REJECTED", tracked.refusal, fx)
             return
         if tracked.taken or not proof:
             # Taken means it exists, whatever a lookup says now; and a fresh "no such
