@@ -5,11 +5,18 @@ a Flush behind everything already in the inbox, so all appends that arrived
 while the previous batch was committing share one transaction and one fsync.
 Each caller's future resolves after the commit: nothing is acknowledged before
 it is durable.
+
+A stream's writer applies an append to its state before the journal answers, so
+what it sends after a refused append (and any snapshot with it) holds the refused
+one's effects. Such appends are refused too, in that batch (``Journal.commit``)
+and in later ones, until the stream is loaded again: that is the writer starting
+over from what the journal holds (a portfolio's restart).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from actors.base import EngineActor
@@ -43,6 +50,8 @@ class PersistenceActor(EngineActor):
         self._flush_scheduled = False
         self.batches = 0
         self.appends = 0
+        self.reads: Counter[str] = Counter()  # read message type -> how many were answered
+        self._refused: dict[str, Exception] = {}  # stream -> the failure its later appends follow
 
     def started(self) -> None:
         self._journal = Journal.open(self._path)
@@ -79,6 +88,9 @@ class PersistenceActor(EngineActor):
             return self.journal.load_candles(message.symbol, message.interval, message.limit)
         # Reads see every append queued before them.
         self._flush()
+        self.reads[type(message).__name__] += 1
+        if isinstance(message, (LoadStream, LoadAllEvents)):
+            self._refused.pop(message.stream, None)  # its writer starts over from the journal
         if isinstance(message, LoadStream):
             return self.journal.load_stream(message.stream)
         if isinstance(message, LoadNewest):
@@ -115,6 +127,14 @@ class PersistenceActor(EngineActor):
     def _flush(self) -> None:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
+        for append in batch:
+            earlier = self._refused.get(append.stream)
+            if earlier is not None:
+                self.log.error("journal.append_refused", stream=append.stream, after=repr(earlier))
+                append.done.set_exception(JournalUnavailable(
+                    f"journal append refused: an earlier append of {append.stream} failed ({earlier})"
+                ))
+        batch = [a for a in batch if a.stream not in self._refused]
         if not batch:
             return
         try:
@@ -130,6 +150,7 @@ class PersistenceActor(EngineActor):
         self.appends += len(batch)
         for append, result in zip(batch, results):
             if isinstance(result, Exception):
+                self._refused.setdefault(append.stream, result)
                 self.log.error("journal.append_failed", stream=append.stream, error=repr(result))
                 append.done.set_exception(JournalUnavailable(f"journal append failed: {result}"))
             else:

@@ -15,6 +15,7 @@ from actors.system import ActorSystem
 from engine.errors import JournalUnavailable
 from engine.events import AccountOpened, OrderFilled
 from engine.model import BalanceChange, Fill
+from tests.support.journal import refuse_appends
 from tests.support.waiting import wait_for
 
 THREADS = 8
@@ -121,3 +122,28 @@ def test_a_load_sees_every_append_queued_before_it(system: ActorSystem) -> None:
     loaded = system.ask_persistence(LoadStream("test:order")).events
     assert loaded == [event(n) for n in range(50)]
     assert all(f.done() for f in futures)
+
+
+def test_appends_after_a_failed_one_of_their_stream_are_refused_until_the_stream_is_loaded_again(system: ActorSystem) -> None:
+    refuse_appends(system.config.database_path, "json_extract(NEW.payload, '$.reason') = 'refused'")
+    refused = AccountOpened(time=1_700_000_000_000, user_id="zed", reason="refused", changes=())
+    # A writer that applied ``refused`` before the journal answered: what it sends
+    # next (with a snapshot of that state) must not be stored, in this batch or a later one.
+    first = system.append("test:chain", [refused])
+    later = system.append("test:chain", [event(1)], (1, b'{"holds": "refused"}'))
+    other = system.append("test:other", [event(2)])
+    with pytest.raises(JournalUnavailable, match="simulated append failure"):
+        first.result(timeout=10)
+    with pytest.raises(JournalUnavailable, match="earlier append of test:chain failed"):
+        later.result(timeout=10)
+    assert other.result(timeout=10) > 0
+    still = system.append("test:chain", [event(3)], (1, b'{"holds": "refused"}'))
+    with pytest.raises(JournalUnavailable, match="earlier append of test:chain failed"):
+        still.result(timeout=10)
+
+    # The writer starting over from the journal loads the stream: it may append again.
+    load = system.ask_persistence(LoadStream("test:chain"))
+    assert (load.snapshot, load.events) == (None, [])
+    assert system.append("test:chain", [event(4)]).result(timeout=10) > 0
+    assert system.ask_persistence(LoadStream("test:chain")).events == [event(4)]
+    assert system.ask_persistence(LoadStream("test:other")).events == [event(2)]

@@ -19,6 +19,7 @@ from engine.model import BookTicker, Order
 from engine.money import LEDGER, fee_on
 from engine.orders import PlaceOrder
 from tests.conftest import make_config
+from tests.support.journal import refuse_appends
 from tests.support.waiting import wait_for
 
 SYMBOL = "BTCUSDT"
@@ -311,19 +312,11 @@ def test_a_crash_is_restarted_even_if_the_supervisor_handles_the_report_at_once(
 def test_an_append_the_journal_refuses_leaves_no_trace_in_the_portfolio(system: ActorSystem) -> None:
     first_book(system)
     assert wallet(system) == {"USDT": (START, Decimal(0))}
-    blocker = apsw.Connection(system.config.database_path)
-    blocker.set_busy_timeout(10_000)  # the engine writes too (candles): wait for its lock
-    try:
-        # Any per-append failure (a constraint, SQLITE_FULL inside the savepoint, ...).
-        blocker.execute(
-            "CREATE TRIGGER refuse_orders BEFORE INSERT ON events WHEN NEW.type = 'OrderAccepted'"
-            " BEGIN SELECT RAISE(ABORT, 'simulated append failure'); END"
-        )
-        ticket = place(system, limit_buy("0.001", "90000"))
-        with pytest.raises(Exception, match="simulated append failure"):
-            ticket.accepted.result(timeout=5)
-    finally:
-        blocker.close()
+    # Any per-append failure (a constraint, SQLITE_FULL inside the savepoint, ...).
+    refuse_appends(system.config.database_path, "NEW.type = 'OrderAccepted'")
+    ticket = place(system, limit_buy("0.001", "90000"))
+    with pytest.raises(Exception, match="simulated append failure"):
+        ticket.accepted.result(timeout=5)
     assert journaled_order_ids(system.config) == set()
     # The caller was told the order failed; the portfolio must agree with the journal.
     assert wallet(system) == {"USDT": (START, Decimal(0))}
