@@ -27,6 +27,7 @@ from actors.messages import (
     Flush,
     LoadAllEvents,
     LoadCandles,
+    LoadOrderKeys,
     LoadOrders,
     UsersWithOpenOrders,
     LoadNewest,
@@ -104,6 +105,8 @@ class PersistenceActor(EngineActor):
                 client_order_id=message.client_order_id,
                 idempotency_key=message.idempotency_key,
             )
+        if isinstance(message, LoadOrderKeys):
+            return self.journal.order_keys(message.user_id)
         if isinstance(message, UsersWithOpenOrders):
             return self.journal.users_with_open_orders()
         if isinstance(message, LoadOrders):

@@ -28,6 +28,7 @@ from actors.messages import (
     GetWallet,
     ListOrders,
     LoadAllEvents,
+    LoadOrderKeys,
     LoadOrders,
     LoadStream,
     Passivate,
@@ -102,6 +103,9 @@ class PortfolioActor(EngineActor):
                 load = StreamLoad(snapshot=None, events=self.system.ask_persistence(LoadAllEvents(self.stream)))
             else:
                 self.state = restored
+                # The snapshot indexes only the orders it holds; a replay from the
+                # start would index every order, so add the retired ones' keys.
+                self.state.index_keys(self.system.ask_persistence(LoadOrderKeys(self.user_id)))
         events = load.events
         for event in events:
             evolve(self.state, event)
@@ -153,8 +157,10 @@ class PortfolioActor(EngineActor):
         if time.monotonic() > message.deadline:
             raise EngineTimeout("the request waited too long to be processed and was not executed")
         cmd = message.command
-        existing = self.state.find_existing(cmd) or self._find_in_journal(cmd)
-        if existing is not None:
+        # Every key of the user is in memory: a new one is known new without a journal read.
+        existing_id = self.state.existing_order_id(cmd)
+        if existing_id is not None:
+            existing = self._order(existing_id)  # from the journal only if retired from memory
             by_key = cmd.idempotency_key is not None and cmd.idempotency_key == existing.idempotency_key
             changed = differences(existing, cmd) if by_key else []
             if changed:
@@ -424,27 +430,15 @@ class PortfolioActor(EngineActor):
 
     def _by_client_id(self, message: ListOrders) -> list[Order]:
         order_id = self.state.by_client_id.get(message.client_order_id)  # type: ignore[arg-type]
-        order = self.state.orders.get(order_id) if order_id else None
-        if order is None:
-            order = self.system.ask_persistence(FindOrder(self.user_id, client_order_id=message.client_order_id))
-        if order is None or (message.symbol and order.symbol != message.symbol) or (message.open_only and not order.is_open):
+        if order_id is None:
+            return []  # the index holds every client order id of the user
+        order = self._order(order_id)
+        if (message.symbol and order.symbol != message.symbol) or (message.open_only and not order.is_open):
             return []
         return [order.snapshot()]
 
     def _any_order(self, order_id: str) -> Order:
         return self._order(order_id).snapshot()
-
-    def _find_in_journal(self, cmd: Any) -> Order | None:
-        """An idempotent retry of an order that has left memory (closed long ago)."""
-        if cmd.idempotency_key is None and cmd.client_order_id is None:
-            return None
-        if cmd.idempotency_key is not None:
-            found = self.system.ask_persistence(FindOrder(self.user_id, idempotency_key=cmd.idempotency_key))
-            if found is not None:
-                return found
-        if cmd.client_order_id is not None:
-            return self.system.ask_persistence(FindOrder(self.user_id, client_order_id=cmd.client_order_id))
-        return None
 
     def _wallet(self) -> list[tuple[str, Any, Any]]:
         return [

@@ -193,6 +193,11 @@ class Journal:
             row = None
         return None if row is None else decode_order(row[0])
 
+    def order_keys(self, user_id: str) -> list[tuple[str, str, str | None]]:
+        """(id, client order id, idempotency key) of every order of the user."""
+        rows = self.conn.execute("SELECT id, client_order_id, idempotency_key FROM orders WHERE user_id = ?", (user_id,))
+        return [(order_id, client_order_id, key) for order_id, client_order_id, key in rows]
+
     def orders_for(self, user_id: str, *, symbol: str | None = None, open_only: bool = False, limit: int = 100) -> list[Order]:
         """The user's orders, newest first."""
         sql = "SELECT data FROM orders WHERE user_id = ?"
