@@ -40,7 +40,7 @@ from actors.messages import (
 )
 from actors.venue import NoExchangeAccount
 from persistence.journal import StreamLoad
-from engine.errors import ActorUnavailable, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
+from engine.errors import ActorUnavailable, ClientOrderIdReused, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, Reconciliation, user_stream
 from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport
 from engine.model import Order
@@ -161,13 +161,20 @@ class PortfolioActor(EngineActor):
         existing_id = self.state.existing_order_id(cmd)
         if existing_id is not None:
             existing = self._order(existing_id)  # from the journal only if retired from memory
-            by_key = cmd.idempotency_key is not None and cmd.idempotency_key == existing.idempotency_key
-            changed = differences(existing, cmd) if by_key else []
-            if changed:
+            # A retry is the same request; anything else under a used id is a mistake
+            # that must not be answered with another order's outcome.
+            changed = differences(existing, cmd)
+            if changed and cmd.idempotency_key is not None and cmd.idempotency_key == existing.idempotency_key:
                 raise IdempotencyKeyReused(
                     f"Idempotency-Key {cmd.idempotency_key!r} was used for order {existing.id} with other "
                     f"{', '.join(changed)}; use a new key for a new order",
                     details={"orderId": existing.id, "fields": changed},
+                )
+            if changed:
+                raise ClientOrderIdReused(
+                    f"clientOrderId {cmd.client_order_id!r} was used for order {existing.id} with other "
+                    f"{', '.join(changed)}; use a new clientOrderId for a new order",
+                    details={"orderId": existing.id, "clientOrderId": cmd.client_order_id, "fields": changed},
                 )
             return self._replay(existing)
         self._throttle()
