@@ -6,17 +6,18 @@ while the previous batch was committing share one transaction and one fsync.
 Each caller's future resolves after the commit: nothing is acknowledged before
 it is durable.
 
-A stream's writer applies an append to its state before the journal answers, so
-what it sends after a refused append (and any snapshot with it) holds the refused
-one's effects. Such appends are refused too, in that batch (``Journal.commit``)
-and in later ones, until the stream is loaded again: that is the writer starting
-over from what the journal holds (a portfolio's restart).
+A portfolio applies an append to its state before the journal answers, so what
+it sends after a refused append (and any snapshot with it) holds the refused
+one's effects. Such appends are refused too: in that batch (``Journal.commit``,
+for every stream) and, for users' streams, in later batches until the stream is
+loaded again, which is the portfolio starting over from the journal. The other
+streams' writers wait for each answer (the kill switch) or write independent
+records (reconciliation findings): refusing their later appends would only lose them.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
 from actors.base import EngineActor
@@ -37,6 +38,7 @@ from actors.messages import (
     VerifyJournal,
 )
 from engine.errors import JournalUnavailable
+from engine.events import USER_STREAM_PREFIX
 from persistence.journal import Journal
 
 
@@ -51,7 +53,6 @@ class PersistenceActor(EngineActor):
         self._flush_scheduled = False
         self.batches = 0
         self.appends = 0
-        self.reads: Counter[str] = Counter()  # read message type -> how many were answered
         self._refused: dict[str, Exception] = {}  # stream -> the failure its later appends follow
 
     def started(self) -> None:
@@ -89,7 +90,6 @@ class PersistenceActor(EngineActor):
             return self.journal.load_candles(message.symbol, message.interval, message.limit)
         # Reads see every append queued before them.
         self._flush()
-        self.reads[type(message).__name__] += 1
         if isinstance(message, (LoadStream, LoadAllEvents)):
             self._refused.pop(message.stream, None)  # its writer starts over from the journal
         if isinstance(message, LoadStream):
@@ -153,7 +153,8 @@ class PersistenceActor(EngineActor):
         self.appends += len(batch)
         for append, result in zip(batch, results):
             if isinstance(result, Exception):
-                self._refused.setdefault(append.stream, result)
+                if append.stream.startswith(USER_STREAM_PREFIX):
+                    self._refused.setdefault(append.stream, result)
                 self.log.error("journal.append_failed", stream=append.stream, error=repr(result))
                 append.done.set_exception(JournalUnavailable(f"journal append failed: {result}"))
             else:
