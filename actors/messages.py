@@ -274,6 +274,13 @@ class FindOrder(msgspec.Struct, frozen=True):
     idempotency_key: str | None = None
 
 
+class LoadOrderKeys(msgspec.Struct, frozen=True):
+    """ask -> list of (order id, client order id, idempotency key | None), one per
+    order of the user in the journal's projection"""
+
+    user_id: str
+
+
 class UsersWithOpenOrders(msgspec.Struct, frozen=True):
     """ask -> list[str]: users the journal has open orders for"""
 

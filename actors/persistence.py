@@ -5,6 +5,14 @@ a Flush behind everything already in the inbox, so all appends that arrived
 while the previous batch was committing share one transaction and one fsync.
 Each caller's future resolves after the commit: nothing is acknowledged before
 it is durable.
+
+A portfolio applies an append to its state before the journal answers, so what
+it sends after a refused append (and any snapshot with it) holds the refused
+one's effects. Such appends are refused too: in that batch (``Journal.commit``,
+for every stream) and, for users' streams, in later batches until the stream is
+loaded again, which is the portfolio starting over from the journal. The other
+streams' writers wait for each answer (the kill switch) or write independent
+records (reconciliation findings): refusing their later appends would only lose them.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from actors.messages import (
     Flush,
     LoadAllEvents,
     LoadCandles,
+    LoadOrderKeys,
     LoadOrders,
     UsersWithOpenOrders,
     LoadNewest,
@@ -29,6 +38,7 @@ from actors.messages import (
     VerifyJournal,
 )
 from engine.errors import JournalUnavailable
+from engine.events import USER_STREAM_PREFIX
 from persistence.journal import Journal
 
 
@@ -43,6 +53,7 @@ class PersistenceActor(EngineActor):
         self._flush_scheduled = False
         self.batches = 0
         self.appends = 0
+        self._refused: dict[str, Exception] = {}  # stream -> the failure its later appends follow
 
     def started(self) -> None:
         self._journal = Journal.open(self._path)
@@ -79,6 +90,8 @@ class PersistenceActor(EngineActor):
             return self.journal.load_candles(message.symbol, message.interval, message.limit)
         # Reads see every append queued before them.
         self._flush()
+        if isinstance(message, (LoadStream, LoadAllEvents)):
+            self._refused.pop(message.stream, None)  # its writer starts over from the journal
         if isinstance(message, LoadStream):
             return self.journal.load_stream(message.stream)
         if isinstance(message, LoadNewest):
@@ -92,6 +105,8 @@ class PersistenceActor(EngineActor):
                 client_order_id=message.client_order_id,
                 idempotency_key=message.idempotency_key,
             )
+        if isinstance(message, LoadOrderKeys):
+            return self.journal.order_keys(message.user_id)
         if isinstance(message, UsersWithOpenOrders):
             return self.journal.users_with_open_orders()
         if isinstance(message, LoadOrders):
@@ -115,6 +130,14 @@ class PersistenceActor(EngineActor):
     def _flush(self) -> None:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
+        for append in batch:
+            earlier = self._refused.get(append.stream)
+            if earlier is not None:
+                self.log.error("journal.append_refused", stream=append.stream, after=repr(earlier))
+                append.done.set_exception(JournalUnavailable(
+                    f"journal append refused: an earlier append of {append.stream} failed ({earlier})"
+                ))
+        batch = [a for a in batch if a.stream not in self._refused]
         if not batch:
             return
         try:
@@ -130,6 +153,8 @@ class PersistenceActor(EngineActor):
         self.appends += len(batch)
         for append, result in zip(batch, results):
             if isinstance(result, Exception):
+                if append.stream.startswith(USER_STREAM_PREFIX):
+                    self._refused.setdefault(append.stream, result)
                 self.log.error("journal.append_failed", stream=append.stream, error=repr(result))
                 append.done.set_exception(JournalUnavailable(f"journal append failed: {result}"))
             else:

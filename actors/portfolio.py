@@ -32,6 +32,7 @@ from actors.messages import (
     GetWallet,
     ListOrders,
     LoadAllEvents,
+    LoadOrderKeys,
     LoadOrders,
     LoadStream,
     OrphanFound,
@@ -45,7 +46,7 @@ from actors.messages import (
 )
 from actors.venue import NoExchangeAccount
 from persistence.journal import StreamLoad
-from engine.errors import ActorUnavailable, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
+from engine.errors import ActorUnavailable, ClientOrderIdReused, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
 from engine.events import AnyEvent, Reconciliation, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Order
@@ -125,6 +126,9 @@ class PortfolioActor(EngineActor):
                 load = StreamLoad(snapshot=None, events=self.system.ask_persistence(LoadAllEvents(self.stream)))
             else:
                 self.state = restored
+                # The snapshot indexes only the orders it holds; a replay from the
+                # start would index every order, so add the retired ones' keys.
+                self.state.index_keys(self.system.ask_persistence(LoadOrderKeys(self.user_id)))
         events = load.events
         for event in events:
             evolve(self.state, event)
@@ -186,15 +190,24 @@ class PortfolioActor(EngineActor):
         if time.monotonic() > message.deadline:
             raise EngineTimeout("the request waited too long to be processed and was not executed")
         cmd = message.command
-        existing = self.state.find_existing(cmd) or self._adopted_as(cmd) or self._find_in_journal(cmd)
-        if existing is not None:
-            by_key = cmd.idempotency_key is not None and cmd.idempotency_key == existing.idempotency_key
-            changed = differences(existing, cmd) if by_key else []
-            if changed:
+        # Every key of the user is in memory: a new one is known new without a journal read.
+        existing_id = self.state.existing_order_id(cmd) or self._adopted_as(cmd)
+        if existing_id is not None:
+            existing = self._order(existing_id)  # from the journal only if retired from memory
+            # A retry is the same request; anything else under a used id is a mistake
+            # that must not be answered with another order's outcome.
+            changed = differences(existing, cmd)
+            if changed and cmd.idempotency_key is not None and cmd.idempotency_key == existing.idempotency_key:
                 raise IdempotencyKeyReused(
                     f"Idempotency-Key {cmd.idempotency_key!r} was used for order {existing.id} with other "
                     f"{', '.join(changed)}; use a new key for a new order",
                     details={"orderId": existing.id, "fields": changed},
+                )
+            if changed:
+                raise ClientOrderIdReused(
+                    f"clientOrderId {cmd.client_order_id!r} was used for order {existing.id} with other "
+                    f"{', '.join(changed)}; use a new clientOrderId for a new order",
+                    details={"orderId": existing.id, "clientOrderId": cmd.client_order_id, "fields": changed},
                 )
             return self._replay(existing)
         self._throttle()
@@ -511,19 +524,18 @@ class PortfolioActor(EngineActor):
         self.system.record_reconciliation(record)
 
     def _known_order(self, exchange_id: str) -> Order | None:
+        """The order the exchange knows by ``exchange_id``, if this user has it (every
+        id is in memory; the order itself may be read from the journal)."""
         order_id = self.state.by_client_id.get(exchange_id)
-        if order_id is not None and order_id in self.state.orders:
-            return self.state.orders[order_id]
-        return self.system.ask_persistence(FindOrder(self.user_id, client_order_id=exchange_id))
+        return None if order_id is None else self._order(order_id)
 
-    def _adopted_as(self, cmd: Any) -> Order | None:
+    def _adopted_as(self, cmd: Any) -> str | None:
         """A retry whose exchange id names an order already here (adopted after a crash
-        lost the original's record): that order, not a second one."""
+        lost the original's record): that order's id, so no second one is made."""
         if cmd.idempotency_key is None and cmd.client_order_id is None:
             return None
         name = exchange_client_id(self.user_id, "", idempotency_key=cmd.idempotency_key, client_order_id=cmd.client_order_id)
-        order_id = self.state.by_client_id.get(name)
-        return self.state.orders.get(order_id) if order_id else None
+        return self.state.by_client_id.get(name)
 
     def _submit(self, order: Order) -> None:
         try:
@@ -547,27 +559,15 @@ class PortfolioActor(EngineActor):
 
     def _by_client_id(self, message: ListOrders) -> list[Order]:
         order_id = self.state.by_client_id.get(message.client_order_id)  # type: ignore[arg-type]
-        order = self.state.orders.get(order_id) if order_id else None
-        if order is None:
-            order = self.system.ask_persistence(FindOrder(self.user_id, client_order_id=message.client_order_id))
-        if order is None or (message.symbol and order.symbol != message.symbol) or (message.open_only and not order.is_open):
+        if order_id is None:
+            return []  # the index holds every client order id of the user
+        order = self._order(order_id)
+        if (message.symbol and order.symbol != message.symbol) or (message.open_only and not order.is_open):
             return []
         return [order.snapshot()]
 
     def _any_order(self, order_id: str) -> Order:
         return self._order(order_id).snapshot()
-
-    def _find_in_journal(self, cmd: Any) -> Order | None:
-        """An idempotent retry of an order that has left memory (closed long ago)."""
-        if cmd.idempotency_key is None and cmd.client_order_id is None:
-            return None
-        if cmd.idempotency_key is not None:
-            found = self.system.ask_persistence(FindOrder(self.user_id, idempotency_key=cmd.idempotency_key))
-            if found is not None:
-                return found
-        if cmd.client_order_id is not None:
-            return self.system.ask_persistence(FindOrder(self.user_id, client_order_id=cmd.client_order_id))
-        return None
 
     def _wallet(self) -> list[tuple[str, Any, Any]]:
         return [

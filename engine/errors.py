@@ -112,6 +112,10 @@ class IdempotencyKeyReused(Conflict):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
+class ClientOrderIdReused(Conflict):
+    code = "CLIENT_ORDER_ID_REUSED"
+
+
 class NotSupported(Conflict):
     code = "NOT_SUPPORTED"
 

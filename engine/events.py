@@ -61,8 +61,11 @@ class BalanceAdjusted(Event):
     reason: str
 
 
+USER_STREAM_PREFIX = "user:"
+
+
 def user_stream(user_id: str) -> str:
-    return f"user:{user_id}"
+    return f"{USER_STREAM_PREFIX}{user_id}"
 
 
 class KillSwitchEngaged(Event):

@@ -9,6 +9,7 @@ journal both go through ``evolve``, so a replayed portfolio equals the live one.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from decimal import Decimal, localcontext
 
 import msgspec
@@ -39,6 +40,7 @@ MARKET_RESERVE_BUFFER = Decimal("0.005")
 
 # Closed orders kept in memory, newest; older ones are read from the journal's
 # projection when asked for. Keeps a long-lived user's memory and snapshots bounded.
+# Their ids stay (see PortfolioState.by_client_id): two short strings per order.
 MAX_CLOSED_IN_MEMORY = 1000
 SNAPSHOT_VERSION = 1
 
@@ -49,6 +51,11 @@ class PortfolioState:
         self.opened = False
         self.balances: dict[str, Balance] = {}
         self.orders: dict[str, Order] = {}  # every open order, and the newest closed ones
+        # Every order's client order id and Idempotency-Key -> its id, also of orders
+        # retired from ``orders``: a key not in here is new, known without reading the
+        # journal (a read waits for a commit, an fsync, before the order could leave).
+        # Snapshots hold only the orders in memory; a portfolio restored from one
+        # adds the rest from the journal's projection (index_keys).
         self.by_client_id: dict[str, str] = {}
         self.by_idempotency_key: dict[str, str] = {}
         self.closed: deque[str] = deque()  # closed orders in memory, oldest first
@@ -60,14 +67,25 @@ class PortfolioState:
     def open_orders(self) -> list[Order]:
         return [o for o in self.orders.values() if o.is_open]
 
-    def find_existing(self, cmd: PlaceOrder) -> Order | None:
-        """The order an idempotent retry of ``cmd`` refers to, if any."""
+    def existing_order_id(self, cmd: PlaceOrder) -> str | None:
+        """The id of the order an idempotent retry of ``cmd`` refers to, if any
+        (that order may be retired from memory)."""
         order_id = None
         if cmd.idempotency_key is not None:
             order_id = self.by_idempotency_key.get(cmd.idempotency_key)
         if order_id is None and cmd.client_order_id is not None:
             order_id = self.by_client_id.get(cmd.client_order_id)
-        return self.orders.get(order_id) if order_id else None
+        return order_id
+
+    def index_keys(self, rows: Iterable[tuple[str, str, str | None, str | None]]) -> None:
+        """Add (order id, client order id, idempotency key, exchange client id) rows to
+        the key index."""
+        for order_id, client_order_id, idempotency_key, exchange_client_id in rows:
+            self.by_client_id[client_order_id] = order_id
+            if exchange_client_id is not None:
+                self.by_client_id[exchange_client_id] = order_id
+            if idempotency_key is not None:
+                self.by_idempotency_key[idempotency_key] = order_id
 
 
 # -- evolve ----------------------------------------------------------------------------
@@ -84,15 +102,10 @@ def evolve(state: PortfolioState, event: AnyEvent) -> None:
 
 
 def _retire(state: PortfolioState, order_id: str) -> None:
+    # The order leaves memory; its keys stay in the index.
     state.closed.append(order_id)
     while len(state.closed) > state.max_closed:
-        old = state.orders.pop(state.closed.popleft(), None)
-        if old is not None:
-            state.by_client_id.pop(old.client_order_id, None)
-            if old.exchange_client_id is not None:
-                state.by_client_id.pop(old.exchange_client_id, None)
-            if old.idempotency_key is not None:
-                state.by_idempotency_key.pop(old.idempotency_key, None)
+        state.orders.pop(state.closed.popleft(), None)
 
 
 # -- snapshots ---------------------------------------------------------------------------
@@ -119,7 +132,8 @@ def snapshot_of(state: PortfolioState) -> bytes:
 
 def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEMORY) -> PortfolioState | None:
     """The state a snapshot holds, or None if it is of another version (then the
-    caller replays the whole stream instead)."""
+    caller replays the whole stream instead). Its key index covers the orders in
+    the snapshot only: the caller adds the retired ones' (index_keys)."""
     if version != SNAPSHOT_VERSION:
         return None
     snapshot = msgspec.json.decode(payload, type=PortfolioSnapshot)

@@ -2,6 +2,9 @@
 
 ``commit`` is the group commit: many callers' appends in one transaction, each
 in its own savepoint so one bad append fails alone, one fsync for them all.
+"Alone" is per stream: a stream's writer decides each append on a state that
+already holds its earlier ones, so after a failure the later appends of that
+stream in the batch (and the snapshot they carry) are refused too.
 Reads verify every row's checksum; a damaged row is an error naming its seq.
 """
 
@@ -27,6 +30,10 @@ from persistence.projections import decode_order, project
 log = structlog.get_logger(__name__)
 
 Snapshot = tuple[int, bytes]  # (version, payload)
+
+
+class PrecedingAppendFailed(Exception):
+    """An append not tried because an earlier append of its stream failed."""
 
 
 class StreamLoad(msgspec.Struct, frozen=True):
@@ -58,18 +65,26 @@ class Journal:
         A snapshot, if given, is the stream's state *after* these events and is
         stored in the same savepoint, so it can never get ahead of the journal.
         Returns, per item, the seq of its last event or the exception that
-        rolled that item back. Raises if the transaction itself fails, in which
-        case nothing of the batch is durable.
+        rolled that item back; an item after a failed one of the same stream is
+        not tried (PrecedingAppendFailed): its events and its snapshot may hold
+        the failed one's effects. Raises if the transaction itself fails, in
+        which case nothing of the batch is durable.
         """
         results: list[int | Exception] = []
+        failed: dict[str, Exception] = {}
         with self.conn:
             for item in batch:
                 stream, events = item[0], item[1]
                 snapshot = item[2] if len(item) > 2 else None  # type: ignore[misc]
+                earlier = failed.get(stream)
+                if earlier is not None:
+                    results.append(PrecedingAppendFailed(f"an earlier append of {stream} failed: {earlier}"))
+                    continue
                 try:
                     with self.conn:
                         results.append(self._append(stream, events, snapshot))
-                except Exception as exc:  # noqa: BLE001 - reported to that caller only
+                except Exception as exc:  # noqa: BLE001 - reported to that stream's callers only
+                    failed[stream] = exc
                     results.append(exc)
         return results
 
@@ -177,6 +192,14 @@ class Journal:
         else:
             row = None
         return None if row is None else decode_order(row[0])
+
+    def order_keys(self, user_id: str) -> list[tuple[str, str, str | None, str | None]]:
+        """(id, client order id, idempotency key, exchange client id or None) of every
+        order of the user."""
+        rows = self.conn.execute(
+            "SELECT id, client_order_id, idempotency_key, json_extract(data, '$.exchange_client_id') FROM orders"
+            " WHERE user_id = ?", (user_id,))
+        return [(order_id, client_order_id, key, sent_as) for order_id, client_order_id, key, sent_as in rows]
 
     def orders_for(self, user_id: str, *, symbol: str | None = None, open_only: bool = False, limit: int = 100) -> list[Order]:
         """The user's orders, newest first."""

@@ -15,6 +15,7 @@ from actors.system import ActorSystem
 from engine.errors import JournalUnavailable
 from engine.events import AccountOpened, OrderFilled
 from engine.model import BalanceChange, Fill
+from tests.support.journal import refuse_appends
 from tests.support.waiting import wait_for
 
 THREADS = 8
@@ -121,3 +122,33 @@ def test_a_load_sees_every_append_queued_before_it(system: ActorSystem) -> None:
     loaded = system.ask_persistence(LoadStream("test:order")).events
     assert loaded == [event(n) for n in range(50)]
     assert all(f.done() for f in futures)
+
+
+def test_appends_after_a_failed_one_of_their_stream_are_refused_until_the_stream_is_loaded_again(system: ActorSystem) -> None:
+    refuse_appends(system.config.database_path, "json_extract(NEW.payload, '$.reason') = 'refused'")
+    refused = AccountOpened(time=1_700_000_000_000, user_id="zed", reason="refused", changes=())
+    # A portfolio that applied ``refused`` before the journal answered: what it sends
+    # next (with a snapshot of that state) must not be stored, in this batch or a later one.
+    first = system.append("user:zed", [refused])
+    later = system.append("user:zed", [event(1)], (1, b'{"holds": "refused"}'))
+    other = system.append("test:other", [event(2)])
+    with pytest.raises(JournalUnavailable, match="simulated append failure"):
+        first.result(timeout=10)
+    with pytest.raises(JournalUnavailable, match="earlier append of user:zed failed"):
+        later.result(timeout=10)
+    assert other.result(timeout=10) > 0
+    still = system.append("user:zed", [event(3)], (1, b'{"holds": "refused"}'))
+    with pytest.raises(JournalUnavailable, match="earlier append of user:zed failed"):
+        still.result(timeout=10)
+
+    # The writer starting over from the journal loads the stream: it may append again.
+    load = system.ask_persistence(LoadStream("user:zed"))
+    assert (load.snapshot, load.events) == (None, [])
+    assert system.append("user:zed", [event(4)]).result(timeout=10) > 0
+    assert system.ask_persistence(LoadStream("user:zed")).events == [event(4)]
+    assert system.ask_persistence(LoadStream("test:other")).events == [event(2)]
+
+    # A writer that waits for each answer (the kill switch) is not refused after it.
+    with pytest.raises(JournalUnavailable, match="simulated append failure"):
+        system.append("system:test", [refused]).result(timeout=10)
+    assert system.append("system:test", [event(5)]).result(timeout=10) > 0

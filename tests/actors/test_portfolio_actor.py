@@ -3,6 +3,7 @@ recovery from the journal, supervision and risk checks."""
 
 from __future__ import annotations
 
+import functools
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -10,15 +11,18 @@ from pathlib import Path
 import apsw
 import pytest
 
+from actors import portfolio as portfolio_actor
 from actors.client import EngineClient
-from actors.messages import Cancel, GetOrder, GetRiskStatus, GetTicker, GetWallet, ListOrders, Passivate, Place, Ticket
+from actors.messages import Cancel, FindOrder, GetOrder, GetRiskStatus, GetTicker, GetWallet, ListOrders, Passivate, Place, Ticket
 from actors.system import ActorSystem
 from engine.config import Config
 from engine.errors import EngineTimeout, ExchangeUnavailable, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
 from engine.model import BookTicker, Order
 from engine.money import LEDGER, fee_on
 from engine.orders import PlaceOrder
+from engine.portfolio import PortfolioState
 from tests.conftest import make_config
+from tests.support.journal import refuse_appends
 from tests.support.waiting import wait_for
 
 SYMBOL = "BTCUSDT"
@@ -230,6 +234,69 @@ def sent_as(order: Order) -> str:
     return order.exchange_client_id or order.client_order_id
 
 
+def asks_to_the_journal(system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every message asked of the PersistenceActor from now on, in order."""
+    asked: list[object] = []
+    ask = system.ask_persistence
+
+    def recording(message: object, timeout: float | None = None) -> object:
+        asked.append(message)
+        return ask(message, timeout)
+
+    monkeypatch.setattr(system, "ask_persistence", recording)
+    return asked
+
+
+def test_a_new_key_is_known_to_be_new_without_asking_the_journal_and_a_retired_orders_key_still_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two closed orders in memory: older ones leave it (their Order objects, not their keys).
+    monkeypatch.setattr(portfolio_actor, "PortfolioState", functools.partial(PortfolioState, max_closed=2))
+    config = make_config(tmp_path, SNAPSHOT_EVERY_EVENTS="10", ORDER_RATE_LIMIT="0")
+    system = ActorSystem(config).start()
+    try:
+        first_book(system)
+        old = settled(place(system, limit_buy("0.001", "80000", idempotency_key="key-old", client_order_id="cid-old")))
+        settled(cancel(system, old.id))
+        for n in range(5):  # retires ``old``, and passes SNAPSHOT_EVERY_EVENTS
+            settled(cancel(system, settled(place(system, limit_buy("0.001", "80000", idempotency_key=f"key-{n}"))).id))
+    finally:
+        system.stop()
+    conn = apsw.Connection(config.database_path)
+    try:
+        assert conn.execute("SELECT count(*) FROM snapshots WHERE stream = ?", (f"user:{USER}",)).fetchone()[0] == 1
+    finally:
+        conn.close()
+
+    for n, run in enumerate(("from the snapshot", "from a replay of the whole stream")):
+        system = ActorSystem(config).start()
+        try:
+            first_book(system)
+            asked = asks_to_the_journal(system, monkeypatch)
+            fresh = place(system, limit_buy("0.001", "80000", idempotency_key=f"key-new-{n}"))
+            own_id = place(system, limit_buy("0.001", "80000", client_order_id=f"cid-new-{n}"))
+            assert fresh.replayed is False and own_id.replayed is False
+            settled(fresh), settled(own_id)
+            # Nothing was read (and so no commit waited for) before the new orders left.
+            assert [m for m in asked if isinstance(m, FindOrder)] == [], run
+
+            again = place(system, limit_buy("0.001", "80000", idempotency_key="key-old"))
+            assert again.replayed is True and again.order_id == old.id
+            assert settled(again).status == "CANCELED"
+            by_client_id = place(system, limit_buy("0.001", "80000", client_order_id="cid-old"))
+            assert by_client_id.replayed is True and by_client_id.order_id == old.id
+            assert system.ask_portfolio(USER, ListOrders(client_order_id="cid-old")) == [settled(again)]
+            assert system.ask_portfolio(USER, ListOrders(client_order_id="cid-never-used")) == []
+            # Only the old order itself is read from the journal: it is no longer in memory.
+            assert [m for m in asked if isinstance(m, FindOrder)] == [FindOrder(USER, order_id=old.id)] * 3, run
+        finally:
+            system.stop()
+        conn = apsw.Connection(config.database_path)
+        try:
+            conn.execute("UPDATE snapshots SET version = 0")  # an older format: the stream is replayed instead
+        finally:
+            conn.close()
+
 # -- recovery ---------------------------------------------------------------------------------
 
 
@@ -325,19 +392,11 @@ def test_a_crash_is_restarted_even_if_the_supervisor_handles_the_report_at_once(
 def test_an_append_the_journal_refuses_leaves_no_trace_in_the_portfolio(system: ActorSystem) -> None:
     first_book(system)
     assert wallet(system) == {"USDT": (START, Decimal(0))}
-    blocker = apsw.Connection(system.config.database_path)
-    blocker.set_busy_timeout(10_000)  # the engine writes too (candles): wait for its lock
-    try:
-        # Any per-append failure (a constraint, SQLITE_FULL inside the savepoint, ...).
-        blocker.execute(
-            "CREATE TRIGGER refuse_orders BEFORE INSERT ON events WHEN NEW.type = 'OrderAccepted'"
-            " BEGIN SELECT RAISE(ABORT, 'simulated append failure'); END"
-        )
-        ticket = place(system, limit_buy("0.001", "90000"))
-        with pytest.raises(Exception, match="simulated append failure"):
-            ticket.accepted.result(timeout=5)
-    finally:
-        blocker.close()
+    # Any per-append failure (a constraint, SQLITE_FULL inside the savepoint, ...).
+    refuse_appends(system.config.database_path, "NEW.type = 'OrderAccepted'")
+    ticket = place(system, limit_buy("0.001", "90000"))
+    with pytest.raises(Exception, match="simulated append failure"):
+        ticket.accepted.result(timeout=5)
     assert journaled_order_ids(system.config) == set()
     # The caller was told the order failed; the portfolio must agree with the journal.
     assert wallet(system) == {"USDT": (START, Decimal(0))}

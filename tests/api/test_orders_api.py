@@ -193,12 +193,40 @@ def test_an_idempotency_key_reused_for_a_different_order_is_refused(server: Engi
 def test_a_repeated_client_order_id_returns_the_first_order(server: EngineProcess) -> None:
     with server.client(new_user()) as http:
         body = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000", "clientOrderId": "my-1"}
-        first = place(http, **body).json()["data"]
-        second = place(http, **{**body, "price": "1100"})
-        assert second.status_code == 201
-        assert second.json()["data"]["id"] == first["id"]
-        assert second.json()["data"]["price"] == "1000"
+        first = place(http, **body)
+        assert first.status_code == 201 and first.headers.get("Idempotent-Replayed") is None
+        second = place(http, **body)
+        assert second.status_code == 201, second.text
+        assert second.headers.get("Idempotent-Replayed") == "true"
+        assert second.json()["data"] == first.json()["data"]
         assert len(http.get("/api/v1/trading/orders").json()["data"]) == 1
+        assert balances(http)["USDT"] == (Decimal(9990), Decimal(10))  # locked once
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        pytest.param({"quantity": "0.02"}, ["quantity"], id="another quantity"),
+        pytest.param({"price": "1100"}, ["price"], id="another price"),
+        pytest.param({"symbol": "ETHUSDT", "side": "SELL"}, ["symbol", "side"], id="another symbol and side"),
+    ],
+)
+def test_a_client_order_id_reused_for_a_different_order_is_refused_and_changes_nothing(
+    server: EngineProcess, change: dict[str, str], fields: list[str]
+) -> None:
+    with server.client(new_user()) as http:
+        body = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000", "clientOrderId": "my-2"}
+        first = place(http, **body).json()["data"]
+        before = (balances(http), http.get("/api/v1/trading/orders").json()["data"])
+
+        other = place(http, **{**body, **change})
+        assert other.status_code == 409, other.text
+        assert other.headers.get("Idempotent-Replayed") is None
+        error = other.json()["error"]
+        assert error["code"] == "CLIENT_ORDER_ID_REUSED"
+        assert "'my-2'" in error["message"]
+        assert error["details"] == {"orderId": first["id"], "clientOrderId": "my-2", "fields": fields}
+        assert (balances(http), http.get("/api/v1/trading/orders").json()["data"]) == before
 
 
 def test_another_users_order_is_not_found(server: EngineProcess) -> None:

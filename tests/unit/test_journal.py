@@ -16,10 +16,10 @@ from engine.errors import JournalCorrupted
 from engine.events import AccountOpened, OrderFilled, user_stream
 from engine.model import BookTicker, Fill
 from engine.orders import PlaceOrder
-from engine.portfolio import PortfolioState, decide_close, decide_fill, decide_open, decide_place, evolve
+from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, decide_close, decide_fill, decide_open, decide_place, evolve, snapshot_of
 from engine.symbols import paper_symbol
 from persistence import db, migrate
-from persistence.journal import Journal
+from persistence.journal import Journal, PrecedingAppendFailed
 from persistence.lock import DatabaseInUse, DatabaseLock
 from persistence.projections import decode_order
 
@@ -337,6 +337,53 @@ def test_projections_equal_a_replay_of_the_journal(journal: Journal) -> None:
         for f in o.fills
     }
     assert fills == expected_fills and len(fills) == 4
+
+
+# -- a failed append and the appends after it -------------------------------------------------
+
+
+def test_a_failed_append_fails_the_later_appends_of_its_stream_and_their_snapshot_is_not_stored(journal: Journal) -> None:
+    s = Scenario("u1")
+    s.add(decide_open(s.state, {"USDT": Decimal(10000)}, T0, reason="test"))
+    s.place("o1", side="BUY", type="LIMIT", quantity=Decimal("0.001"), price=Decimal("90000"))
+    assert all(isinstance(r, int) for r in journal.commit([(user_stream("u1"), list(s.events))]))
+
+    # The portfolio applies each event as it decides it, before the journal answers:
+    # o2 reuses o1's clientOrderId (the projection's unique index refuses it), and o3
+    # with the snapshot after it is decided on a state that already holds o2.
+    s.now += 1
+    cmd = PlaceOrder(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity=Decimal("0.002"), price=Decimal("90000"))
+    clash = decide_place(s.state, cmd, BTC, None, order_id="o2", client_order_id="c-o1", now=s.now)
+    s.add(clash)
+    s.place("o3", side="BUY", type="LIMIT", quantity=Decimal("0.003"), price=Decimal("90000"))
+    snapshot = (SNAPSHOT_VERSION, snapshot_of(s.state))
+    assert {"o2", "o3"} <= set(s.state.orders)
+
+    results = journal.commit(
+        [
+            (user_stream("u1"), [clash]),
+            (user_stream("u2"), [opened("u2")]),
+            (user_stream("u1"), [s.events[-1]], snapshot),
+        ]
+    )
+    assert isinstance(results[0], apsw.ConstraintError)
+    assert isinstance(results[1], int)  # another stream is not affected
+    assert isinstance(results[2], PrecedingAppendFailed)
+
+    load = journal.load_stream(user_stream("u1"))
+    assert load.snapshot is None
+    assert [type(e).__name__ for e in load.events] == ["AccountOpened", "OrderAccepted"]
+    # What a restart loads equals a replay of what was committed, in memory and in the projection.
+    state = replay(journal, "u1")
+    assert set(state.orders) == {"o1"}
+    assert state.balances["USDT"].locked == Decimal(90)
+    balances = {
+        asset: (Decimal(free), Decimal(locked))
+        for asset, free, locked in journal.conn.execute("SELECT asset, free, locked FROM balances WHERE user_id = 'u1'")
+    }
+    assert balances == {asset: (b.free, b.locked) for asset, b in state.balances.items()}
+    assert [o for (o,) in journal.conn.execute("SELECT id FROM orders WHERE user_id = 'u1'")] == ["o1"]
+    assert [type(e).__name__ for _, e in journal.read_stream(user_stream("u2"))] == ["AccountOpened"]
 
 
 def test_open_orders_returns_only_new_and_partially_filled_orders(journal: Journal) -> None:

@@ -16,12 +16,15 @@ from engine.money import divide, round_up
 from engine.orders import PlaceOrder, validate
 from engine.portfolio import (
     MARKET_RESERVE_BUFFER,
+    SNAPSHOT_VERSION,
     PortfolioState,
     decide_close,
     decide_fill,
     decide_open,
     decide_place,
     evolve,
+    snapshot_of,
+    state_from,
 )
 from engine.symbols import paper_symbol
 
@@ -211,9 +214,12 @@ def test_placed_order_carries_the_request_and_the_ids() -> None:
     assert event.order.created_at == event.time == T0 + 5
     assert event.changes == (BalanceChange("USDT", free=D(-900), locked=D(900)),)
     evolve(state, event)
-    assert state.find_existing(cmd) is state.orders["o9"]
-    assert state.find_existing(msgspec.structs.replace(cmd, client_order_id=None)) is state.orders["o9"]
-    assert state.find_existing(limit("BUY", "0.01", "90000", idempotency_key="other")) is None
+    assert state.existing_order_id(cmd) == "o9"
+    assert state.existing_order_id(msgspec.structs.replace(cmd, client_order_id=None)) == "o9"
+    # Found by the client order id the order has, not by one the request carried.
+    assert state.existing_order_id(msgspec.structs.replace(cmd, idempotency_key=None)) is None
+    assert state.existing_order_id(msgspec.structs.replace(cmd, idempotency_key=None, client_order_id="cbkxyz")) == "o9"
+    assert state.existing_order_id(limit("BUY", "0.01", "90000", idempotency_key="other")) is None
 
 
 # -- decide_place: refusals -----------------------------------------------------------------------------
@@ -471,6 +477,33 @@ def test_close_of_an_order_with_nothing_reserved_changes_no_balance() -> None:
     order = place(state, limit("BUY", "0.01", "90000"))
     apply_fill(state, order, fill(order, 1, "90000", "0.01"), "FILLED")
     assert decide_close(order, "CANCELED", "late", T0 + 9).changes == ()
+
+
+# -- retired orders and the key index ---------------------------------------------------------------------
+
+
+def test_an_order_retired_from_memory_keeps_its_keys_in_the_index_and_a_snapshot_adds_them_from_rows() -> None:
+    state = opened()
+    state.max_closed = 1
+    for n in range(3):
+        order = place(state, limit("BUY", "0.001", "90000", idempotency_key=f"key-{n}"), order_id=f"o{n}")
+        evolve(state, decide_close(order, "CANCELED", "canceled by user", T0 + 2))
+    assert list(state.orders) == ["o2"]  # the newest closed one only
+    assert state.by_idempotency_key == {"key-0": "o0", "key-1": "o1", "key-2": "o2"}
+    assert state.by_client_id == {"c-o0": "o0", "c-o1": "o1", "c-o2": "o2"}
+    assert state.existing_order_id(limit("BUY", "0.001", "90000", idempotency_key="key-0")) == "o0"
+    assert state.existing_order_id(limit("BUY", "0.001", "90000", client_order_id="c-o1")) == "o1"
+
+    # A snapshot holds the orders in memory (bounded); the rest of the index comes from
+    # the journal's projection, as (id, client order id, key, exchange client id) rows.
+    restored = state_from(snapshot_of(state), SNAPSHOT_VERSION, max_closed=1)
+    assert restored is not None and list(restored.orders) == ["o2"]
+    assert restored.by_idempotency_key == {"key-2": "o2"}
+    restored.index_keys([("o0", "c-o0", "key-0", None), ("o1", "c-o1", "key-1", None), ("o2", "c-o2", "key-2", None)])
+    assert (restored.by_client_id, restored.by_idempotency_key) == (state.by_client_id, state.by_idempotency_key)
+    restored.index_keys([("o1", "c-o1", "key-1", "cb-sent-o1")])  # an order the exchange knows by another id
+    assert restored.by_client_id["cb-sent-o1"] == "o1"
+    assert state_from(snapshot_of(state), SNAPSHOT_VERSION + 1) is None  # another format: replay instead
 
 
 # -- replay -----------------------------------------------------------------------------------------------
