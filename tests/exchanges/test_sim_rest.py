@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import signal
@@ -21,6 +19,8 @@ from engine.exchanges.mexc_sim import auth
 from engine.exchanges.mexc_sim.limits import RatePolicy
 from engine.clock import ManualClock
 from engine.exchanges.mexc_sim.simulator import Simulator
+from tests.support import signed
+from tests.support.signed import hmac_hex, now_ms
 from tests.support.waiting import wait_for
 
 D = Decimal
@@ -30,21 +30,8 @@ KEY, SECRET = "test-key", "test-secret"
 DECIMAL_TEXT = re.compile(r"-?\d+(\.\d+)?")
 
 
-def hmac_hex(secret: str, total_params: str) -> str:
-    """The docs' rule, written out here so the simulator is checked against it, not itself."""
-    return hmac.new(secret.encode(), total_params.encode(), hashlib.sha256).hexdigest()
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def signed_query(params: list[tuple[str, object]], secret: str = SECRET, ts: int | None = None, recv: object = None) -> str:
-    pairs = [*params, ("timestamp", now_ms() if ts is None else ts)]
-    if recv is not None:
-        pairs.append(("recvWindow", recv))
-    query = urlencode(pairs)
-    return f"{query}&signature={hmac_hex(secret, query)}"
+    return signed.signed_query(params, secret, ts, recv)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +52,7 @@ def http(sim: Simulator) -> Iterator[httpx.Client]:
 
 
 def call(http: httpx.Client, method: str, path: str, params: list[tuple[str, object]], key: str = KEY, secret: str = SECRET, **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return http.request(method, f"/api/v3/{path}?{signed_query(params, secret, **kw)}", headers={"X-MEXC-APIKEY": key})
+    return signed.signed_call(http, method, path, params, key, secret, **kw)
 
 
 def assert_all_numbers_are_strings(value: object, numeric_keys: set[str]) -> None:
