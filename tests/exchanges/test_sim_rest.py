@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 import httpx
@@ -228,7 +228,10 @@ def test_a_filled_market_order_shows_in_my_trades_with_its_commission(http):
     assert order["status"] == "FILLED" and D(order["cummulativeQuoteQty"]) <= D(50)
     assert sum(D(t["qty"]) for t in trades) == D(order["executedQty"])
     assert all(t["commissionAsset"] == "ETH" and t["isMaker"] is False for t in trades)
-    assert sum(D(t["commission"]) for t in trades) == D(order["executedQty"]) * D("0.0005")
+    info = http.get("/api/v3/exchangeInfo", params={"symbol": "ETHUSDT"}).json()["symbols"][0]
+    fee_step = D(1).scaleb(-info["baseCommissionPrecision"])
+    for t in trades:  # each fill's fee, in the precision exchangeInfo states for the base
+        assert D(t["commission"]) == (D(t["qty"]) * D("0.0005")).quantize(fee_step, ROUND_HALF_UP)
 
 
 def test_cancel_errors_are_700004_and_minus_2013(http):

@@ -22,7 +22,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 import structlog
@@ -45,7 +45,7 @@ from engine.exchanges.mexc_sim.model import (
     Ticker24h,
 )
 from engine.exchanges.mexc_sim.rejects import SimReject, missing
-from engine.money import LEDGER, ZERO, amount_problem, decimal_places, divide, fee_on, fits_places, truncate
+from engine.money import LEDGER, ZERO, amount_problem, decimal_places, divide, fits_places, truncate
 
 log = structlog.get_logger(__name__)
 
@@ -656,12 +656,13 @@ class SimExchange:
         info = market.info
         account = self._accounts[order.api_key]
         rate = self.maker_fee if is_maker else self.taker_fee
-        # The fee is taken from what the trade brings in, as on MEXC spot.
+        # The fee is taken from what the trade brings in, as on MEXC spot, in the
+        # commission precision exchangeInfo states for that asset.
         if order.side == "BUY":
-            fee, fee_asset = fee_on(qty, rate), info.base
+            fee, fee_asset = commission(qty, rate, info.base_commission_precision), info.base
             spend_asset, spend, gain_asset, gain = info.quote, quote, info.base, LEDGER.subtract(qty, fee)
         else:
-            fee, fee_asset = fee_on(quote, rate), info.quote
+            fee, fee_asset = commission(quote, rate, info.quote_commission_precision), info.quote
             spend_asset, spend, gain_asset, gain = info.base, qty, info.quote, LEDGER.subtract(quote, fee)
         order.reserved = LEDGER.subtract(order.reserved, spend)
         changes = [
@@ -832,6 +833,12 @@ class SimExchange:
         if account is None:
             raise SimReject(10072)
         return account
+
+
+def commission(amount: Decimal, rate: Decimal, places: int) -> Decimal:
+    """The fee on ``amount`` at ``rate`` in ``places`` decimals. MEXC does not say
+    which way it rounds a commission; this simulator rounds half up."""
+    return LEDGER.multiply(amount, rate).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=LEDGER)
 
 
 def _call(fn, *args) -> None:  # type: ignore[no-untyped-def]
