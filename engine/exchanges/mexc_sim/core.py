@@ -9,7 +9,9 @@ live even when nobody trades.
 
 Every incoming order is first planned (which resting orders it would hit, best
 first) and then executed from the plan, so what is reserved, checked and filled
-is the same arithmetic. All money is Decimal; sums use the LEDGER context.
+is the same arithmetic. All money is Decimal; sums use the LEDGER context. A
+fill's fee is rounded to the commission precision exchangeInfo states, and that
+rounded fee is both charged and reported.
 
 One re-entrant lock guards everything: REST threads, the WebSocket thread and
 the market clock all come through the public methods. Listeners are called
