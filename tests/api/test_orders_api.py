@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -48,7 +48,8 @@ def test_market_buy_by_quote_fills_whole_lots_and_moves_the_wallet_exactly(serve
         assert spent == sum(Decimal(f["quoteQuantity"]) for f in fills)
         assert bought == sum(Decimal(f["quantity"]) for f in fills)
         assert fee == sum(Decimal(f["fee"]) for f in fills)
-        assert abs(fee - bought * Decimal("0.0005")) < lot  # the taker fee, rounded per fill
+        for fill in fills:  # the taker fee, in BTC's commission precision, per fill
+            assert Decimal(fill["fee"]) == (Decimal(fill["quantity"]) * Decimal("0.0005")).quantize(lot, ROUND_HALF_UP)
         # At most the amount is spent; what is left would not buy one more lot.
         assert 100 - max(Decimal(f["price"]) for f in fills) * lot < spent <= 100
         average = Decimal(order["averagePrice"])
@@ -75,7 +76,9 @@ def test_market_sell_by_quantity_pays_the_fee_in_quote(server: EngineProcess) ->
         price = Decimal(order["fills"][0]["price"])
         assert order["feeAsset"] == "USDT"
         proceeds = sell_qty * price
-        assert Decimal(order["fee"]) == proceeds * Decimal("0.0005")
+        eth_usdt = next(s for s in http.get("/api/v1/market/symbols").json()["data"] if s["symbol"] == "ETHUSDT")
+        cent = Decimal(1).scaleb(-eth_usdt["quotePrecision"])
+        assert Decimal(order["fee"]) == (proceeds * Decimal("0.0005")).quantize(cent, ROUND_HALF_UP)  # in USDT's commission precision
         wallet = balances(http)
         assert wallet["USDT"][0] == before + proceeds - Decimal(order["fee"])
         assert wallet["ETH"][0] == eth - sell_qty

@@ -98,6 +98,34 @@ def test_fees_are_exact_and_taken_from_the_asset_received():
     assert (taker_trade.fee, taker_trade.fee_asset, taker_trade.is_maker) == (D("0.00025"), "BTC", False)
 
 
+@pytest.mark.parametrize(
+    ("side", "quantity", "price", "fee", "fee_asset"),
+    [
+        pytest.param("BUY", "0.001", "1000", "0.000001", "BTC", id="a buy's fee of 0.0000005 BTC is rounded half up to six decimals"),
+        pytest.param("BUY", "0.0008", "2000", "0", "BTC", id="a buy's fee of 0.0000004 BTC rounds to nothing"),
+        pytest.param("SELL", "0.01", "1000", "0.01", "USDT", id="a sell's fee of 0.005 USDT is rounded half up to two decimals"),
+        pytest.param("SELL", "0.003", "1000", "0", "USDT", id="a sell's fee of 0.0015 USDT rounds down to nothing"),
+        pytest.param("SELL", "0.5", "100", "0.03", "USDT", id="a sell's fee of 0.025 USDT rounds up, not to the even cent"),
+    ],
+)
+def test_a_fee_is_rounded_to_the_commission_precision_and_charged_as_reported(side, quantity, price, fee, fee_asset):
+    x, _ = make_exchange(taker_fee="0.0005")
+    total_before = {a: sum(sum(x.balances(k)[a]) for k in ("alice", "bob")) for a in ("BTC", "USDT")}
+    x.place_order("alice", "BTCUSDT", "SELL" if side == "BUY" else "BUY", "LIMIT", quantity=D(quantity), price=D(price))
+    before = x.balances("bob")[fee_asset][0]
+
+    taker = x.place_order("bob", "BTCUSDT", side, "MARKET", quantity=D(quantity))
+
+    (trade,) = x.my_trades("bob", "BTCUSDT", order_id=taker.order_id)
+    assert (trade.fee, trade.fee_asset) == (D(fee), fee_asset)
+    received = D(quantity) if side == "BUY" else D(quantity) * D(price)
+    assert x.balances("bob")[fee_asset][0] - before == received - D(fee)
+    total_after = {a: sum(sum(x.balances(k)[a]) for k in ("alice", "bob")) for a in ("BTC", "USDT")}
+    assert total_before[fee_asset] - total_after[fee_asset] == D(fee)  # the maker pays nothing here
+    other = "USDT" if fee_asset == "BTC" else "BTC"
+    assert total_before[other] == total_after[other]
+
+
 def test_a_partial_fill_keeps_the_rest_in_the_book_and_locked():
     x, _ = make_exchange()
     sell = x.place_order("alice", "BTCUSDT", "SELL", "LIMIT", quantity=D(1), price=D(100))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import signal
@@ -11,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 import httpx
@@ -21,6 +19,8 @@ from engine.exchanges.mexc_sim import auth
 from engine.exchanges.mexc_sim.limits import RatePolicy
 from engine.clock import ManualClock
 from engine.exchanges.mexc_sim.simulator import Simulator
+from tests.support import signed
+from tests.support.signed import hmac_hex, now_ms
 from tests.support.waiting import wait_for
 
 D = Decimal
@@ -30,21 +30,8 @@ KEY, SECRET = "test-key", "test-secret"
 DECIMAL_TEXT = re.compile(r"-?\d+(\.\d+)?")
 
 
-def hmac_hex(secret: str, total_params: str) -> str:
-    """The docs' rule, written out here so the simulator is checked against it, not itself."""
-    return hmac.new(secret.encode(), total_params.encode(), hashlib.sha256).hexdigest()
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def signed_query(params: list[tuple[str, object]], secret: str = SECRET, ts: int | None = None, recv: object = None) -> str:
-    pairs = [*params, ("timestamp", now_ms() if ts is None else ts)]
-    if recv is not None:
-        pairs.append(("recvWindow", recv))
-    query = urlencode(pairs)
-    return f"{query}&signature={hmac_hex(secret, query)}"
+    return signed.signed_query(params, secret, ts, recv)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +52,7 @@ def http(sim: Simulator) -> Iterator[httpx.Client]:
 
 
 def call(http: httpx.Client, method: str, path: str, params: list[tuple[str, object]], key: str = KEY, secret: str = SECRET, **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return http.request(method, f"/api/v3/{path}?{signed_query(params, secret, **kw)}", headers={"X-MEXC-APIKEY": key})
+    return signed.signed_call(http, method, path, params, key, secret, **kw)
 
 
 def assert_all_numbers_are_strings(value: object, numeric_keys: set[str]) -> None:
@@ -241,7 +228,10 @@ def test_a_filled_market_order_shows_in_my_trades_with_its_commission(http):
     assert order["status"] == "FILLED" and D(order["cummulativeQuoteQty"]) <= D(50)
     assert sum(D(t["qty"]) for t in trades) == D(order["executedQty"])
     assert all(t["commissionAsset"] == "ETH" and t["isMaker"] is False for t in trades)
-    assert sum(D(t["commission"]) for t in trades) == D(order["executedQty"]) * D("0.0005")
+    info = http.get("/api/v3/exchangeInfo", params={"symbol": "ETHUSDT"}).json()["symbols"][0]
+    fee_step = D(1).scaleb(-info["baseCommissionPrecision"])
+    for t in trades:  # each fill's fee, in the precision exchangeInfo states for the base
+        assert D(t["commission"]) == (D(t["qty"]) * D("0.0005")).quantize(fee_step, ROUND_HALF_UP)
 
 
 def test_cancel_errors_are_700004_and_minus_2013(http):
@@ -473,6 +463,7 @@ def test_the_cli_serves_until_sigterm(tmp_path):
 
 
 def test_the_engines_mexc_client_cannot_tell_the_simulator_from_mexc(sim):
+    from engine.exchanges.mexc.errors import MexcRateLimited, MexcServerError
     from engine.exchanges.mexc.rest import MexcRestClient
 
     sim.add_account("client-key", "client-secret", {"USDT": "1000"})
@@ -482,14 +473,16 @@ def test_the_engines_mexc_client_cannot_tell_the_simulator_from_mexc(sim):
         assert btc is not None and (btc.info.base_precision, btc.info.quote_precision) == (6, 2)
 
         sim.faults.fail_after_order(1, status=500)  # placed, then the answer is lost
-        order = client.place_order("BTCUSDT", "BUY", "LIMIT", quantity=D("0.001"), price=D("20000"), client_order_id="engine-1")
-        assert order.status == "NEW"
-        assert [o.client_order_id for o in sim.orders_seen("client-key")] == ["engine-1"]  # not placed twice
+        with pytest.raises(MexcServerError):
+            client.place_order("BTCUSDT", "BUY", "LIMIT", quantity=D("0.001"), price=D("20000"), client_order_id="engine-1")
+        assert client.query_order("BTCUSDT", client_order_id="engine-1").status == "NEW"  # it landed, once
+        assert [o.client_order_id for o in sim.orders_seen("client-key")] == ["engine-1"]
 
-        sim.faults.fail_after_order(1, status=429)  # placed, yet answered as refused: the retry is a duplicate
-        again = client.place_order("BTCUSDT", "BUY", "LIMIT", quantity=D("0.001"), price=D("20000"), client_order_id="engine-2")
-        assert (again.status, again.client_order_id) == ("NEW", "engine-2")
+        sim.faults.fail_after_order(1, status=429)  # placed, yet answered as refused
+        with pytest.raises(MexcRateLimited):
+            client.place_order("BTCUSDT", "BUY", "LIMIT", quantity=D("0.001"), price=D("20000"), client_order_id="engine-2")
         assert [o.client_order_id for o in sim.orders_seen("client-key")] == ["engine-1", "engine-2"]
+        wait_for(lambda: client.health()["blocked_for_seconds"] <= 0, timeout=5)  # the back-off of that 429
         client.cancel_order("BTCUSDT", client_order_id="engine-2")
 
         assert client.cancel_order("BTCUSDT", client_order_id="engine-1").status is None  # the short answer

@@ -28,6 +28,7 @@ from engine.exchanges.mexc.codec import (
     PrivateOrderPush,
     Push,
 )
+from engine.clock import ManualClock
 from engine.exchanges.mexc_sim.simulator import Simulator
 from tests.support.pushes import pushes_until
 
@@ -50,7 +51,7 @@ def sim() -> Iterator[Simulator]:
 def still() -> Iterator[Simulator]:
     """A still market: the book changes only when a test trades."""
     balances = {"USDT": "10000", "BTC": "1", "SOL": "10"}
-    simulator = Simulator(accounts={KEY: (SECRET, balances)}, speed=0, idle_close_seconds=0.5).start()
+    simulator = Simulator(accounts={KEY: (SECRET, balances)}, speed=0).start()
     try:
         yield simulator
     finally:
@@ -204,12 +205,79 @@ async def test_dropping_websockets_closes_every_connection(still):
     assert dropped == 2
 
 
+# -- MEXC's closes, on the simulator's clock: a test moves past them at once ----------------
+
+
+@pytest.fixture
+def timed() -> Iterator[Simulator]:
+    """A still market on a manual clock, with MEXC's own limits (30 s, 60 s, 24 h)."""
+    with Simulator(speed=0, clock=ManualClock()) as simulator:
+        yield simulator
+
+
+async def ping(ws) -> None:  # type: ignore[no-untyped-def]
+    await ws.send_message(json.dumps({"method": "PING"}))
+    assert json.loads(await next_text(ws))["msg"] == "PONG"
+
+
+async def close_reason(ws) -> str:  # type: ignore[no-untyped-def]
+    with trio.fail_after(DEADLINE), pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await ws.get_message()
+    return closed.value.reason.reason
+
+
+def advance(sim: Simulator, seconds: float) -> None:
+    sim.clock.advance(round(seconds * 1000))  # type: ignore[attr-defined]
+
+
 @pytest.mark.trio
-async def test_a_connection_with_no_subscription_is_closed(still):
-    async with open_websocket_url(still.ws_url) as ws:
-        with trio.fail_after(DEADLINE), pytest.raises(ConnectionClosed):
-            while True:
-                await ws.get_message()
+async def test_a_connection_without_a_subscription_for_30_s_is_closed_and_a_subscribed_one_is_not(timed):
+    async with open_websocket_url(timed.ws_url) as bare, open_websocket_url(timed.ws_url) as subscribed:
+        await subscribe(subscribed, [channels.deals("BTCUSDT")])
+        advance(timed, 29.9)
+        await ping(bare)  # a PONG is data, not a subscription
+        advance(timed, 0.1)
+
+        assert await close_reason(bare) == "no subscription"
+        await ping(subscribed)  # checked in the same sweep, and still open
+
+
+@pytest.mark.trio
+async def test_a_connection_sent_nothing_for_60_s_is_closed_and_one_that_pings_is_not(timed):
+    async with open_websocket_url(timed.ws_url) as quiet, open_websocket_url(timed.ws_url) as pinging:
+        for ws in (quiet, pinging):
+            await subscribe(ws, [channels.deals("BTCUSDT")])  # a still market: no trades, no pushes
+        advance(timed, 40)
+        await ping(pinging)
+        advance(timed, 20)
+
+        assert await close_reason(quiet) == "no data"
+        await ping(pinging)  # its last PONG was 20 s ago
+
+
+@pytest.mark.trio
+async def test_a_connection_is_closed_24_hours_after_it_opened_however_busy(timed):
+    day_ms, elapsed = 86_400_000, 0
+    async with AsyncExitStack() as stack:
+        old = await stack.enter_async_context(open_websocket_url(timed.ws_url))
+        await subscribe(old, [channels.deals("BTCUSDT")])
+        young = None
+        while elapsed < day_ms - 1:  # a PONG every 59.9 s: never 60 s without data
+            step = min(59_900, day_ms - 1 - elapsed)
+            advance(timed, step / 1000)
+            elapsed += step
+            for ws in (old, young):
+                if ws is not None:
+                    await ping(ws)
+            if young is None and elapsed >= day_ms // 2:
+                young = await stack.enter_async_context(open_websocket_url(timed.ws_url))
+                await subscribe(young, [channels.deals("BTCUSDT")])
+
+        advance(timed, 0.001)  # 24 h to the millisecond
+
+        assert await close_reason(old) == "open for 86400 s"
+        await ping(young)  # opened twelve hours later: still open
 
 
 @pytest.mark.trio

@@ -9,7 +9,9 @@ live even when nobody trades.
 
 Every incoming order is first planned (which resting orders it would hit, best
 first) and then executed from the plan, so what is reserved, checked and filled
-is the same arithmetic. All money is Decimal; sums use the LEDGER context.
+is the same arithmetic. All money is Decimal; sums use the LEDGER context. A
+fill's fee is rounded to the commission precision exchangeInfo states, and that
+rounded fee is both charged and reported.
 
 One re-entrant lock guards everything: REST threads, the WebSocket thread and
 the market clock all come through the public methods. Listeners are called
@@ -22,7 +24,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 import structlog
@@ -45,7 +47,7 @@ from engine.exchanges.mexc_sim.model import (
     Ticker24h,
 )
 from engine.exchanges.mexc_sim.rejects import SimReject, missing
-from engine.money import LEDGER, ZERO, amount_problem, decimal_places, divide, fee_on, fits_places, truncate
+from engine.money import LEDGER, ZERO, amount_problem, decimal_places, divide, fits_places, truncate
 
 log = structlog.get_logger(__name__)
 
@@ -656,12 +658,13 @@ class SimExchange:
         info = market.info
         account = self._accounts[order.api_key]
         rate = self.maker_fee if is_maker else self.taker_fee
-        # The fee is taken from what the trade brings in, as on MEXC spot.
+        # The fee is taken from what the trade brings in, as on MEXC spot, in the
+        # commission precision exchangeInfo states for that asset.
         if order.side == "BUY":
-            fee, fee_asset = fee_on(qty, rate), info.base
+            fee, fee_asset = commission(qty, rate, info.base_commission_precision), info.base
             spend_asset, spend, gain_asset, gain = info.quote, quote, info.base, LEDGER.subtract(qty, fee)
         else:
-            fee, fee_asset = fee_on(quote, rate), info.quote
+            fee, fee_asset = commission(quote, rate, info.quote_commission_precision), info.quote
             spend_asset, spend, gain_asset, gain = info.base, qty, info.quote, LEDGER.subtract(quote, fee)
         order.reserved = LEDGER.subtract(order.reserved, spend)
         changes = [
@@ -832,6 +835,12 @@ class SimExchange:
         if account is None:
             raise SimReject(10072)
         return account
+
+
+def commission(amount: Decimal, rate: Decimal, places: int) -> Decimal:
+    """The fee on ``amount`` at ``rate`` in ``places`` decimals. MEXC does not say
+    which way it rounds a commission; this simulator rounds half up."""
+    return LEDGER.multiply(amount, rate).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=LEDGER)
 
 
 def _call(fn, *args) -> None:  # type: ignore[no-untyped-def]

@@ -36,6 +36,17 @@ class SimSymbol(msgspec.Struct, frozen=True):
     full_name: str = ""
 
     @property
+    def base_commission_precision(self) -> int:
+        """Decimal places of a fee charged in the base asset (exchangeInfo's
+        baseCommissionPrecision); MEXC lists it equal to the base precision."""
+        return self.base_precision
+
+    @property
+    def quote_commission_precision(self) -> int:
+        """Decimal places of a fee charged in the quote asset (quoteCommissionPrecision)."""
+        return self.quote_precision
+
+    @property
     def tick(self) -> Decimal:
         return Decimal(1).scaleb(-self.quote_precision)
 

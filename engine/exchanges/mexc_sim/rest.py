@@ -1,19 +1,24 @@
 """MEXC's spot REST API under /api/v3, as a Falcon WSGI app over a SimExchange.
 
-One table names every endpoint with its weight and whether it is signed; one
+One table names every endpoint with its weight and whether it is signed (the
+handlers live by job: ``rest_market``, ``rest_trade``, ``rest_account``); one
 function takes a request through MEXC's steps in order: injected faults, route,
 parameters (query string, then form or JSON body; the query string wins;
-unknown ones ignored), API key, rate budget (per IP, or per UID when keyed),
-signature and timestamp, the handler, and MEXC's JSON or error answer. Business
-errors are HTTP 400 with ``{"code", "msg"}``; 429 and 418 carry Retry-After.
+unknown ones ignored), API key, rate budget (per IP, or per UID when keyed, and
+a calls-per-second limit where MEXC states one), signature and timestamp, the
+handler, and MEXC's JSON or error answer. Business errors are HTTP 400 with
+``{"code", "msg"}``; 429 and 418 carry Retry-After.
+
+MEXC's futures API shares the host; of it the simulator answers only the
+contract list, and lists none, so that clients that load spot and futures
+markets together (ccxt's ``load_markets``) find the spot ones.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
-from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,46 +27,21 @@ import msgspec
 import structlog
 
 from engine.clock import Clock
-from engine.exchanges.mexc_sim import auth, shapes
-from engine.exchanges.mexc_sim.core import UNKNOWN_ORDER, SimExchange
+from engine.exchanges.mexc_sim import auth
+from engine.exchanges.mexc_sim.calls import BAD_PARAM, Call, Endpoint, Routes
+from engine.exchanges.mexc_sim.core import SimExchange
 from engine.exchanges.mexc_sim.faults import Faults
-from engine.exchanges.mexc_sim.limits import RateLimiter
-from engine.exchanges.mexc_sim.listenkeys import ListenKeyLimit, ListenKeys
-from engine.exchanges.mexc_sim.model import SimOrder
-from engine.exchanges.mexc_sim.rejects import SimReject, message_for, missing
-from engine.money import to_decimal
+from engine.exchanges.mexc_sim.limits import RateLimiter, RatePolicy
+from engine.exchanges.mexc_sim.listenkeys import ListenKeys
+from engine.exchanges.mexc_sim.rejects import SimReject, message_for
+from engine.exchanges.mexc_sim.rest_account import AccountApi
+from engine.exchanges.mexc_sim.rest_market import MarketData
+from engine.exchanges.mexc_sim.rest_trade import Trading
 
 log = structlog.get_logger(__name__)
 
 API_PREFIX = "/api/v3/"
 MAX_BODY_BYTES = 1 << 20
-LISTEN_KEY_LIMIT = 26  # "operation not allowed"
-BAD_PARAM = 33333  # "param is error"
-
-
-class Call(msgspec.Struct):
-    """One request as a handler sees it."""
-
-    params: dict[str, str]
-    api_key: str | None
-    now: int
-
-
-Handler = Callable[[Call], Any]
-
-
-class Endpoint(msgspec.Struct, frozen=True):
-    handler: Handler
-    weight: Callable[[dict[str, str]], int]
-    signed: bool
-
-
-def _w(n: int) -> Callable[[dict[str, str]], int]:
-    return lambda params: n
-
-
-def _w_symbol(with_symbol: int, without: int) -> Callable[[dict[str, str]], int]:
-    return lambda params: with_symbol if params.get("symbol") else without
 
 
 class MexcRestApi:
@@ -74,37 +54,20 @@ class MexcRestApi:
         clock: Clock,
     ) -> None:
         self._x = exchange
-        self._keys = listen_keys
         self._faults = faults
         self._limiter = limiter
         self._clock = clock
-        self.routes: dict[tuple[str, str], Endpoint] = {
-            ("GET", "ping"): Endpoint(lambda c: {}, _w(1), False),
-            ("GET", "time"): Endpoint(lambda c: {"serverTime": c.now}, _w(1), False),
-            ("GET", "defaultSymbols"): Endpoint(self._default_symbols, _w(1), False),
-            ("GET", "exchangeInfo"): Endpoint(self._exchange_info, _w(10), False),
-            ("GET", "depth"): Endpoint(self._depth, _w(1), False),
-            ("GET", "trades"): Endpoint(self._trades, _w(5), False),
-            ("GET", "aggTrades"): Endpoint(self._agg_trades, _w(1), False),
-            ("GET", "klines"): Endpoint(self._klines, _w(1), False),
-            ("GET", "avgPrice"): Endpoint(self._avg_price, _w(1), False),
-            ("GET", "ticker/24hr"): Endpoint(self._ticker_24h, _w_symbol(1, 40), False),
-            ("GET", "ticker/price"): Endpoint(self._ticker_price, _w_symbol(1, 2), False),
-            ("GET", "ticker/bookTicker"): Endpoint(self._book_ticker, _w(1), False),
-            ("POST", "order"): Endpoint(self._new_order, _w(1), True),
-            ("POST", "order/test"): Endpoint(self._test_order, _w(1), True),
-            ("DELETE", "order"): Endpoint(self._cancel_order, _w(1), True),
-            ("GET", "order"): Endpoint(self._get_order, _w(2), True),
-            ("GET", "openOrders"): Endpoint(self._open_orders, _w(3), True),
-            ("DELETE", "openOrders"): Endpoint(self._cancel_open_orders, _w(1), True),
-            ("DELETE", "order/all"): Endpoint(self._cancel_all, _w(1), True),
-            ("GET", "allOrders"): Endpoint(self._all_orders, _w(10), True),
-            ("GET", "account"): Endpoint(self._account, _w(10), True),
-            ("GET", "myTrades"): Endpoint(self._my_trades, _w(10), True),
-            ("POST", "userDataStream"): Endpoint(self._create_listen_key, _w(1), True),
-            ("GET", "userDataStream"): Endpoint(self._list_listen_keys, _w(1), True),
-            ("PUT", "userDataStream"): Endpoint(self._keep_alive_listen_key, _w(1), True),
-            ("DELETE", "userDataStream"): Endpoint(self._delete_listen_key, _w(1), True),
+        self.routes: Routes = {
+            **MarketData(exchange).routes(),
+            **Trading(exchange, faults).routes(),
+            **AccountApi(exchange, listen_keys, faults).routes(),
+        }
+        # Calls-per-second limits MEXC states beside some weights (batchOrders: 2 per
+        # second); going over is a 429 like the weight budget's, never a ban.
+        self._per_second = {
+            route: RateLimiter(clock, RatePolicy(budget=e.per_second, window_ms=1_000, ban_after=sys.maxsize))
+            for route, e in self.routes.items()
+            if e.per_second
         }
 
     # -- the request pipeline ----------------------------------------------------------
@@ -131,7 +94,7 @@ class MexcRestApi:
             query = req.query_string or ""
             body = self._read_body(req)
             params = self._params(query, body, req.content_type or "")
-            api_key = self._authenticate(req, endpoint, params, query, body)
+            api_key = self._authenticate(req, path, endpoint, params, query, body)
             result = endpoint.handler(Call(params, api_key, self._clock.now_ms()))
         except _Refused as refused:
             self._answer_error(resp, refused.reject, refused.retry_after)
@@ -177,7 +140,7 @@ class MexcRestApi:
         return params
 
     def _authenticate(
-        self, req: falcon.Request, endpoint: Endpoint, params: dict[str, str], query: str, body: str
+        self, req: falcon.Request, path: str, endpoint: Endpoint, params: dict[str, str], query: str, body: str
     ) -> str | None:
         weight = endpoint.weight(params)
         route = f"{req.method} {req.path}"
@@ -192,13 +155,16 @@ class MexcRestApi:
             raise SimReject(10072)
         secret, uid = found
         self._charge(f"uid:{uid}", route, weight)
+        per_second = self._per_second.get((req.method, path))
+        if per_second is not None:
+            self._charge(f"uid:{uid}", route, 1, per_second)
         total_params, signature = auth.split_signature(query, body)
         auth.verify(secret, total_params, signature)
         auth.check_time(params, self._clock.now_ms())
         return api_key
 
-    def _charge(self, scope: str, route: str, weight: int) -> None:
-        refusal = self._limiter.charge(scope, route, weight)
+    def _charge(self, scope: str, route: str, weight: int, limiter: RateLimiter | None = None) -> None:
+        refusal = (limiter or self._limiter).charge(scope, route, weight)
         if refusal is not None:
             log.info("sim.rate_limited", scope=scope, route=route, status=refusal.status, retry_after=refusal.retry_after)
             raise _Refused(_http_failure(refusal.status), refusal.retry_after)
@@ -210,189 +176,6 @@ class MexcRestApi:
         if retry_after is not None:
             resp.set_header("Retry-After", str(retry_after))
         resp.data = msgspec.json.encode(reject.body())
-
-    # -- market data --------------------------------------------------------------------
-
-    def _default_symbols(self, c: Call) -> Any:
-        return {"code": 200, "data": [s.symbol for s in self._x.symbols()], "msg": None}
-
-    def _exchange_info(self, c: Call) -> Any:
-        listed = {s.symbol: s for s in self._x.symbols()}
-        names = _names(c.params.get("symbol") or c.params.get("symbols"))
-        if names:
-            if any(n not in listed for n in names):
-                raise SimReject(-1121)
-            chosen = [listed[n] for n in names]
-        else:
-            chosen = list(listed.values())
-        return {
-            "timezone": "CST",
-            "serverTime": c.now,
-            "rateLimits": [],
-            "exchangeFilters": [],
-            "symbols": [shapes.symbol_info(s, self._x.maker_fee, self._x.taker_fee) for s in chosen],
-        }
-
-    def _depth(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        limit = _limit(c.params, default=100, maximum=5000)
-        version, bids, asks = self._x.depth(symbol, limit)
-        return {"lastUpdateId": version, "bids": shapes.levels(bids), "asks": shapes.levels(asks), "timestamp": c.now}
-
-    def _trades(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        deals = self._x.recent_deals(symbol, _limit(c.params, default=500, maximum=1000))
-        return [shapes.trade(d) for d in reversed(deals)]  # newest first, as MEXC lists them
-
-    def _agg_trades(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        limit = _limit(c.params, default=500, maximum=1000)
-        start, end = _int(c.params, "startTime"), _int(c.params, "endTime")
-        if (start is None) != (end is None):
-            raise SimReject(-1128)
-        if start is not None and end is not None:
-            deals = self._x.deals_between(symbol, start, end, limit)
-        else:
-            deals = self._x.recent_deals(symbol, limit)
-        return [shapes.agg_trade(d) for d in deals]
-
-    def _klines(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        interval = _required(c.params, "interval")
-        limit = _limit(c.params, default=500, maximum=1000)
-        rows = self._x.klines(symbol, interval, _int(c.params, "startTime"), _int(c.params, "endTime"), limit)
-        return [shapes.kline(k) for k in rows]
-
-    def _avg_price(self, c: Call) -> Any:
-        price = self._x.avg_price(_required(c.params, "symbol"))
-        return {"mins": 5, "price": shapes.num(price)}
-
-    def _ticker_24h(self, c: Call) -> Any:
-        symbol = c.params.get("symbol")
-        if symbol:
-            return shapes.ticker_24h(self._x.ticker_24h(symbol))
-        return [shapes.ticker_24h(self._x.ticker_24h(s.symbol)) for s in self._x.symbols()]
-
-    def _ticker_price(self, c: Call) -> Any:
-        symbol = c.params.get("symbol")
-        if symbol:
-            return {"symbol": symbol, "price": shapes.num(self._x.last_price(symbol))}
-        return [{"symbol": s.symbol, "price": shapes.num(self._x.last_price(s.symbol))} for s in self._x.symbols()]
-
-    def _book_ticker(self, c: Call) -> Any:
-        symbol = c.params.get("symbol")
-        if symbol:
-            return shapes.book_ticker(self._x.book_top(symbol))
-        return [shapes.book_ticker(self._x.book_top(s.symbol)) for s in self._x.symbols()]
-
-    # -- trading ------------------------------------------------------------------------
-
-    def _place(self, c: Call, test: bool) -> Any:
-        p = c.params
-        assert c.api_key is not None
-        return self._x.place_order(
-            c.api_key,
-            _required(p, "symbol"),
-            _required(p, "side").upper(),
-            _required(p, "type").upper(),
-            quantity=_amount(p, "quantity", 10097),
-            quote_qty=_amount(p, "quoteOrderQty", 10097),
-            price=_amount(p, "price", BAD_PARAM),
-            client_order_id=p.get("newClientOrderId") or None,
-            test=test,
-        )
-
-    def _new_order(self, c: Call) -> Any:
-        return shapes.new_order(self._place(c, test=False))
-
-    def _test_order(self, c: Call) -> Any:
-        self._place(c, test=True)
-        return {}
-
-    def _cancel_order(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        order_id, client_id = _order_ref(c.params)
-        assert c.api_key is not None
-        self._unless_hidden(c, self._x.get_order(c.api_key, symbol, order_id, client_id))
-        order = self._x.cancel_order(c.api_key, symbol, order_id, client_id)
-        return shapes.canceled(order, c.params.get("newClientOrderId"))
-
-    def _get_order(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        order_id, client_id = _order_ref(c.params)
-        assert c.api_key is not None
-        return shapes.order(self._unless_hidden(c, self._x.get_order(c.api_key, symbol, order_id, client_id)))
-
-    def _unless_hidden(self, c: Call, order: SimOrder) -> SimOrder:
-        """The order, or MEXC's answer for one it does not know yet (an injected fault)."""
-        if self._faults.hides_order(order.api_key, order.time, c.now):
-            raise SimReject(UNKNOWN_ORDER)
-        return order
-
-    def _open_orders(self, c: Call) -> Any:
-        assert c.api_key is not None
-        found = self._x.open_orders(c.api_key, c.params.get("symbol") or None)
-        return [shapes.order(o) for o in found if not self._faults.hides_order(c.api_key, o.time, c.now)]
-
-    def _cancel_open_orders(self, c: Call) -> Any:
-        symbols = _names(_required(c.params, "symbol"))
-        if len(symbols) > 5:
-            raise SimReject(BAD_PARAM)
-        assert c.api_key is not None
-        return [shapes.canceled(o) for o in self._x.cancel_open_orders(c.api_key, symbols)]
-
-    def _cancel_all(self, c: Call) -> Any:
-        assert c.api_key is not None
-        self._x.cancel_open_orders(c.api_key, None)
-        return {"code": 200, "msg": "success", "timestamp": c.now}
-
-    def _all_orders(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        limit = _limit(c.params, default=500, maximum=1000)
-        assert c.api_key is not None
-        orders = self._x.all_orders(c.api_key, symbol, _int(c.params, "startTime"), _int(c.params, "endTime"), limit)
-        return [shapes.order(o) for o in orders]
-
-    def _account(self, c: Call) -> Any:
-        assert c.api_key is not None
-        return shapes.account(
-            self._x.balances(c.api_key), self._x.account_update_time(c.api_key), self._x.maker_fee, self._x.taker_fee
-        )
-
-    def _my_trades(self, c: Call) -> Any:
-        symbol = _required(c.params, "symbol")
-        limit = _limit(c.params, default=100, maximum=100)
-        assert c.api_key is not None
-        end = self._faults.trades_visible_until(c.api_key, c.now, _int(c.params, "endTime"))
-        trades = self._x.my_trades(c.api_key, symbol, c.params.get("orderId") or None, _int(c.params, "startTime"), end, limit)
-        return [shapes.my_trade(t) for t in trades]
-
-    # -- listen keys --------------------------------------------------------------------
-
-    def _create_listen_key(self, c: Call) -> Any:
-        assert c.api_key is not None
-        try:
-            return {"listenKey": self._keys.create(c.api_key)}
-        except ListenKeyLimit:
-            raise SimReject(LISTEN_KEY_LIMIT) from None
-
-    def _list_listen_keys(self, c: Call) -> Any:
-        assert c.api_key is not None
-        return {"listenKey": self._keys.list(c.api_key)}
-
-    def _keep_alive_listen_key(self, c: Call) -> Any:
-        key = _required(c.params, "listenKey")
-        assert c.api_key is not None
-        if not self._keys.keep_alive(c.api_key, key):
-            raise SimReject(BAD_PARAM)
-        return {"listenKey": key}
-
-    def _delete_listen_key(self, c: Call) -> Any:
-        key = _required(c.params, "listenKey")
-        assert c.api_key is not None
-        if not self._keys.delete(c.api_key, key):
-            raise SimReject(BAD_PARAM)
-        return {"listenKey": key}
 
 
 class _Refused(Exception):
@@ -407,67 +190,19 @@ def _http_failure(status: int) -> SimReject:
     return SimReject(status, msg="IP banned" if status == 418 else message_for(status), http_status=status)
 
 
-# -- parameter helpers ----------------------------------------------------------------
+class _NoContracts:
+    """``GET /api/v1/contract/detail``: MEXC's futures contract list, empty here."""
 
-
-def _required(params: dict[str, str], name: str) -> str:
-    value = params.get(name)
-    if not value:
-        raise missing(name)
-    return value
-
-
-def _names(value: str | None) -> list[str]:
-    if not value:
-        return []
-    text = value.strip()
-    if text.startswith("["):  # symbols=["BTCUSDT","ETHUSDT"], as some clients send it
-        try:
-            return [str(s) for s in json.loads(text)]
-        except ValueError:
-            raise SimReject(BAD_PARAM) from None
-    return [s.strip() for s in text.split(",") if s.strip()]
-
-
-def _int(params: dict[str, str], name: str) -> int | None:
-    value = params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except ValueError:
-        raise SimReject(BAD_PARAM) from None
-
-
-def _limit(params: dict[str, str], *, default: int, maximum: int) -> int:
-    value = _int(params, "limit")
-    if value is None:
-        return default
-    return max(1, min(value, maximum))
-
-
-def _amount(params: dict[str, str], name: str, bad_code: int) -> Decimal | None:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return None
-    value = to_decimal(raw)
-    if value is None:
-        raise SimReject(bad_code)
-    return value
-
-
-def _order_ref(params: dict[str, str]) -> tuple[str | None, str | None]:
-    order_id = params.get("orderId") or None
-    client_id = params.get("origClientOrderId") or None
-    if order_id is None and client_id is None:
-        raise SimReject(700004)
-    return order_id, client_id
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = msgspec.json.encode({"success": True, "code": 0, "data": []})
 
 
 def build_app(api: MexcRestApi, control: object | None = None) -> falcon.App:
     """The WSGI app: MEXC's API, and the simulator's own controls under /_sim/."""
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     app.add_sink(api, prefix=r"^/api/v3/")
+    app.add_route("/api/v1/contract/detail", _NoContracts())
     if control is not None:
         from engine.exchanges.mexc_sim.control import add_routes
 

@@ -25,8 +25,8 @@ def symbol_info(info: SimSymbol, maker_fee: Decimal, taker_fee: Decimal) -> dict
         "quoteAsset": info.quote,
         "quotePrecision": info.quote_precision,
         "quoteAssetPrecision": info.quote_precision,
-        "baseCommissionPrecision": info.base_precision,
-        "quoteCommissionPrecision": info.quote_precision,
+        "baseCommissionPrecision": info.base_commission_precision,
+        "quoteCommissionPrecision": info.quote_commission_precision,
         "orderTypes": ORDER_TYPES_LISTED,
         "isSpotTradingAllowed": info.status == "1",
         "isMarginTradingAllowed": False,
@@ -57,6 +57,22 @@ def new_order(order: SimOrder) -> dict[str, Any]:
     }
 
 
+def batch_order(o: SimOrder, client_order_id: str | None) -> dict[str, Any]:
+    """One placed order in a batchOrders answer."""
+    placed: dict[str, Any] = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1}
+    if client_order_id:
+        placed["newClientOrderId"] = client_order_id
+    return placed
+
+
+def batch_refusal(code: int, msg: str, client_order_id: str | None) -> dict[str, Any]:
+    """One refused order in a batchOrders answer: MEXC's error object in its place."""
+    refused: dict[str, Any] = {"msg": msg, "code": code}
+    if client_order_id:
+        refused = {"newClientOrderId": client_order_id, **refused}
+    return refused
+
+
 def order(o: SimOrder) -> dict[str, Any]:
     return {
         "symbol": o.symbol,
@@ -80,7 +96,7 @@ def order(o: SimOrder) -> dict[str, Any]:
     }
 
 
-def canceled(o: SimOrder, new_client_order_id: str | None = None) -> dict[str, Any]:
+def canceled(o: SimOrder) -> dict[str, Any]:
     """The short answer MEXC gives in practice (ccxt's samples), not the documented
     long one: no status, no fills. A client must ask the order for those."""
     return {
@@ -114,9 +130,7 @@ def my_trade(t: SimTrade) -> dict[str, Any]:
     }
 
 
-def account(
-    balances: dict[str, tuple[Decimal, Decimal]], update_time: int | None, maker_fee: Decimal, taker_fee: Decimal
-) -> dict[str, Any]:
+def account(balances: dict[str, tuple[Decimal, Decimal]], update_time: int | None) -> dict[str, Any]:
     return {
         "makerCommission": None,
         "takerCommission": None,

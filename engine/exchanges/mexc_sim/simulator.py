@@ -33,7 +33,7 @@ from engine.exchanges.mexc_sim.model import Kline, SimOrder, SimSymbol
 from engine.exchanges.mexc_sim.rejects import SimReject
 from engine.exchanges.mexc_sim.rest import MexcRestApi, build_app
 from engine.exchanges.mexc_sim.server import RestServer
-from engine.exchanges.mexc_sim.ws import WsServer
+from engine.exchanges.mexc_sim.ws import WsLimits, WsServer
 from engine.model import Balance
 from engine.money import LEDGER, divide, truncate
 from engine.symbols import paper_symbol, reference_price
@@ -64,13 +64,15 @@ class Simulator:
         rate_policy: RatePolicy | None = None,
         maker: MakerConfig | None = None,
         tick_seconds: float = 0.1,
-        idle_close_seconds: float = 30.0,
+        ws_limits: WsLimits | None = None,
         history_minutes: int = HISTORY_MINUTES,
         resume_from: Mapping[str, Sequence[EngineCandle]] | None = None,
     ) -> None:
         """``candles``: None (or False) walks at random; True replays the bundled BTC
         5-minute candles, a path or a list replays those (scaled to each symbol's
-        price). ``speed``: market milliseconds per real millisecond (default 10)."""
+        price). ``speed``: market milliseconds per real millisecond (default 10).
+        ``ws_limits``: when the WebSocket server closes a connection (MEXC's 30 s
+        without a subscription, 60 s without data, 24 h), on ``clock``."""
         self.clock = clock or SystemClock()
         self.seed = seed
         self.speed = speed
@@ -86,7 +88,7 @@ class Simulator:
         self.listen_keys = ListenKeys(self.clock)
         self.limiter = RateLimiter(self.clock, rate_policy)
         self._tick_seconds = tick_seconds
-        self._idle_close = idle_close_seconds
+        self._ws_limits = ws_limits
         for item in symbols or DEFAULT_SYMBOLS:
             info = item if isinstance(item, SimSymbol) else default_symbol(item)
             self._list_at_start(info, history_minutes, (resume_from or {}).get(info.symbol))
@@ -110,10 +112,8 @@ class Simulator:
         self._ready, self._failure = threading.Event(), None
         api = MexcRestApi(self.exchange, self.listen_keys, self.faults, self.limiter, self.clock)
         self._rest = RestServer(build_app(api, self), host, rest_port)
-        self._ws = WsServer(
-            self.exchange, self.listen_keys, self.clock, idle_close_seconds=self._idle_close,
-            push_faults=self.faults.push_stream,
-        )
+        self._ws = WsServer(self.exchange, self.listen_keys, self.clock, limits=self._ws_limits,
+                            push_faults=self.faults.push_stream)
         self.faults.attach_drop(self._ws.drop_all)
         self._thread = threading.Thread(target=self._run_trio, args=(host, ws_port), name="mexc-sim-trio", daemon=True)
         self._thread.start()

@@ -6,36 +6,39 @@ push every 100 ms or 10 ms as named; a depth push merges every change in its
 window, so its fromVersion..toVersion chain is gapless and continues from the
 REST snapshot's lastUpdateId. Private channels need a connection opened with
 ``?listenKey=``; a key serves at most 5 connections, and its connections close
-when it expires or is deleted. A connection with no subscription for
-``idle_close_seconds`` is closed, as MEXC closes one after 30 s.
+when it expires or is deleted.
 
-``PushHub`` is the exchange's listener: called under the exchange lock, it only
-appends to per-channel windows under its own lock; the trio flush loop takes the
-windows and fans the encoded frames out. The hub never takes the exchange lock
-while holding its own, so the two locks cannot deadlock.
-Private pushes pass through the accounts' injected push faults (push_faults)
-on their way out, in the same loop, which also sends what those faults held.
+MEXC closes a connection after 30 s with no valid subscription, after 60 s in
+which it was sent nothing (a PONG counts: a client that pings stays), and 24 h
+after it opened whatever it does (``WsLimits``). These are measured on the
+simulator's clock, so a test on a ManualClock can move past them at once. One
+sweep checks every connection against one reading of the clock, so connections
+opened together meet their limits together.
+
+``PushHub`` (hub.py) is the exchange's listener; the flush loop here takes its
+windows and fans the encoded frames out. Private pushes pass through the accounts'
+injected push faults (push_faults) on their way out, in the same loop, which also
+sends what those faults held.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from urllib.parse import parse_qs
 
 import structlog
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
+import msgspec
+
 from engine.clock import Clock
 from engine.exchanges.mexc import channels
 from engine.exchanges.mexc.codec import Push, encode_push
-from engine.exchanges.mexc_sim import pushes
-from engine.exchanges.mexc_sim.core import SimExchange, SimListener
+from engine.exchanges.mexc_sim.core import SimExchange
+from engine.exchanges.mexc_sim.hub import PushHub
 from engine.exchanges.mexc_sim.listenkeys import ListenKeys
-from engine.exchanges.mexc_sim.model import AccountChange, BookTop, Kline, PublicDeal, SimOrder, SimTrade
 from engine.exchanges.mexc_sim.push_faults import PushFaults
 
 log = structlog.get_logger(__name__)
@@ -46,6 +49,15 @@ OUTBOX_FRAMES = 2_000  # a connection this far behind is dropped, as MEXC drops 
 MAX_SUBSCRIPTIONS = channels.MAX_SUBSCRIPTIONS_PER_CONNECTION
 CONNECTIONS_PER_LISTEN_KEY = 5
 PONG = {"id": 0, "code": 0, "msg": "PONG"}
+SWEEP_SECONDS = 0.1  # how often (real time) connections are checked against their limits
+
+
+class WsLimits(msgspec.Struct, frozen=True):
+    """When MEXC closes a connection, in seconds of the simulator's clock."""
+
+    no_subscription_seconds: float = 30.0
+    no_data_seconds: float = 60.0
+    max_age_seconds: float = 24 * 3600.0
 
 
 def _json(message: object) -> str:
@@ -57,127 +69,21 @@ def refusal(params: list[str], reason: str = "Blocked!") -> str:
     return f"Not Subscribed successfully! [{','.join(params)}].  Reason： {reason}"
 
 
-class _Window:
-    """What happened in one push interval, per channel name."""
-
-    def __init__(self) -> None:
-        self.deals: dict[str, tuple[str, list[PublicDeal]]] = {}
-        self.depth: dict[str, list] = {}  # channel -> [symbol, from, to, bids, asks]
-        self.tops: dict[str, BookTop] = {}
-
-
-class PushHub(SimListener):
-    def __init__(self, exchange: SimExchange, clock: Clock) -> None:
-        self._exchange = exchange
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._windows = {interval: _Window() for interval in channels.PUSH_INTERVALS}
-        self._klines: dict[str, tuple[str, Kline]] = {}
-        self._limit_dirty: set[str] = set()
-        self._private: list[tuple[str, str, Push]] = []  # (api key, channel, push)
-        self._last_maker: dict[str, bool] = {}  # order id -> was its last fill as maker
-
-    # -- listener (exchange thread, exchange lock held) -----------------------------
-
-    def on_deal(self, symbol: str, deals: list[PublicDeal]) -> None:
-        with self._lock:
-            for interval, window in self._windows.items():
-                window.deals.setdefault(channels.deals(symbol, interval), (symbol, []))[1].extend(deals)
-
-    def on_depth(self, symbol, from_version, to_version, bids, asks) -> None:  # type: ignore[no-untyped-def]
-        with self._lock:
-            for interval, window in self._windows.items():
-                name = channels.depth(symbol, interval)
-                merged = window.depth.get(name)
-                if merged is None:
-                    merged = window.depth[name] = [symbol, from_version, to_version, {}, {}]
-                merged[2] = to_version
-                merged[3].update(bids)
-                merged[4].update(asks)
-            self._limit_dirty.add(symbol)
-
-    def on_book_ticker(self, symbol: str, top: BookTop) -> None:
-        with self._lock:
-            for interval, window in self._windows.items():
-                window.tops[channels.book_ticker(symbol, interval)] = top
-
-    def on_kline(self, symbol: str, interval: str, kline: Kline) -> None:
-        with self._lock:
-            self._klines[channels.kline(symbol, interval)] = (symbol, kline)
-
-    def on_private_order(self, api_key: str, order: SimOrder, last_qty: Decimal | None) -> None:
-        now = self._clock.now_ms()
-        with self._lock:
-            is_maker = self._last_maker.get(order.order_id, order.type == "LIMIT_MAKER")
-            if not order.is_open:
-                self._last_maker.pop(order.order_id, None)
-            self._private.append((api_key, channels.PRIVATE_ORDERS, pushes.private_order(order, last_qty, is_maker, now)))
-
-    def on_private_deal(self, api_key: str, trade: SimTrade) -> None:
-        now = self._clock.now_ms()
-        with self._lock:
-            self._last_maker[trade.order_id] = trade.is_maker
-            self._private.append((api_key, channels.PRIVATE_DEALS, pushes.private_deal(trade, now)))
-
-    def on_private_account(self, api_key: str, change: AccountChange) -> None:
-        now = self._clock.now_ms()
-        with self._lock:
-            self._private.append((api_key, channels.PRIVATE_ACCOUNT, pushes.private_account(change, now)))
-
-    # -- flushing (trio thread) ----------------------------------------------------
-
-    def take(
-        self, interval: str, *, slow: bool, wanted: Callable[[str], bool]
-    ) -> tuple[list[tuple[str, Push]], list[tuple[str, str, Push]]]:
-        """Public pushes due for ``interval`` (plus klines and limit depth when
-        ``slow``) on the channels ``wanted``, and every private push so far."""
-        now = self._clock.now_ms()
-        with self._lock:
-            window, self._windows[interval] = self._windows[interval], _Window()
-            private, self._private = self._private, []
-            klines, dirty = ({}, set())
-            if slow:
-                klines, self._klines = self._klines, {}
-                dirty, self._limit_dirty = self._limit_dirty, set()
-        public: list[tuple[str, Push]] = []
-        for name, (symbol, items) in window.deals.items():
-            if wanted(name):
-                public.append((name, pushes.deals(name, symbol, items, now)))
-        for name, (symbol, first, last, bids, asks) in window.depth.items():
-            if not wanted(name):
-                continue
-            bid_levels = sorted(bids.items(), reverse=True)
-            ask_levels = sorted(asks.items())
-            public.append((name, pushes.depth(name, symbol, first, last, bid_levels, ask_levels, now)))
-        for name, top in window.tops.items():
-            if wanted(name) and top.bid is not None and top.ask is not None:
-                public.append((name, pushes.book_ticker(name, top, now)))
-        for name, (symbol, kline) in klines.items():
-            if wanted(name):
-                public.append((name, pushes.kline(name, symbol, kline, now)))
-        for symbol in dirty:  # the exchange lock is taken here, never under the hub's
-            names = {levels: channels.limit_depth(symbol, levels) for levels in channels.LIMIT_DEPTH_LEVELS}
-            if not any(wanted(name) for name in names.values()):
-                continue
-            version, bids20, asks20 = self._exchange.depth(symbol, max(channels.LIMIT_DEPTH_LEVELS))
-            for levels, name in names.items():
-                public.append((name, pushes.limit_depth(name, symbol, version, bids20[:levels], asks20[:levels], now)))
-        return public, private
-
-
 class _Connection:
-    def __init__(self, ws: WebSocketConnection, api_key: str | None, listen_key: str | None = None) -> None:
+    def __init__(self, ws: WebSocketConnection, clock: Clock, api_key: str | None, listen_key: str | None = None) -> None:
         self.ws = ws
+        self.clock = clock
         self.api_key = api_key
         self.listen_key = listen_key
         self.subscriptions: set[str] = set()
-        self.idle_since = trio.current_time()
+        self.opened_ms = self.last_sent_ms = self.unsubscribed_ms = clock.now_ms()
         self.outbox_send, self.outbox = trio.open_memory_channel[bytes | str](OUTBOX_FRAMES)
         self.scope = trio.CancelScope()
         self.close_code = 1000
         self.close_reason = ""
 
     def offer(self, frame: bytes | str) -> None:
+        self.last_sent_ms = self.clock.now_ms()
         try:
             self.outbox_send.send_nowait(frame)
         except trio.WouldBlock:
@@ -189,6 +95,16 @@ class _Connection:
         self.close_code, self.close_reason = code, reason
         self.scope.cancel()
 
+    def overdue(self, limits: WsLimits, now_ms: int) -> str | None:
+        """Why MEXC would close this connection at ``now_ms``, if it would."""
+        if now_ms - self.opened_ms >= limits.max_age_seconds * 1000:
+            return f"open for {limits.max_age_seconds:g} s"
+        if not self.subscriptions and now_ms - self.unsubscribed_ms >= limits.no_subscription_seconds * 1000:
+            return "no subscription"
+        if now_ms - self.last_sent_ms >= limits.no_data_seconds * 1000:
+            return "no data"
+        return None
+
 
 class WsServer:
     def __init__(
@@ -197,14 +113,15 @@ class WsServer:
         listen_keys: ListenKeys,
         clock: Clock,
         *,
-        idle_close_seconds: float = 30.0,
+        limits: WsLimits | None = None,
         max_subscriptions: int = MAX_SUBSCRIPTIONS,
         push_faults: PushFaults | None = None,
     ) -> None:
         self.hub = PushHub(exchange, clock)
         self._push_faults = push_faults
         self._keys = listen_keys
-        self._idle_close = idle_close_seconds
+        self._clock = clock
+        self.limits = limits or WsLimits()
         self._max_subscriptions = max_subscriptions
         self._connections: set[_Connection] = set()
         self._public: dict[str, set[_Connection]] = {}
@@ -219,6 +136,7 @@ class WsServer:
             server = await nursery.start(serve_websocket, self._handle, host, port, None)
             self.port = server.port
             nursery.start_soon(self._flush_loop)
+            nursery.start_soon(self._sweep_loop)
             log.info("sim.ws_listening", host=host, port=self.port)
             task_status.started(self.port)
 
@@ -271,13 +189,12 @@ class WsServer:
             except ConnectionClosed:
                 pass
             return
-        connection = _Connection(ws, api_key, listen_key)
+        connection = _Connection(ws, self._clock, api_key, listen_key)
         self._connections.add(connection)
         try:
             with connection.scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._guarded, connection, self._writer)
-                    nursery.start_soon(self._guarded, connection, self._watch_idle)
                     await self._guarded(connection, self._reader)
         finally:
             self._forget(connection)
@@ -310,16 +227,16 @@ class WsServer:
         async for frame in connection.outbox:
             await connection.ws.send_message(frame)
 
-    async def _watch_idle(self, connection: _Connection) -> None:
+    async def _sweep_loop(self) -> None:
         while True:
-            await trio.sleep(min(1.0, self._idle_close / 4))
-            idle = trio.current_time() - connection.idle_since
-            if not connection.subscriptions and idle >= self._idle_close:
-                connection.close(1000, "no subscription")
-                return
-            if connection.listen_key is not None and self._keys.owner(connection.listen_key) is None:
-                connection.close(1000, "Invalid listen key")  # expired or deleted
-                return
+            await trio.sleep(SWEEP_SECONDS)
+            now = self._clock.now_ms()
+            for connection in list(self._connections):
+                reason = connection.overdue(self.limits, now)
+                if reason is None and connection.listen_key is not None and self._keys.owner(connection.listen_key) is None:
+                    reason = "Invalid listen key"  # expired or deleted
+                if reason is not None:
+                    connection.close(1000, reason)
 
     def _on_key(self, listen_key: str) -> int:
         return sum(1 for c in self._connections if c.listen_key == listen_key)
@@ -380,7 +297,7 @@ class WsServer:
         if connection.api_key is not None:
             self._private.get((connection.api_key, name), set()).discard(connection)
         if not connection.subscriptions:
-            connection.idle_since = trio.current_time()
+            connection.unsubscribed_ms = self._clock.now_ms()
 
     def _forget(self, connection: _Connection) -> None:
         for name in list(connection.subscriptions):
