@@ -133,7 +133,8 @@ class ExchangeGateway(EngineActor):
         for read in fx.balances:
             self.system.tell_portfolio(read.user_id, BalancesFetched(read.token, read.totals, read.error))
         for swept in fx.swept:
-            self.system.tell_portfolio(swept.user_id, Reconciled(swept.token, tuple(swept.updated), tuple(swept.resent)))
+            self.system.tell_portfolio(
+                swept.user_id, Reconciled(swept.token, tuple(swept.updated), tuple(swept.resent), swept.error))
         for finding in fx.findings:
             self.system.record_finding(finding.user_id, finding.order_id, f"{finding.kind}: {finding.detail}")
 

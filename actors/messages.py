@@ -70,6 +70,7 @@ class Reconciled(msgspec.Struct, frozen=True):
     token: int | None
     updated: tuple[str, ...] = ()
     resent: tuple[str, ...] = ()
+    error: str | None = None  # the account could not be read: nothing was compared
 
 
 class BalancesFetched(msgspec.Struct, frozen=True):

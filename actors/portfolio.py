@@ -427,6 +427,12 @@ class PortfolioActor(EngineActor):
             rec = self._reconciling[token] = _Reconciling(None, True)
         rec.updated.extend(message.updated)
         rec.resent.extend(message.resent)
+        if message.error is not None:
+            self.log.warning("portfolio.reconcile_failed", user_id=self.user_id, error=message.error)
+            if not rec.quiet and rec.future is not None and not rec.future.done():
+                self._reconciling.pop(token, None)
+                rec.future.set_exception(ExchangeUnavailable(message.error))
+                return
         if self._nothing_open():
             try:
                 self.system.tell_gateway(self.user_id, FetchBalances(self.user_id, token))
@@ -443,7 +449,7 @@ class PortfolioActor(EngineActor):
             self.log.warning("portfolio.balances_unread", user_id=self.user_id, error=message.error)
             if not rec.quiet and rec.future is not None and not rec.future.done():
                 self._reconciling.pop(message.token, None)
-                rec.future.set_exception(ExchangeUnavailable(f"the exchange could not answer: {message.error}"))
+                rec.future.set_exception(ExchangeUnavailable(message.error or "the exchange could not answer"))
                 return
         # With orders open, a fill can land between reading the exchange and applying
         # its push; compare only when nothing can move the balances.

@@ -147,6 +147,10 @@ class ActorSystem:
             # Whoever has orders open is reconciled now, not at their next request: the
             # exchange (a fresh simulator, say) must hold those orders before prices move.
             restoring = self.ask_persistence(UsersWithOpenOrders())
+            # The owner of a real account is reconciled now too: its balances are the
+            # exchange's, and its first order must not meet a wallet not yet read.
+            for account in self.venue.accounts_at_start():
+                restoring += [u for u in self.venue.users_of(account, []) if u not in restoring]
             for user_id in restoring:
                 self.portfolio(user_id)  # they start (and reconcile) side by side
             self._await_restored(restoring)

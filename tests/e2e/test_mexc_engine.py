@@ -176,8 +176,8 @@ def test_while_the_breaker_holds_calls_back_an_order_is_a_503_and_not_accepted(t
     engine = mexc_engine(tmp_path, sim).start()
     try:
         with engine.client(USER, timeout=30) as http:
-            sim.faults.fail_next(50, status=503, path="account")
-            for _ in range(2):  # each refresh tries the account a few times: the breaker opens
+            sim.faults.fail_next(50, status=503)
+            for _ in range(2):  # each refresh tries the exchange a few times: the breaker opens
                 assert http.post("/api/v1/account/wallet/refresh").status_code == 503
             health = http.get("/health").json()
             assert health["error"]["details"]["checks"]["exchange"]["account"]["breaker"]["state"] == "open"

@@ -115,6 +115,7 @@ class Swept:
     token: int | None
     updated: list[str]
     resent: list[str]
+    error: str | None = None  # the sweep could not read the account
 
 
 @dataclass
@@ -181,6 +182,7 @@ class _Sweep:
     waiters: list[tuple[str, int | None]] = field(default_factory=list)  # (user, token)
     dispatched_at: int = 0
     answered: bool = False  # its job came back
+    error: str | None = None
     pending: set[str] = field(default_factory=set)  # resends it started, not answered yet
     updated: dict[str, str] = field(default_factory=dict)  # client id -> user
     resent: dict[str, str] = field(default_factory=dict)
@@ -336,7 +338,7 @@ class MexcAccountAdapter:
             self._on_sweep(job, result, error, now, fx)
             return fx
         if job.kind == "balances":
-            reason = None if error is None else _describe(error)
+            reason = None if error is None else _unanswered(error)
             fx.balances.append(BalancesRead(job.user_id, job.token, None if error else result, reason))
             return fx
         if job.kind == "probe":
@@ -438,8 +440,8 @@ class MexcAccountAdapter:
     def _on_placed(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
         if error is None and isinstance(result, MexcOrderAck):
             self._arrived(tracked, result.order_id, fx)
-            if tracked.last_status is None:
-                self._report(tracked, "NEW", fx)
+            if tracked.last_status is None and not tracked.look_after:
+                self._report(tracked, "NEW", fx)  # one looked after reports what the look finds
             return
         if tracked.phase != "sending":
             return  # a push said it arrived while the answer was out
@@ -466,6 +468,8 @@ class MexcAccountAdapter:
             tracked.taken = tracked.last_sent != tracked.first_sent
 
     def _on_queried(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+        if tracked.phase == "live" and tracked.last_status is None and (error is not None or result.order is None):
+            self._report(tracked, "NEW", fx)  # the look after its ack found nothing more: the ack it is
         if error is not None or not isinstance(result, QueryResult):
             tracked.due = now + RECHECK_MS
             log.info("mexc.lookup_failed", account=self._name, order_id=tracked.order.order_id, error=repr(error))
@@ -627,6 +631,7 @@ class MexcAccountAdapter:
             return
         if error is not None or not isinstance(result, SweepResult):
             log.warning("mexc.sweep_failed", account=self._name, error=repr(error))
+            sweep.error = _unanswered(error or RuntimeError("no answer"))
             self._finish_sweep(fx)  # its orders are asked about one by one when due
             return
         for found in result.orders:
@@ -636,11 +641,11 @@ class MexcAccountAdapter:
             if tracked is not None:
                 if tracked.busy:
                     continue  # its own question is out; that answer is newer
-                before = (tracked.last_status, len(tracked.reported))
+                told = len(fx.reports)
                 tracked.due = min(tracked.due, now) if tracked.phase == "unknown" else tracked.due
                 self._apply(tracked, found, trades, now, fx)
-                if (tracked.last_status, len(tracked.reported)) != before and before[0] is not None:
-                    sweep.updated[tracked.order.order_id] = tracked.order.user_id
+                if any(r.fills or r.status in ENDS for r in fx.reports[told:]):
+                    sweep.updated[tracked.order.order_id] = tracked.order.user_id  # fills or an end it missed
                 if tracked.phase != "ended":
                     self._drive(tracked, now, fx)
                 continue
@@ -698,6 +703,7 @@ class MexcAccountAdapter:
                 user, token,
                 updated=[o for o, u in sweep.updated.items() if u == user],
                 resent=[o for o, u in sweep.resent.items() if u == user],
+                error=sweep.error,
             ))
 
     # -- helpers ------------------------------------------------------------------------
@@ -814,6 +820,15 @@ class MexcAccountAdapter:
             fills=tuple(sorted(fills, key=lambda f: (f.time, f.trade_id))), reason=reason,
             time=self._clock.now_ms(), cancel_failed=cancel_failed,
         )
+
+
+def _unanswered(error: Exception) -> str:
+    """Why the exchange could not answer, as a caller is told."""
+    if isinstance(error, MexcAuthError) and error.refuses_key:
+        return f"MEXC refused the account's API key: {error.msg} ({error.code})"
+    if isinstance(error, MexcError):
+        return f"the exchange could not answer: {error.msg} ({error.code})"
+    return f"the exchange could not answer: {error!r}"
 
 
 def _describe(error: Exception | None) -> str:
