@@ -13,70 +13,19 @@ import pytest
 
 from actors import portfolio as portfolio_actor
 from actors.client import EngineClient
-from actors.messages import Cancel, FindOrder, GetOrder, GetRiskStatus, GetTicker, GetWallet, ListOrders, Passivate, Place, Ticket
+from actors.messages import FindOrder, GetRiskStatus, ListOrders, Passivate
 from actors.system import ActorSystem
 from engine.config import Config
 from engine.errors import EngineTimeout, ExchangeUnavailable, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
-from engine.model import BookTicker, Order
+from engine.model import Order
 from engine.money import LEDGER
-from engine.orders import PlaceOrder
 from engine.portfolio import PortfolioState
 from tests.conftest import make_config
 from tests.support.journal import refuse_appends
-from tests.support.waiting import wait_for
-
-SYMBOL = "BTCUSDT"
-USER = "alice"
-START = Decimal(10000)
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def limit_buy(quantity: str, price: str, **extra: str) -> PlaceOrder:
-    return PlaceOrder(symbol=SYMBOL, side="BUY", type="LIMIT", quantity=Decimal(quantity), price=Decimal(price), **extra)
-
-
-def market_buy_amount(quote: str) -> PlaceOrder:
-    return PlaceOrder(symbol=SYMBOL, side="BUY", type="MARKET", quote_quantity=Decimal(quote))
-
-
-def place(system: ActorSystem, command: PlaceOrder, user: str = USER, *, deadline: float | None = None) -> Ticket:
-    deadline = time.monotonic() + 5 if deadline is None else deadline
-    return system.ask_portfolio(user, Place(command, deadline=deadline))
-
-
-def settled(ticket: Ticket) -> Order:
-    return ticket.settled.result(timeout=5)
-
-
-def cancel(system: ActorSystem, order_id: str, user: str = USER, *, deadline: float | None = None) -> Ticket:
-    deadline = time.monotonic() + 5 if deadline is None else deadline
-    return system.ask_portfolio(user, Cancel(order_id, deadline=deadline))
-
-
-def wallet(system: ActorSystem, user: str = USER) -> dict[str, tuple[Decimal, Decimal]]:
-    return {asset: (free, locked) for asset, free, locked in system.ask_portfolio(user, GetWallet())}
-
-
-def orders(system: ActorSystem, user: str = USER) -> list[Order]:
-    return system.ask_portfolio(user, ListOrders())
-
-
-def get_order(system: ActorSystem, order_id: str, user: str = USER) -> Order:
-    return system.ask_portfolio(user, GetOrder(order_id))
-
-
-def first_book(system: ActorSystem, symbol: str = SYMBOL) -> BookTicker:
-    return wait_for(lambda: system.ask_market(symbol, GetTicker()), timeout=5, message=f"a book for {symbol}")
-
-
-def journaled_order_ids(config: Config, user: str = USER) -> set[str]:
-    conn = apsw.Connection(config.database_path, flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return {order_id for (order_id,) in conn.execute("SELECT id FROM orders WHERE user_id = ?", (user,))}
-    finally:
-        conn.close()
+from tests.support.trading import (
+    SYMBOL, START, USER, cancel, first_book, get_order, journaled_order_ids, limit_buy, market_buy_amount, orders, place,
+    sent_as, settled, wallet,
+)
 
 
 # -- orders and the wallet --------------------------------------------------------------------
@@ -228,11 +177,6 @@ def test_the_same_idempotency_key_twice_places_one_order(system: ActorSystem) ->
     other = place(system, limit_buy("0.001", "90000", idempotency_key="key-2"))
     assert other.replayed is False and other.order_id != first.order_id
     assert len(orders(system)) == 2
-
-
-def sent_as(order: Order) -> str:
-    """The client order id the exchange got for ``order``."""
-    return order.exchange_client_id or order.client_order_id
 
 
 def asks_to_the_journal(system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> list[object]:

@@ -428,6 +428,28 @@ def test_partial_fills_then_cancel_release_the_rest() -> None:
     assert balances(state) == {"USDT": (D(10000) - D(1350), D(0)), "BTC": (D("0.015"), D(0))}
 
 
+@pytest.mark.parametrize(
+    "reported, ends_as",
+    [
+        pytest.param("PARTIALLY_FILLED", "CANCELED", id="a late fill reported as partial leaves the order as it ended"),
+        pytest.param("CANCELED", "CANCELED", id="a late fill of a canceled order keeps it canceled"),
+        pytest.param("FILLED", "FILLED", id="the exchange naming another end sets it"),
+    ],
+)
+def test_a_fill_that_comes_after_the_order_closed_is_applied_from_free(reported: str, ends_as: str) -> None:
+    state = opened("10000")
+    order = place(state, limit("BUY", "0.02", "90000"))  # reserves 1800
+    apply_fill(state, order, fill(order, 1, "90000", "0.01"), "PARTIALLY_FILLED")
+    evolve(state, decide_close(order, "CANCELED", "canceled by user", T0 + 100))  # releases 900
+    assert balances(state) == {"USDT": (D(9100), D(0)), "BTC": (D("0.01"), D(0))}
+
+    late = apply_fill(state, order, fill(order, 2, "89000", "0.01"), reported)  # it traded before the cancel landed
+    assert late.changes == (BalanceChange("BTC", free=D("0.01")), BalanceChange("USDT", free=D(-890)))
+    assert balances(state) == {"USDT": (D(8210), D(0)), "BTC": (D("0.02"), D(0))}
+    assert (order.status, order.executed_quantity, order.executed_quote) == (ends_as, D("0.02"), D(1790))
+    assert order.reserved == 0 and not order.is_open
+
+
 def test_duplicate_trade_id_is_ignored() -> None:
     state = opened("10000")
     order = place(state, limit("BUY", "0.02", "90000"))
