@@ -22,6 +22,7 @@ from engine.money import LEDGER
 from engine.portfolio import PortfolioState
 from tests.conftest import make_config
 from tests.support.journal import refuse_appends
+from tests.support.waiting import wait_for
 from tests.support.trading import (
     SYMBOL, START, USER, cancel, first_book, get_order, journaled_order_ids, limit_buy, market_buy_amount, orders, place,
     sent_as, settled, wallet,
@@ -436,7 +437,9 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
         wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream connected")
         assert "gateway:sim:alice" in system.actor_health()
         first = system.portfolio(USER)
-        assert first.ask(Passivate(0.0)) is True
+        # Not while a write of its own is in flight (a reconnect's reconciliation, say).
+        wait_for(lambda: first.ask(Passivate(0.0)) is True, message="the portfolio passivates")
+        assert list(system.reconciliations) == []  # and nothing differed from the exchange
 
         assert "gateway:sim:alice" not in system.actor_health()
         wait_for(lambda: sim.websocket_connections == market_streams, message="the user's stream closed")
