@@ -372,6 +372,9 @@ class ActorSystem:
             try:
                 self.portfolio(user_id).tell(message)
                 return
+            except ActorUnavailable:  # the engine is stopping: the journal has what counts
+                log.info("portfolio.message_dropped", user_id=user_id, message=type(message).__name__)
+                return
             except pykka.ActorDeadError:
                 if attempt == 2:
                     log.error("portfolio.message_lost", user_id=user_id, message=type(message).__name__)
