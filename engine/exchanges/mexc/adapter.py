@@ -301,9 +301,13 @@ class MexcAccountAdapter:
         """Look at the whole account now (after a user stream reconnect: pushes may
         have been missed); owners hear when it is over."""
         fx = Effects()
-        now = self._clock.now_ms()
-        for user in self._owners():
-            self._request_sweep(user, None, now, fx)
+        waiters: list[tuple[str, int | None]] = [(user, None) for user in self._owners()]
+        if self._sweep is None:
+            self._start_sweep(_Sweep(waiters=waiters), self._clock.now_ms(), fx)
+        else:
+            self._next_sweep = self._next_sweep or _Sweep()
+            self._next_sweep.waiters.extend(waiters)
+            self._sweep_due = min(self._sweep_due, self._clock.now_ms())
         return fx
 
     def fetch_balances(self, user_id: str, token: int) -> Effects:
@@ -621,6 +625,11 @@ class MexcAccountAdapter:
             cid: (t.order.symbol, t.exchange_id, t.known_executed)
             for cid, t in self._orders.items() if not t.busy
         }
+        # Ended with fills missing (they never added up in time): their trades are read again.
+        tracked.update(
+            (cid, (t.order.symbol, t.exchange_id, t.known_executed))
+            for cid, t in self._ended.items() if t.known_executed < t.executed
+        )
         request = SweepRequest(tuple(symbols), now - RECENT_WINDOW_MS, tracked,
                                is_ours=lambda cid: self._is_ours(cid) is not None)
         fx.jobs.append(Job("sweep", sweep=request, serial=self._next_serial()))
