@@ -41,7 +41,7 @@ def test_with_200_resting_orders_a_killed_engine_serves_within_3s_and_refreshes_
     engine = EngineProcess(tmp_path, env).start()
     try:
         with engine.client(USER) as http:
-            placed = place_resting(http, Rules(http), RESTING)
+            placed = place_resting(http, Rules(http), RESTING, sim)
     finally:
         engine.kill()
     assert {o["status"] for o in placed} == {"NEW"}

@@ -36,11 +36,19 @@ class SimulatorProcess:
     """``cryptobot simulator --speed 0`` with one account: a still market that moves
     only when told (``set_price``)."""
 
-    def __init__(self, api_key: str, secret: str, balances: dict[str, str], *, seed: int = 42) -> None:
+    def __init__(self, api_key: str, secret: str, balances: dict[str, str], *, seed: int = 42,
+                 max_open_orders: int | None = None) -> None:
+        """``max_open_orders``: an account's limit of open orders, if not MEXC's 500
+        (a benchmark of more resting orders than one MEXC account may hold)."""
         self.api_key, self.secret = api_key, secret
         self.port = two_free_ports()
         self.rest_url = f"http://127.0.0.1:{self.port}"
-        self._args = [sys.executable, "-m", "api.cli", "simulator", "--port", str(self.port),
+        command = ["-m", "api.cli"]
+        if max_open_orders is not None:
+            command = ["-c", "import sys; from engine.exchanges.mexc_sim import core; "
+                             f"core.MAX_OPEN_ORDERS = {int(max_open_orders)}; "
+                             "from api.cli import main; sys.exit(main(sys.argv[1:]))"]
+        self._args = [sys.executable, *command, "simulator", "--port", str(self.port),
                       "--account", f"{api_key}:{secret}", "--speed", "0", "--seed", str(seed)]
         for asset, amount in balances.items():
             self._args += ["--balance", f"{asset}={amount}"]
