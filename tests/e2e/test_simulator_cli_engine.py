@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from decimal import Decimal
@@ -14,24 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import EngineProcess
+from tests.support.simulator import two_free_ports
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def two_free_ports() -> int:
-    """A port P with P+1 free too (the simulator's WebSocket goes there)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no two adjacent free ports")
 
 
 def test_the_engine_trades_on_a_simulator_process_given_only_its_rest_port(tmp_path: Path) -> None:
