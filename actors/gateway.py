@@ -127,8 +127,9 @@ class ExchangeGateway(EngineActor):
         for report in fx.reports:
             self.system.tell_portfolio(report.user_id, Execution(report))
         for orphan in fx.orphans:
-            self.log.warning("gateway.orphan_found", user_id=orphan.user_id, client_order_id=orphan.order.client_order_id,
-                             status=orphan.order.status)
+            # Its owner says whether the journal has it (usually: a closed order of its own).
+            self.log.info("gateway.untracked_order", user_id=orphan.user_id, client_order_id=orphan.order.client_order_id,
+                          status=orphan.order.status)
             self.system.tell_portfolio(orphan.user_id, OrphanFound(orphan.order))
         for read in fx.balances:
             self.system.tell_portfolio(read.user_id, BalancesFetched(read.token, read.totals, read.error))

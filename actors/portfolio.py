@@ -495,11 +495,11 @@ class PortfolioActor(EngineActor):
         send and its commit; it is journaled now, its fills follow from the gateway,
         and under ORPHAN_POLICY=cancel it is canceled if it still stands."""
         now = self.system.clock.now_ms()
-        known = self._known_order(found.client_order_id)
-        if known is not None:
-            order = self.state.orders.get(known.id)
+        known_id = self.state.by_client_id.get(found.client_order_id)
+        if known_id is not None:
+            order = self.state.orders.get(known_id)
             if order is None:
-                return  # closed long ago; nothing in memory to apply it to
+                return  # closed long ago (retired from memory): not read back for this
             reopened = found.status in ("NEW", "PARTIALLY_FILLED") and not order.is_open
             if found.executed_quantity > order.executed_quantity or reopened:
                 self.log.warning("order.exchange_differs", user_id=self.user_id, order_id=order.id,
@@ -528,12 +528,6 @@ class PortfolioActor(EngineActor):
                                 balances_adjusted={}, orders_adopted=[order.id],
                                 notes=[f"adopted {found.client_order_id}: on the exchange, not in the journal"])
         self.system.record_reconciliation(record)
-
-    def _known_order(self, exchange_id: str) -> Order | None:
-        """The order the exchange knows by ``exchange_id``, if this user has it (every
-        id is in memory; the order itself may be read from the journal)."""
-        order_id = self.state.by_client_id.get(exchange_id)
-        return None if order_id is None else self._order(order_id)
 
     def _adopted_as(self, cmd: Any) -> str | None:
         """A retry whose exchange id names an order already here (adopted after a crash

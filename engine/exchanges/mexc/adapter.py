@@ -93,6 +93,10 @@ CANCEL_DEFER_MAX_SECONDS = 5.0  # a cancel turned away by a rate limit is sent a
 CONTENT_REFUSALS = (MexcInsufficientBalance, MexcMinNotional, MexcPrecisionError, MexcBadSymbol, MexcTradingDisabled,
                     MexcAuthError)
 
+# Generic refusals whose code still says what is wrong with the order: too many open
+# orders on the account, a price outside the allowed band.
+CONTENT_CODES = frozenset({30029, 30087})
+
 Phase = Literal["to_send", "sending", "unknown", "live", "ending", "ended"]
 After = Literal["", "cancel_done", "cancel_unknown", "cancel_uncertain"]
 
@@ -462,7 +466,7 @@ class MexcAccountAdapter:
             wait = getattr(error, "retry_after", None) or 1.0
             tracked.phase, tracked.due = "to_send", now + max(int(wait * 1000), 250)
             log.info("mexc.submit_deferred", account=self._name, order_id=tracked.order.order_id, seconds=wait)
-        elif isinstance(error, CONTENT_REFUSALS) and tracked.last_sent == tracked.first_sent:
+        elif (isinstance(error, CONTENT_REFUSALS) or error.code in CONTENT_CODES) and tracked.last_sent == tracked.first_sent:
             self._close(tracked, "REJECTED", f"exchange refused the order ({error.code}: {error.msg})", fx)
         else:
             # A refusal of a resent order, or one MEXC gives no specific code for, may
@@ -667,7 +671,9 @@ class MexcAccountAdapter:
                     self._report(ended, ended.last_status or "FILLED", fx)
                 continue
             user = self._is_ours(cid)
-            if user is not None and cid not in self._orphans_told:
+            closed_empty = STATUS.get(found.status or "") == "CANCELED" and not found.executed_qty
+            if user is not None and cid not in self._orphans_told and not closed_empty:
+                # (One that ended with nothing done moved no money: nothing to adopt.)
                 # Its owner says whether the journal has it; trades are read if it adopts it.
                 self._orphans_told[cid] = None
                 while len(self._orphans_told) > RECENT_ENDS * 5:
