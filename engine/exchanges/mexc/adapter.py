@@ -468,8 +468,13 @@ class MexcAccountAdapter:
             tracked.taken = tracked.last_sent != tracked.first_sent
 
     def _on_queried(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
-        if tracked.phase == "live" and tracked.last_status is None and (error is not None or result.order is None):
-            self._report(tracked, "NEW", fx)  # the look after its ack found nothing more: the ack it is
+        unanswered = error is not None or not isinstance(result, QueryResult) or result.order is None
+        if tracked.phase == "live" and unanswered:
+            if tracked.last_status is None:
+                self._report(tracked, "NEW", fx)  # the look after its ack found nothing more: the ack it is
+            # Its pushes may never come: a look after its ack (not a cancel's) is asked
+            # again when due; a MARKET order's caller waits for its outcome.
+            tracked.look_after = tracked.look_after or not tracked.after
         if error is not None or not isinstance(result, QueryResult):
             tracked.due = now + RECHECK_MS
             log.info("mexc.lookup_failed", account=self._name, order_id=tracked.order.order_id, error=repr(error))
