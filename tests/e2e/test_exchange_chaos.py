@@ -177,6 +177,7 @@ faults_ = st.one_of(
 steps_ = st.one_of(
     orders_,
     orders_,
+    orders_,
     st.builds(CancelOrder, pick=st.integers(0, 1000)),
     st.builds(Move, bps=st.integers(-200, 200)),
     st.builds(Wait),
@@ -204,7 +205,7 @@ def capped(steps: list[Step]) -> list[Step]:
     return out
 
 
-schedules = st.lists(steps_, min_size=3, max_size=14).map(capped)
+schedules = st.lists(steps_, min_size=6, max_size=20).map(capped)
 
 
 def describe(schedule: list[Step]) -> str:
@@ -228,6 +229,10 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActorSystem]:
         yield system
     finally:
         system.stop()
+        print(f"\nchaos summary (CHAOS_SEED={SEED}): " + ", ".join(f"{k}: {v}" for k, v in sorted(TALLY.items())))
+
+
+TALLY: Counter[str] = Counter()  # what the schedules came to, printed at the end (pytest -s)
 
 
 _users = itertools.count(1)
@@ -246,6 +251,7 @@ class Run:
         self.placed: list[str] = []  # engine order ids, in the order placed
         self.tickets: list[Ticket] = []
         self.log: list[str] = []  # what each step did
+        self.rejected_yet_sent: set[str] = set()  # REJECTED here, CANCELED unexecuted on the exchange
 
     def where(self, order: str | None = None) -> str:
         about = f" order {order}" if order else ""
@@ -445,7 +451,9 @@ class Run:
                 continue
             want = SIM_STATUS[found.status]
             if order.status != want:
-                if not (order.status == "REJECTED" and found.status == "CANCELED" and not found.executed_qty):
+                if order.status == "REJECTED" and found.status == "CANCELED" and not found.executed_qty:
+                    self.rejected_yet_sent.add(order.id)  # allowed, and counted
+                else:
                     problems.append(f"{order.id} ({order.type} {order.side}): engine {order.status} "
                                     f"({order.reason}), exchange {found.status}")
             if order.executed_quantity != found.executed_qty:
@@ -491,6 +499,12 @@ class Run:
         types = self.journaled_types()
         assert "BalanceAdjusted" not in types, f"the ledger needed an adjustment: {types}\n{self.where()}"
         assert differences == 0, f"a reconciliation with nothing open found {differences} differences\n{self.where()}"
+        for order in self.engine_orders():
+            TALLY[f"engine {order.type} {order.status}"] += 1
+        TALLY["rejected here, canceled unexecuted there"] += len(self.rejected_yet_sent)
+        TALLY["examples"] += 1
+        for finding in self.findings():
+            TALLY[f"finding {finding.split(':')[0]}"] += 1
         engine, sim = self.balances()
         assert engine == sim, f"balances differ after reconciling: engine {engine}, exchange {sim}\n{self.where()}"
 
