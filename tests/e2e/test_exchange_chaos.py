@@ -19,6 +19,15 @@ Why it is built this way
   own seeds from it, and every assertion names the seed, the user and the whole
   schedule. Threads make the interleaving differ from run to run, so a failure
   is a schedule to replay, not always a replay of the same race.
+- "Settled": every placement has had its first answer (the faults set before the
+  last orders still meet them), then the faults are cleared, the user's
+  portfolio reconciles (what POST refresh does: pushes lost for good are found
+  by a sweep), and the engine must agree with the simulator within
+  SETTLE_SECONDS; every order still open is canceled, and with nothing open a
+  last reconciliation must find nothing to change: no order, and no balance
+  (a BalanceAdjusted in the journal would mean the ledger was wrong).
+- An order the engine holds REJECTED may exist on the simulator only if it was
+  canceled there with nothing executed (counted in the tally; none seen so far).
 - No shrinking by default: an example takes seconds, and hypothesis' shrinker
   would run hundreds of them. ``CHAOS_SHRINK=1`` turns it on.
 - ``CHAOS_EXAMPLES`` (default 25) sets the number of schedules.
@@ -42,7 +51,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 
-from actors.messages import GatewayStatus, GetWallet, ListOrders, Passivate, Reconcile, Ticket
+from actors.messages import GetWallet, ListOrders, Passivate, Reconcile, Ticket
 from actors.system import ActorSystem
 from engine.errors import EngineError
 from engine.events import user_stream
@@ -373,7 +382,27 @@ class Run:
 
     def reconcile(self) -> int:
         future = self.system.ask_portfolio(self.user, Reconcile())
-        return future.result(timeout=SETTLE_SECONDS)
+        try:
+            return future.result(timeout=SETTLE_SECONDS)
+        except FutureTimeout:
+            pytest.fail(f"a reconciliation did not finish within {SETTLE_SECONDS}s\n{self.state()}\n{self.where()}")
+
+    def state(self) -> str:
+        """What the gateway and the portfolio hold, for a failure's message."""
+        gateway = self.system._refs.get(("gateway", self.account))
+        portfolio = self.system._portfolios.get(self.user)
+        out = []
+        if gateway is not None and gateway.is_alive():
+            adapter = gateway._actor.adapter
+            out.append(f"gateway: {adapter.stats()}, sweep {adapter._sweep}, next sweep {adapter._next_sweep}, "
+                       f"sweep due in {adapter._sweep_due - self.system.clock.now_ms()} ms")
+        else:
+            out.append(f"gateway: {gateway and 'dead'}")
+        if portfolio is not None and portfolio.is_alive():
+            actor = portfolio._actor
+            out.append(f"portfolio: reconciling {sorted(actor._reconciling)}, placing {sorted(actor._placing)}, "
+                       f"canceling {sorted(actor._canceling)}, last append done {actor._last_append and actor._last_append.done()}")
+        return "\n".join(out)
 
     def settle(self) -> None:
         """Once every placement has its first answer, no faults from now on: the
@@ -415,9 +444,8 @@ class Run:
             if not problems:
                 return
             if time.monotonic() > deadline:
-                status = self.system.ask_gateway(self.user, GatewayStatus(self.user))
                 pytest.fail(f"{what}: not within {SETTLE_SECONDS}s:\n" + "\n".join(problems)
-                            + f"\ngateway: {status}\n{self.where()}")
+                            + f"\n{self.state()}\n{self.where()}")
             time.sleep(0.05)
 
     # -- what is compared -----------------------------------------------------------------------
