@@ -316,6 +316,17 @@ def test_a_sweep_finds_an_engine_order_nothing_follows_and_names_its_user(world)
     assert len(drive.orphans) == 1  # told once
 
 
+def test_a_reconciliation_asked_for_during_a_sweep_is_answered_though_another_comes_before_the_next_tick(world) -> None:
+    clock, simulator, adapter, drive = world
+    drive(adapter.track([], user_id=USER, token=1), hold=True)  # a sweep is out
+    drive(adapter.track([], user_id=USER, token=2))  # waits for the next one
+    drive.release()
+    assert [s.token for s in drive.swept] == [1]
+    drive(adapter.track([], user_id=USER, token=3))  # before the timer starts the next one
+    drive.tick()
+    assert sorted(s.token for s in drive.swept) == [1, 2, 3]  # none left for the periodic sweep, a minute on
+
+
 # -- reading fills -------------------------------------------------------------------------------------
 
 

@@ -611,7 +611,12 @@ class MexcAccountAdapter:
 
     def _request_sweep(self, user_id: str, token: int | None, now: int, fx: Effects) -> None:
         if self._sweep is None:
-            self._start_sweep(_Sweep(waiters=[(user_id, token)]), now, fx)
+            # Those waiting for the next sweep (asked for while the last one ran, not
+            # started by the timer yet) go with this one: starting it puts the timer's
+            # next sweep a whole interval off.
+            sweep, self._next_sweep = self._next_sweep or _Sweep(), None
+            sweep.waiters.append((user_id, token))
+            self._start_sweep(sweep, now, fx)
         else:
             self._next_sweep = self._next_sweep or _Sweep()
             self._next_sweep.waiters.append((user_id, token))
