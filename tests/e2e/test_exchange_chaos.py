@@ -433,8 +433,10 @@ class Run:
         except EngineError as exc:
             return exc.code == "ORDER_NOT_CANCELABLE"  # it ended meanwhile
         try:
-            return ticket.settled.result(timeout=SETTLE_SECONDS).status == "CANCELED"
-        except EngineError:
+            # A cancel the gateway lost (it was restarted) is never answered; the
+            # portfolio sends it again when asked after ASK_TIMEOUT, as a client retries.
+            return ticket.settled.result(timeout=self.system.config.ask_timeout_seconds + 1).status == "CANCELED"
+        except (EngineError, FutureTimeout):
             return False  # not carried out: asked again
 
     def wait_agreed(self, what: str, *, closed: bool = False) -> None:
