@@ -397,10 +397,16 @@ class ActorSystem:
                 return ref
             if ("gateway", account) in self._quarantined:
                 raise ActorUnavailable(f"the gateway of account {account} keeps failing; trading is halted")
+            replaced = ref is not None  # a dead one, not yet restarted by the supervisor
             ref = self._start_singleton("gateway", account)
         # Outside the registry lock: starting a stream waits on the trio thread, whose
         # timers take that lock.
         self._start_account_stream(account)
+        if replaced:
+            # The supervisor finds this one alive and restarts nothing, so the orders
+            # the dead one followed (a send it had put off, say) are handed over here.
+            log.warning("actor.restarting", kind="gateway", key=account, reason="started again by a caller")
+            self._after_restart("gateway", account)
         return ref
 
     def ask_gateway(self, user_id: str, message: Any, timeout: float | None = None) -> Any:

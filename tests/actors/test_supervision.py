@@ -16,7 +16,7 @@ import trio
 from actors.bridge import TrioBridge
 from actors.client import EngineClient
 from actors.conflation import Conflator
-from actors.messages import CheckWritable, GetTicker, GetWallet, ListOrders, Place
+from actors.messages import CheckWritable, GatewayStatus, GetTicker, GetWallet, ListOrders, Place
 from actors.risk import RESTART_LIMIT
 from actors.system import ActorSystem
 from engine.config import Config
@@ -103,6 +103,27 @@ def test_a_stopped_singleton_is_found_dead_and_restarted_by_the_supervision_time
     assert new.ask(GetTicker(), timeout=1) is not None
     assert EngineClient(system).ticker(SYMBOL) is not None
     wait_for(lambda: EngineClient(system).health().ok, timeout=5)
+
+
+def test_a_gateway_started_again_by_a_portfolio_before_the_supervisor_still_gets_the_open_orders(
+    quiet_system: ActorSystem,
+) -> None:
+    system = quiet_system  # the supervisor does not get there first
+    first_book(system)
+    system.ask_portfolio(USER, GetWallet())
+    account = system.venue.account_for(USER)
+    system.venue.simulator.faults.fail_next(1, status=429, retry_after=2, method="POST", path="order")
+    deferred = system.ask_portfolio(USER, Place(limit_buy(), deadline=time.monotonic() + 5))
+    wait_for(lambda: system.ask_gateway(USER, GatewayStatus()) == {"orders": 1, "busy": 0, "ended": 0, "sweeping": 0},
+             timeout=5, message="the order turned away, to be sent later")
+    system.ref("gateway", account).stop()  # what it was to send later dies with it
+
+    later = system.ask_portfolio(USER, Place(limit_buy(), deadline=time.monotonic() + 5))  # starts a new gateway
+    assert later.settled.result(timeout=5).status == "NEW"
+    assert deferred.settled.result(timeout=10).status == "NEW"  # handed to the new gateway, and sent
+    sent = {o.client_order_id for o in system.venue.exchange_orders(USER)}
+    orders = system.ask_portfolio(USER, ListOrders())
+    assert sent == {o.exchange_client_id or o.client_order_id for o in orders} and len(sent) == 2
 
 
 def test_asks_time_out_while_the_journal_is_blocked_and_the_order_lands_afterwards(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import pytest
 from engine.clock import ManualClock
 from engine.exchanges.base import ExchangeOrder
 from engine.exchanges.mexc import account_io, adapter as adapter_module
-from engine.exchanges.mexc.adapter import FILLS_WAIT_MS, GRACE_MS, MexcAccountAdapter
+from engine.exchanges.mexc.adapter import FILLS_WAIT_MS, GRACE_MS, RECHECK_MS, MexcAccountAdapter
+from engine.exchanges.mexc.errors import MexcServerError
 from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
 from engine.exchanges.mexc.rest import MexcRestClient, MexcTrade
 from engine.exchanges.mexc_sim import Simulator
@@ -258,6 +259,39 @@ def test_a_market_buy_by_quantity_goes_out_capped_at_its_reservation(world) -> N
     assert reports[-1].status == "CANCELED" and executed(reports) == 0  # the book moved past it: nothing overspent
 
 
+# -- a marketable order's look after its ack is asked again until it answers ---------------------------
+
+
+def test_a_market_order_whose_look_after_its_ack_fails_is_looked_at_again(world) -> None:
+    clock, simulator, adapter, drive = world
+    o = market_buy("12", "100")
+    drive(adapter.submit(o, look_after=True), hold=True)
+    [place_job] = drive.held
+    drive.held.clear()
+    drive(drive.answer(place_job), hold=True)  # acked; its look is out
+    [look] = drive.held
+    drive.held.clear()
+    [ack] = drive(drive.answer(look, error=MexcServerError(500, "Internal error", 500), run=False))
+    assert ack.status == "NEW"  # the ack is all it knows, for now
+    clock.advance(RECHECK_MS)
+    [report] = drive.tick()  # its pushes may never come: it asks again
+    assert report.status == "FILLED" and executed([report]) == seen(simulator, o)[0].executed_qty
+
+
+def test_a_market_order_the_exchange_calls_unknown_right_after_its_ack_is_looked_at_again(world) -> None:
+    clock, simulator, adapter, drive = world
+    simulator.faults.unknown_after_create(KEY, 1_500)  # filled on the book, yet "does not exist" for a moment
+    o = market_buy("13", "100")
+    [ack] = drive(adapter.submit(o, look_after=True))
+    assert ack.status == "NEW"
+    reports = []
+    for _ in range(3):
+        clock.advance(RECHECK_MS)
+        reports += drive.tick()
+    assert [r.status for r in reports] == ["FILLED"]
+    assert executed(reports) == seen(simulator, o)[0].executed_qty
+
+
 # -- defect 13: memory stays bounded -------------------------------------------------------------------
 
 
@@ -286,6 +320,17 @@ def test_a_sweep_finds_an_engine_order_nothing_follows_and_names_its_user(world)
     assert [s.user_id for s in drive.swept] == [USER]
     drive(adapter.sweep_now())
     assert len(drive.orphans) == 1  # told once
+
+
+def test_a_reconciliation_asked_for_during_a_sweep_is_answered_though_another_comes_before_the_next_tick(world) -> None:
+    clock, simulator, adapter, drive = world
+    drive(adapter.track([], user_id=USER, token=1), hold=True)  # a sweep is out
+    drive(adapter.track([], user_id=USER, token=2))  # waits for the next one
+    drive.release()
+    assert [s.token for s in drive.swept] == [1]
+    drive(adapter.track([], user_id=USER, token=3))  # before the timer starts the next one
+    drive.tick()
+    assert sorted(s.token for s in drive.swept) == [1, 2, 3]  # none left for the periodic sweep, a minute on
 
 
 # -- reading fills -------------------------------------------------------------------------------------

@@ -476,8 +476,13 @@ class MexcAccountAdapter:
             tracked.taken = tracked.last_sent != tracked.first_sent
 
     def _on_queried(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
-        if tracked.phase == "live" and tracked.last_status is None and (error is not None or result.order is None):
-            self._report(tracked, "NEW", fx)  # the look after its ack found nothing more: the ack it is
+        unanswered = error is not None or not isinstance(result, QueryResult) or result.order is None
+        if tracked.phase == "live" and unanswered:
+            if tracked.last_status is None:
+                self._report(tracked, "NEW", fx)  # the look after its ack found nothing more: the ack it is
+            # Its pushes may never come: a look after its ack (not a cancel's) is asked
+            # again when due; a MARKET order's caller waits for its outcome.
+            tracked.look_after = tracked.look_after or not tracked.after
         if error is not None or not isinstance(result, QueryResult):
             tracked.due = now + RECHECK_MS
             log.info("mexc.lookup_failed", account=self._name, order_id=tracked.order.order_id, error=repr(error))
@@ -614,7 +619,12 @@ class MexcAccountAdapter:
 
     def _request_sweep(self, user_id: str, token: int | None, now: int, fx: Effects) -> None:
         if self._sweep is None:
-            self._start_sweep(_Sweep(waiters=[(user_id, token)]), now, fx)
+            # Those waiting for the next sweep (asked for while the last one ran, not
+            # started by the timer yet) go with this one: starting it puts the timer's
+            # next sweep a whole interval off.
+            sweep, self._next_sweep = self._next_sweep or _Sweep(), None
+            sweep.waiters.append((user_id, token))
+            self._start_sweep(sweep, now, fx)
         else:
             self._next_sweep = self._next_sweep or _Sweep()
             self._next_sweep.waiters.append((user_id, token))
