@@ -398,6 +398,12 @@ class PortfolioActor(EngineActor):
         orders = tuple(ExchangeOrder.from_order(o) for o in self.state.open_orders())
         try:
             self.system.tell_gateway(self.user_id, Track(self.user_id, orders, token))
+            # A cancel still waiting for its answer goes again: a gateway that restarted
+            # lost it (a second one of an order being canceled is harmless).
+            for order_id in list(self._canceling):
+                order = self.state.orders.get(order_id)
+                if order is not None and order.is_open:
+                    self.system.tell_gateway(self.user_id, CancelAtExchange(ExchangeOrder.from_order(order)))
         except EngineError as exc:
             if not quiet:
                 raise

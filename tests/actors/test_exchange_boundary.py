@@ -25,7 +25,7 @@ from engine.model import Fill
 from engine.orders import PlaceOrder, exchange_client_id, new_order_id
 from tests.conftest import make_config
 from tests.support.trading import (
-    START, SYMBOL, USER, first_book, get_order, limit_buy, orders, place, sent_as, settled, wallet,
+    START, SYMBOL, USER, cancel, first_book, get_order, limit_buy, orders, place, sent_as, settled, wallet,
 )
 from tests.support.waiting import wait_for
 
@@ -250,3 +250,20 @@ def test_a_market_buy_by_quantity_cannot_spend_past_what_it_reserved(engine: Act
     [sent] = [o for o in engine.venue.exchange_orders(USER) if o.client_order_id == sent_as(order)]  # type: ignore[attr-defined]
     assert sent.type == "IMMEDIATE_OR_CANCEL" and sent.price * Decimal("0.01") <= reserved
     assert order.status == "FILLED" and order.executed_quote <= reserved
+
+
+# -- a cancel the gateway lost with its restart is sent again ---------------------------------
+
+
+def test_a_cancel_that_died_with_its_gateway_is_sent_again_by_the_reconciliation(engine: ActorSystem) -> None:
+    sim = engine.venue.simulator  # type: ignore[attr-defined]
+    first_book(engine)
+    order = settled(place(engine, limit_buy("0.001", "80000")))
+    sim.faults.fail_next(1, status=429, retry_after=3, method="DELETE", path="order")  # put off for 3 s
+    ticket = cancel(engine, order.id)
+    account = engine.venue.account_for(USER)
+    wait_for(lambda: engine.ask_gateway(USER, GatewayStatus())["busy"] == 0, message="the cancel was turned away")
+    engine.ref("gateway", account).stop()  # the cancel it was to send later dies with it
+    assert settled(ticket).status == "CANCELED"  # the restarted gateway's owner sends it again
+    [on_exchange] = [o for o in engine.venue.exchange_orders(USER) if o.client_order_id == sent_as(order)]  # type: ignore[attr-defined]
+    assert on_exchange.status == "CANCELED"
