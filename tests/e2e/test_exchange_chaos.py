@@ -42,7 +42,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import apsw

@@ -35,164 +35,54 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
 from engine.clock import Clock
-from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport, VenueOrder
+from engine.exchanges.base import MARKET_SEND_WINDOW_MS, ExchangeOrder, ExecutionReport
 from engine.exchanges.mexc import account_io
-from engine.exchanges.mexc.account_io import Job, PlaceParams, QueryResult, SweepRequest, SweepResult
+from engine.exchanges.mexc.account_io import Job, PlaceParams, QueryResult
 from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
-from engine.exchanges.mexc.errors import (
-    MexcAuthError,
-    MexcBadSymbol,
-    MexcCircuitOpen,
-    MexcError,
-    MexcInsufficientBalance,
-    MexcMinNotional,
-    MexcPrecisionError,
-    MexcRateLimited,
-    MexcTradingDisabled,
-    MexcUnknownOrder,
+from engine.exchanges.mexc.errors import MexcCircuitOpen, MexcError, MexcRateLimited, MexcUnknownOrder
+from engine.exchanges.mexc.order_state import (
+    CANCEL_DEFER_MAX_SECONDS,
+    CANCEL_TRIES,
+    CONTENT_CODES,
+    CONTENT_REFUSALS,
+    ENDS,
+    FILLS_WAIT_MS,
+    FIRST_REREAD_MS,
+    GRACE_MS,
+    LOOKUP_AFTER_MS,
+    PUSH_STATUS,
+    RECENT_ENDS,
+    RECHECK_MS,
+    STATUS,
+    SWEEP_TIMEOUT_MS,
+    SWEEP_WAIT_MS,
+    TAKEN_WAIT_MS,
+    BalancesRead,
+    Effects,
+    Finding,
+    Orphan,
+    SweepState,
+    Swept,
+    Tracked,
+    describe,
+    unanswered,
 )
 from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcTrade
 from engine.exchanges.mexc.rules import format_price, format_quantity, format_quote
+from engine.exchanges.mexc.sweeps import AccountSweeps
 from engine.model import Fill, OrderStatus
 from engine.money import truncate
 from engine.symbols import SymbolCatalog
 
 log = structlog.get_logger(__name__)
 
-STATUS: dict[str, OrderStatus] = {
-    "NEW": "NEW",
-    "PARTIALLY_FILLED": "PARTIALLY_FILLED",
-    "FILLED": "FILLED",
-    "CANCELED": "CANCELED",
-    "PARTIALLY_CANCELED": "CANCELED",
-}
-PUSH_STATUS: dict[int, OrderStatus] = {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED", 5: "CANCELED"}
-ENDS = ("FILLED", "CANCELED", "REJECTED")
-
-GRACE_MS = 3_000  # MEXC may say "no such order" this long after a create
-LOOKUP_AFTER_MS = 1_000  # first look at an order whose placement went unanswered
-RECHECK_MS = 1_000  # next look at an order that is not settled yet
-FIRST_REREAD_MS = 300  # first re-read of the trades of an order that ended ahead of its fills
-FILLS_WAIT_MS = 30_000  # an end whose fills never add up is reported after this
-SWEEP_TIMEOUT_MS = 5_000  # an order a sweep should have settled is asked about alone
-TAKEN_WAIT_MS = 30_000  # a resend refused as a taken id is looked for this long
-SWEEP_WAIT_MS = 10_000  # a sweep waits this long at most for the orders it sent again
-RECENT_ENDS = 2_000  # ended orders remembered, for pushes and fills that come late
-RECENT_WINDOW_MS = 2 * 3_600_000  # a sweep reads orders created this far back
-CANCEL_TRIES = 5  # sends of one cancel the exchange did not carry out, then it is reported
-CANCEL_DEFER_MAX_SECONDS = 5.0  # a cancel turned away by a rate limit is sent again if this soon
-
-# Refusals that judge the order itself: the id cannot have been taken, nothing to look up.
-CONTENT_REFUSALS = (MexcInsufficientBalance, MexcMinNotional, MexcPrecisionError, MexcBadSymbol, MexcTradingDisabled,
-                    MexcAuthError)
-
-# Generic refusals whose code still says what is wrong with the order: too many open
-# orders on the account, a price outside the allowed band.
-CONTENT_CODES = frozenset({30029, 30087})
-
-Phase = Literal["to_send", "sending", "unknown", "live", "ending", "ended"]
-After = Literal["", "cancel_done", "cancel_unknown", "cancel_uncertain"]
-
-
-@dataclass
-class Finding:
-    """Something operators must hear of (journaled as a reconciliation finding)."""
-
-    user_id: str
-    order_id: str | None
-    kind: str
-    detail: str
-
-
-@dataclass
-class Swept:
-    """A sweep is over: what it changed for ``user_id`` (``token`` answers its request)."""
-
-    user_id: str
-    token: int | None
-    updated: list[str]
-    resent: list[str]
-    error: str | None = None  # the sweep could not read the account
-
-
-@dataclass
-class Orphan:
-    user_id: str
-    order: VenueOrder
-
-
-@dataclass
-class BalancesRead:
-    user_id: str
-    token: int
-    totals: dict[str, Decimal] | None
-    error: str | None = None
-
-
-@dataclass
-class Effects:
-    reports: list[ExecutionReport] = field(default_factory=list)
-    jobs: list[Job] = field(default_factory=list)
-    orphans: list[Orphan] = field(default_factory=list)
-    swept: list[Swept] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    balances: list[BalancesRead] = field(default_factory=list)
-
-
-class _Tracked:
-    def __init__(self, order: ExchangeOrder, phase: Phase, due: int) -> None:
-        self.order = order
-        self.phase: Phase = phase
-        self.due = due
-        self.exchange_id: str | None = None
-        self.fills: dict[str, Fill] = {}
-        self.reported: set[str] = set()
-        self.executed = Decimal(0)  # what the exchange says it executed
-        self.exchange_status: OrderStatus | None = None
-        self.last_status: OrderStatus | None = None  # last status reported
-        self.first_sent: int | None = None
-        self.last_sent: int | None = None
-        self.busy = False  # a job about this order is out
-        self.look_after = False
-        self.cancel_wanted = False
-        self.cancel_sent = False
-        self.cancel_tries = 0
-        self.after: After = ""
-        self.taken = False  # the exchange refused the id as taken: the order exists
-        self.refusal: str | None = None  # reported if a lookup finds nothing after all
-        self.ending_since: int | None = None
-
-    @property
-    def known_executed(self) -> Decimal:
-        return sum((f.quantity for f in self.fills.values()), Decimal(0))
-
-    def origin(self, now: int) -> int:
-        """When the order was first sent (or accepted, if this life never sent it)."""
-        return self.first_sent or self.order.created_at or now
-
-    def latest_send(self) -> int:
-        return self.last_sent or self.order.created_at
-
-
-@dataclass
-class _Sweep:
-    waiters: list[tuple[str, int | None]] = field(default_factory=list)  # (user, token)
-    dispatched_at: int = 0
-    answered: bool = False  # its job came back
-    error: str | None = None
-    pending: set[str] = field(default_factory=set)  # resends it started, not answered yet
-    updated: dict[str, str] = field(default_factory=dict)  # client id -> user
-    resent: dict[str, str] = field(default_factory=dict)
-
-
-class MexcAccountAdapter:
+class MexcAccountAdapter(AccountSweeps):
     def __init__(
         self,
         rest: Any,
@@ -213,12 +103,12 @@ class MexcAccountAdapter:
         self._is_ours = is_ours  # client id -> the user it was made for, if this engine made it
         self._symbols = symbols  # symbols a sweep looks at besides those of tracked orders
         self._sweep_every_ms = sweep_every_ms
-        self._orders: dict[str, _Tracked] = {}  # client id -> order not ended
-        self._ended: OrderedDict[str, _Tracked] = OrderedDict()  # the newest ended ones
+        self._orders: dict[str, Tracked] = {}  # client id -> order not ended
+        self._ended: OrderedDict[str, Tracked] = OrderedDict()  # the newest ended ones
         self._by_exchange_id: dict[str, str] = {}  # exchange id -> client id
         self._serial = 0
-        self._sweep: _Sweep | None = None  # the sweep whose job is out, or whose resends are
-        self._next_sweep: _Sweep | None = None  # asked for while one runs
+        self._sweep: SweepState | None = None  # the sweep whose job is out, or whose resends are
+        self._next_sweep: SweepState | None = None  # asked for while one runs
         self._sweep_due = clock.now_ms() + sweep_every_ms
         self._orphans_told: OrderedDict[str, None] = OrderedDict()
 
@@ -234,7 +124,7 @@ class MexcAccountAdapter:
         if known is not None:
             log.info("mexc.submit_again_ignored", account=self._name, order_id=order.order_id, phase=known.phase)
             return fx
-        tracked = self._orders[order.client_order_id] = _Tracked(order, "to_send", now)
+        tracked = self._orders[order.client_order_id] = Tracked(order, "to_send", now)
         tracked.look_after = look_after
         self._drive(tracked, now, fx)
         return fx
@@ -252,7 +142,7 @@ class MexcAccountAdapter:
                 self._report(ended, ended.last_status or "CANCELED", fx, everything=True)
                 return fx
             # Not followed here (a gateway restarted since): learn where it stands first.
-            tracked = self._orders[order.client_order_id] = _Tracked(order, "unknown", now)
+            tracked = self._orders[order.client_order_id] = Tracked(order, "unknown", now)
         tracked.cancel_wanted = True
         tracked.cancel_tries = 0
         if not tracked.busy:
@@ -275,7 +165,7 @@ class MexcAccountAdapter:
                 self._report(ended, ended.last_status or "CANCELED", fx, everything=True)
                 continue
             # Where it stands is for the sweep to say; alone, if the sweep cannot.
-            self._orders[cid] = _Tracked(order, "unknown", now + SWEEP_TIMEOUT_MS)
+            self._orders[cid] = Tracked(order, "unknown", now + SWEEP_TIMEOUT_MS)
         self._request_sweep(user_id, token, now, fx)
         return fx
 
@@ -288,7 +178,7 @@ class MexcAccountAdapter:
         now = self._clock.now_ms()
         tracked = self._orders.get(order.client_order_id)
         if tracked is None:
-            tracked = self._orders[order.client_order_id] = _Tracked(order, "unknown", now)
+            tracked = self._orders[order.client_order_id] = Tracked(order, "unknown", now)
             self._ended.pop(order.client_order_id, None)
         self._link(tracked, exchange_id)
         for fill in fills:
@@ -299,19 +189,6 @@ class MexcAccountAdapter:
         if not tracked.busy:
             tracked.phase, tracked.due = "unknown", now
         self._drive(tracked, now, fx)
-        return fx
-
-    def sweep_now(self) -> Effects:
-        """Look at the whole account now (after a user stream reconnect: pushes may
-        have been missed); owners hear when it is over."""
-        fx = Effects()
-        waiters: list[tuple[str, int | None]] = [(user, None) for user in self._owners()]
-        if self._sweep is None:
-            self._start_sweep(_Sweep(waiters=waiters), self._clock.now_ms(), fx)
-        else:
-            self._next_sweep = self._next_sweep or _Sweep()
-            self._next_sweep.waiters.extend(waiters)
-            self._sweep_due = min(self._sweep_due, self._clock.now_ms())
         return fx
 
     def fetch_balances(self, user_id: str, token: int) -> Effects:
@@ -334,7 +211,7 @@ class MexcAccountAdapter:
             log.warning("mexc.sweep_unsettled", account=self._name, orders=len(sweep.pending))
             self._finish_sweep(fx)  # its owners hear now; the orders are still followed
         if now >= self._sweep_due and self._sweep is None:
-            self._start_sweep(self._next_sweep or _Sweep(), now, fx)
+            self._start_sweep(self._next_sweep or SweepState(), now, fx)
             self._next_sweep = None
         return fx
 
@@ -346,7 +223,7 @@ class MexcAccountAdapter:
             self._on_sweep(job, result, error, now, fx)
             return fx
         if job.kind == "balances":
-            reason = None if error is None else _unanswered(error)
+            reason = None if error is None else unanswered(error)
             fx.balances.append(BalancesRead(job.user_id, job.token, None if error else result, reason))
             return fx
         if job.kind == "probe":
@@ -419,7 +296,7 @@ class MexcAccountAdapter:
 
     # -- driving one order ------------------------------------------------------------
 
-    def _drive(self, tracked: _Tracked, now: int, fx: Effects) -> None:
+    def _drive(self, tracked: Tracked, now: int, fx: Effects) -> None:
         """The next step of ``tracked``, if one is due and no job of it is out."""
         if tracked.busy or tracked.due > now or tracked.phase == "ended":
             return
@@ -445,7 +322,7 @@ class MexcAccountAdapter:
                 tracked.look_after = False
                 self._job(tracked, "query", fx)
 
-    def _on_placed(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+    def _on_placed(self, tracked: Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
         if error is None and isinstance(result, MexcOrderAck):
             self._arrived(tracked, result.order_id, fx)
             if tracked.last_status is None and not tracked.look_after:
@@ -475,7 +352,7 @@ class MexcAccountAdapter:
             tracked.refusal = f"exchange refused the order ({error.code}: {error.msg})"
             tracked.taken = tracked.last_sent != tracked.first_sent
 
-    def _on_queried(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+    def _on_queried(self, tracked: Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
         unanswered = error is not None or not isinstance(result, QueryResult) or result.order is None
         if tracked.phase == "live" and unanswered:
             if tracked.last_status is None:
@@ -492,7 +369,7 @@ class MexcAccountAdapter:
             return
         self._on_missing(tracked, now, now, fx)
 
-    def _on_missing(self, tracked: _Tracked, now: int, answered_at: int, fx: Effects) -> None:
+    def _on_missing(self, tracked: Tracked, now: int, answered_at: int, fx: Effects) -> None:
         """The exchange said it has no such order (at ``answered_at``)."""
         proof = answered_at >= tracked.latest_send() + GRACE_MS
         if tracked.phase in ("live", "ending"):
@@ -529,7 +406,7 @@ class MexcAccountAdapter:
             if self._sweep is not None:
                 self._sweep.resent[tracked.order.order_id] = tracked.order.user_id
 
-    def _on_cancel_answer(self, tracked: _Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+    def _on_cancel_answer(self, tracked: Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
         if error is None and isinstance(result, MexcOrder) and result.status is not None:
             tracked.cancel_sent = False
             self._apply(tracked, result, [], now, fx)
@@ -554,15 +431,15 @@ class MexcAccountAdapter:
                 return
         self._cancel_failed(tracked, error, fx)
 
-    def _cancel_failed(self, tracked: _Tracked, error: Exception | None, fx: Effects) -> None:
+    def _cancel_failed(self, tracked: Tracked, error: Exception | None, fx: Effects) -> None:
         log.warning("mexc.cancel_failed", account=self._name, order_id=tracked.order.order_id, error=repr(error))
         tracked.cancel_wanted = tracked.cancel_sent = False
         tracked.after = ""
-        reason = f"the exchange did not cancel the order ({_describe(error)})" if error else None
+        reason = f"the exchange did not cancel the order ({describe(error)})" if error else None
         status: OrderStatus = "PARTIALLY_FILLED" if tracked.fills else "NEW"
         fx.reports.append(self._make(tracked, status, (), reason=reason, cancel_failed=True))
 
-    def _apply(self, tracked: _Tracked, found: MexcOrder, trades: list[MexcTrade], now: int, fx: Effects) -> None:
+    def _apply(self, tracked: Tracked, found: MexcOrder, trades: list[MexcTrade], now: int, fx: Effects) -> None:
         """The exchange's word on the order (a query, a sweep, a cancel's answer)."""
         self._arrived(tracked, found.order_id, fx)
         for trade in trades:
@@ -581,7 +458,7 @@ class MexcAccountAdapter:
                 self._cancel_failed(tracked, None, fx)
         self._advance(tracked, status, now, fx)
 
-    def _advance(self, tracked: _Tracked, status: OrderStatus, now: int, fx: Effects) -> None:
+    def _advance(self, tracked: Tracked, status: OrderStatus, now: int, fx: Effects) -> None:
         """Report what changed; end the order only when its fills add up."""
         if tracked.exchange_status in ENDS and status not in ENDS:
             status = tracked.exchange_status  # an older view than one already seen
@@ -607,7 +484,7 @@ class MexcAccountAdapter:
         if set(tracked.fills) - tracked.reported or tracked.last_status not in (status, "PARTIALLY_FILLED"):
             self._report(tracked, status, fx)
 
-    def _give_up_on_fills(self, tracked: _Tracked, fx: Effects) -> None:
+    def _give_up_on_fills(self, tracked: Tracked, fx: Effects) -> None:
         detail = (f"the exchange executed {tracked.executed} but myTrades shows {tracked.known_executed} after "
                   f"{FILLS_WAIT_MS // 1000}s; the order is closed with the fills read, later ones are still applied")
         log.error("mexc.fills_incomplete", account=self._name, order_id=tracked.order.order_id,
@@ -615,125 +492,9 @@ class MexcAccountAdapter:
         fx.findings.append(Finding(tracked.order.user_id, tracked.order.order_id, "fills_incomplete", detail))
         self._end(tracked, tracked.exchange_status or "FILLED", fx, reason="fills incomplete at the exchange")
 
-    # -- sweeps -------------------------------------------------------------------------
-
-    def _request_sweep(self, user_id: str, token: int | None, now: int, fx: Effects) -> None:
-        if self._sweep is None:
-            # Those waiting for the next sweep (asked for while the last one ran, not
-            # started by the timer yet) go with this one: starting it puts the timer's
-            # next sweep a whole interval off.
-            sweep, self._next_sweep = self._next_sweep or _Sweep(), None
-            sweep.waiters.append((user_id, token))
-            self._start_sweep(sweep, now, fx)
-        else:
-            self._next_sweep = self._next_sweep or _Sweep()
-            self._next_sweep.waiters.append((user_id, token))
-            self._sweep_due = min(self._sweep_due, now)
-
-    def _start_sweep(self, sweep: _Sweep, now: int, fx: Effects) -> None:
-        self._sweep = sweep
-        sweep.dispatched_at = now
-        self._sweep_due = now + self._sweep_every_ms
-        symbols = sorted({t.order.symbol for t in self._orders.values()} | set(self._symbols()))
-        tracked = {
-            cid: (t.order.symbol, t.exchange_id, t.known_executed)
-            for cid, t in self._orders.items() if not t.busy
-        }
-        # Ended with fills missing (they never added up in time): their trades are read again.
-        tracked.update(
-            (cid, (t.order.symbol, t.exchange_id, t.known_executed))
-            for cid, t in self._ended.items() if t.known_executed < t.executed
-        )
-        request = SweepRequest(tuple(symbols), now - RECENT_WINDOW_MS, tracked,
-                               is_ours=lambda cid: self._is_ours(cid) is not None)
-        fx.jobs.append(Job("sweep", sweep=request, serial=self._next_serial()))
-
-    def _on_sweep(self, job: Job, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
-        sweep = self._sweep
-        if sweep is None:
-            return
-        if error is not None or not isinstance(result, SweepResult):
-            log.warning("mexc.sweep_failed", account=self._name, error=repr(error))
-            sweep.error = _unanswered(error or RuntimeError("no answer"))
-            self._finish_sweep(fx)  # its orders are asked about one by one when due
-            return
-        for found in result.orders:
-            cid = found.client_order_id or found.orig_client_order_id or ""
-            trades = result.trades.get(found.order_id, [])
-            tracked = self._orders.get(cid)
-            if tracked is not None:
-                if tracked.busy:
-                    continue  # its own question is out; that answer is newer
-                told = len(fx.reports)
-                tracked.due = min(tracked.due, now) if tracked.phase == "unknown" else tracked.due
-                self._apply(tracked, found, trades, now, fx)
-                if any(r.fills or r.status in ENDS for r in fx.reports[told:]):
-                    sweep.updated[tracked.order.order_id] = tracked.order.user_id  # fills or an end it missed
-                if tracked.phase != "ended":
-                    self._drive(tracked, now, fx)
-                continue
-            ended = self._ended.get(cid)
-            if ended is not None:
-                late = [t for t in trades if t.id not in ended.fills]
-                for trade in late:
-                    ended.fills[trade.id] = self._fill(ended, trade)
-                if late:
-                    self._report(ended, ended.last_status or "FILLED", fx)
-                continue
-            user = self._is_ours(cid)
-            closed_empty = STATUS.get(found.status or "") == "CANCELED" and not found.executed_qty
-            if user is not None and cid not in self._orphans_told and not closed_empty:
-                # (One that ended with nothing done moved no money: nothing to adopt.)
-                # Its owner says whether the journal has it; trades are read if it adopts it.
-                self._orphans_told[cid] = None
-                while len(self._orphans_told) > RECENT_ENDS * 5:
-                    self._orphans_told.popitem(last=False)
-                fx.orphans.append(Orphan(user, self._venue_order(found)))
-        for cid in result.missing:
-            tracked = self._orders.get(cid)
-            if tracked is not None and not tracked.busy:
-                self._on_missing(tracked, now, sweep.dispatched_at, fx)
-                self._drive(tracked, now, fx)
-        sweep.answered = True
-        if not sweep.pending:
-            self._finish_sweep(fx)
-
-    def _hold_sweep(self, tracked: _Tracked) -> None:
-        """The current sweep is not over before ``tracked`` is known to be on the
-        exchange (or closed): its owner waits for its orders to be back."""
-        if self._sweep is not None:
-            self._sweep.pending.add(tracked.order.client_order_id)
-
-    def _settle_resend(self, tracked: _Tracked, fx: Effects) -> None:
-        """An order the current sweep waits for is on the exchange or closed; the sweep
-        is over once its job and all of those are answered (or SWEEP_WAIT_MS passed)."""
-        sweep = self._sweep
-        if sweep is not None and tracked.order.client_order_id in sweep.pending:
-            sweep.pending.discard(tracked.order.client_order_id)
-            if sweep.answered and not sweep.pending:
-                self._finish_sweep(fx)
-
-    def _finish_sweep(self, fx: Effects) -> None:
-        sweep, self._sweep = self._sweep, None
-        if sweep is None:
-            return
-        told: set[tuple[str, int | None]] = set()
-        waiting = {user for user, _ in sweep.waiters}
-        changed = [(u, None) for u in sorted(set(sweep.updated.values()) | set(sweep.resent.values())) if u not in waiting]
-        for user, token in sweep.waiters + changed:
-            if (user, token) in told:
-                continue
-            told.add((user, token))
-            fx.swept.append(Swept(
-                user, token,
-                updated=[o for o, u in sweep.updated.items() if u == user],
-                resent=[o for o, u in sweep.resent.items() if u == user],
-                error=sweep.error,
-            ))
-
     # -- helpers ------------------------------------------------------------------------
 
-    def _job(self, tracked: _Tracked, kind: Any, fx: Effects, place: PlaceParams | None = None) -> None:
+    def _job(self, tracked: Tracked, kind: Any, fx: Effects, place: PlaceParams | None = None) -> None:
         tracked.busy = True
         fx.jobs.append(Job(
             kind, client_id=tracked.order.client_order_id, symbol=tracked.order.symbol,
@@ -761,7 +522,7 @@ class MexcAccountAdapter:
             order.client_order_id,
         )
 
-    def _arrived(self, tracked: _Tracked, exchange_id: str | None, fx: Effects) -> None:
+    def _arrived(self, tracked: Tracked, exchange_id: str | None, fx: Effects) -> None:
         """The exchange has the order."""
         self._settle_resend(tracked, fx)
         if exchange_id:
@@ -770,11 +531,11 @@ class MexcAccountAdapter:
         if tracked.phase in ("to_send", "sending", "unknown"):
             tracked.phase = "live"
 
-    def _link(self, tracked: _Tracked, exchange_id: str) -> None:
+    def _link(self, tracked: Tracked, exchange_id: str) -> None:
         tracked.exchange_id = exchange_id
         self._by_exchange_id[exchange_id] = tracked.order.client_order_id
 
-    def _find(self, client_id: str | None, exchange_id: str | None, fx: Effects, now: int) -> _Tracked | None:
+    def _find(self, client_id: str | None, exchange_id: str | None, fx: Effects, now: int) -> Tracked | None:
         cid = client_id or (self._by_exchange_id.get(exchange_id) if exchange_id else None)
         if cid:
             tracked = self._orders.get(cid) or self._ended.get(cid)
@@ -789,35 +550,23 @@ class MexcAccountAdapter:
             log.info("mexc.push_for_unknown_order", account=self._name, client_order_id=client_id, order_id=exchange_id)
         return None
 
-    def _fill(self, tracked: _Tracked, trade: MexcTrade) -> Fill:
+    def _fill(self, tracked: Tracked, trade: MexcTrade) -> Fill:
         return Fill(
             trade_id=trade.id, price=trade.price, quantity=trade.qty, quote=trade.quote_qty, fee=trade.commission,
             fee_asset=trade.commission_asset or self._catalog().get(tracked.order.symbol).quote,
             is_maker=trade.is_maker, time=trade.time,
         )
 
-    def _venue_order(self, found: MexcOrder) -> VenueOrder:
-        kind = "MARKET" if found.type == "MARKET" else "LIMIT"
-        quote = found.orig_quote_order_qty if found.orig_quote_order_qty else None
-        return VenueOrder(
-            client_order_id=found.client_order_id or found.orig_client_order_id or "",
-            exchange_id=found.order_id, symbol=found.symbol, side="SELL" if found.side == "SELL" else "BUY",
-            type=kind, status=STATUS.get(found.status or "", "NEW"),
-            quantity=found.orig_qty if found.orig_qty else None, quote_quantity=quote,
-            price=found.price if kind == "LIMIT" else None, executed_quantity=found.executed_qty or Decimal(0),
-            created_at=found.time or self._clock.now_ms(),
-        )
-
-    def _end(self, tracked: _Tracked, status: OrderStatus, fx: Effects, reason: str | None = None) -> None:
+    def _end(self, tracked: Tracked, status: OrderStatus, fx: Effects, reason: str | None = None) -> None:
         self._report(tracked, status, fx, reason=reason, force=True)
         self._retire(tracked, fx)
 
-    def _close(self, tracked: _Tracked, status: OrderStatus, reason: str, fx: Effects) -> None:
+    def _close(self, tracked: Tracked, status: OrderStatus, reason: str, fx: Effects) -> None:
         """An end decided here, not by the exchange (it never had the order)."""
         self._report(tracked, status, fx, reason=reason, force=True)
         self._retire(tracked, fx)
 
-    def _retire(self, tracked: _Tracked, fx: Effects) -> None:
+    def _retire(self, tracked: Tracked, fx: Effects) -> None:
         self._settle_resend(tracked, fx)
         tracked.phase = "ended"
         cid = tracked.order.client_order_id
@@ -828,7 +577,7 @@ class MexcAccountAdapter:
             if old.exchange_id:
                 self._by_exchange_id.pop(old.exchange_id, None)
 
-    def _report(self, tracked: _Tracked, status: OrderStatus, fx: Effects, *, reason: str | None = None,
+    def _report(self, tracked: Tracked, status: OrderStatus, fx: Effects, *, reason: str | None = None,
                 force: bool = False, everything: bool = False) -> None:
         fresh = tuple(tracked.fills.values()) if everything else tuple(
             f for tid, f in tracked.fills.items() if tid not in tracked.reported)
@@ -838,28 +587,13 @@ class MexcAccountAdapter:
         tracked.last_status = status
         fx.reports.append(self._make(tracked, status, fresh, reason=reason))
 
-    def _make(self, tracked: _Tracked, status: OrderStatus, fills: tuple[Fill, ...], *, reason: str | None = None,
+    def _make(self, tracked: Tracked, status: OrderStatus, fills: tuple[Fill, ...], *, reason: str | None = None,
               cancel_failed: bool = False) -> ExecutionReport:
         return ExecutionReport(
             user_id=tracked.order.user_id, order_id=tracked.order.order_id, status=status,
             fills=tuple(sorted(fills, key=lambda f: (f.time, f.trade_id))), reason=reason,
             time=self._clock.now_ms(), cancel_failed=cancel_failed,
         )
-
-
-def _unanswered(error: Exception) -> str:
-    """Why the exchange could not answer, as a caller is told."""
-    if isinstance(error, MexcAuthError) and error.refuses_key:
-        return f"MEXC refused the account's API key: {error.msg} ({error.code})"
-    if isinstance(error, MexcError):
-        return f"the exchange could not answer: {error.msg} ({error.code})"
-    return f"the exchange could not answer: {error!r}"
-
-
-def _describe(error: Exception | None) -> str:
-    if isinstance(error, MexcError):
-        return f"{error.code}: {error.msg}"
-    return repr(error)
 
 
 __all__ = ["MexcAccountAdapter", "Effects", "Finding", "Swept", "Orphan", "BalancesRead", "account_io"]
