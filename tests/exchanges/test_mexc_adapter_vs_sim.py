@@ -360,3 +360,16 @@ def test_an_order_with_more_fills_than_one_answer_holds_is_read_page_by_page() -
     rest = _PagedTrades(trades)
     assert [t.id for t in account_io.trades_of(rest, "BTCUSDT", "x1")] == [t.id for t in trades]  # type: ignore[arg-type]
     assert rest.calls <= 4
+
+
+def test_a_creation_push_ahead_of_a_crossing_orders_answer_does_not_report_it_new(world) -> None:
+    clock, simulator, adapter, drive = world
+    ask = adapter.rest.book_ticker("BTCUSDT").ask_price
+    o = order("13", price=str(ask * 2))  # crosses the book: fills as it lands
+    assert drive(adapter.submit(o, look_after=True), hold=True) == []
+    [job] = drive.held
+    drive.held.clear()
+    answer = account_io.run(adapter.rest, job)  # placed (and filled); its answer is still on the way
+    assert drive(adapter.on_push(order_push(adapter, o, status=1))) == []  # the creation push comes first
+    [report] = drive(adapter.on_result(job, answer))
+    assert report.status == "FILLED" and executed([report]) == Decimal("0.001")

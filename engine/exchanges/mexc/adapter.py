@@ -274,6 +274,11 @@ class MexcAccountAdapter(AccountSweeps):
                 return fx
             self._arrived(tracked, body.id, fx)
             tracked.executed = max(tracked.executed, body.cumulative_quantity)
+            if status == "NEW" and tracked.look_after:
+                # Only its creation, which may come ahead of the answer to the placement:
+                # an order expected to trade at once reports what the look after it finds.
+                self._drive(tracked, now, fx)
+                return fx
             self._advance(tracked, status, now, fx)
             if tracked.phase != "ended":
                 self._drive(tracked, now, fx)
