@@ -131,10 +131,12 @@ class ExchangeGateway(EngineActor):
             self.log.info("gateway.untracked_order", user_id=orphan.user_id, client_order_id=orphan.order.client_order_id,
                           status=orphan.order.status)
             self.system.tell_portfolio(orphan.user_id, OrphanFound(orphan.order))
+        # Answers to a portfolio's own requests: one that passivated meanwhile is not woken
+        # for them (what changed reached it as Execution, which does wake it).
         for read in fx.balances:
-            self.system.tell_portfolio(read.user_id, BalancesFetched(read.token, read.totals, read.error))
+            self.system.tell_live_portfolio(read.user_id, BalancesFetched(read.token, read.totals, read.error))
         for swept in fx.swept:
-            self.system.tell_portfolio(
+            self.system.tell_live_portfolio(
                 swept.user_id, Reconciled(swept.token, tuple(swept.updated), tuple(swept.resent), swept.error))
         for finding in fx.findings:
             self.system.record_finding(finding.user_id, finding.order_id, f"{finding.kind}: {finding.detail}")

@@ -367,6 +367,19 @@ class ActorSystem:
                     raise
         raise AssertionError("unreachable")
 
+    def tell_live_portfolio(self, user_id: str, message: Any) -> None:
+        """A message only a running portfolio can use (the answer to its own request):
+        it does not start one that passivated since."""
+        with self._lock:
+            ref = self._portfolios.get(user_id)
+        try:
+            if ref is not None:
+                ref.tell(message)
+                return
+        except pykka.ActorDeadError:
+            pass
+        log.info("portfolio.message_dropped", user_id=user_id, message=type(message).__name__)
+
     def tell_portfolio(self, user_id: str, message: Any) -> None:
         for attempt in (1, 2):
             try:
