@@ -63,11 +63,13 @@ class _Reconciling:
     """One reconciliation under way: the gateway sweeps, then (with nothing open) the
     balances are read; ``future`` resolves with the number of differences."""
 
-    __slots__ = ("future", "quiet", "since", "updated", "resent", "adopted")
+    __slots__ = ("future", "quiet", "since", "updated", "resent", "adopted", "swept", "covered")
 
     def __init__(self, future: Future[int] | None, quiet: bool) -> None:
         self.future = future
         self.quiet = quiet
+        self.swept = False  # the gateway's sweep for it is over
+        self.covered: list[Future[int]] = []  # earlier ones whose own Track was lost: this answers them
         self.since = time.monotonic()
         self.updated: list[str] = []
         self.resent: list[str] = []
@@ -433,11 +435,21 @@ class PortfolioActor(EngineActor):
             rec = self._reconciling[token] = _Reconciling(None, True)
         rec.updated.extend(message.updated)
         rec.resent.extend(message.resent)
+        rec.swept = True
+        # An earlier reconciliation still waiting for its sweep lost its Track (to a
+        # gateway that was stopping): this later sweep looked at everything it asked for.
+        for earlier, other in list(self._reconciling.items()):
+            if message.token is not None and earlier < token and not other.swept:
+                del self._reconciling[earlier]
+                if other.future is not None:
+                    rec.covered.append(other.future)
         if message.error is not None:
             self.log.warning("portfolio.reconcile_failed", user_id=self.user_id, error=message.error)
-            if not rec.quiet and rec.future is not None and not rec.future.done():
+            waiting = [f for f in [rec.future, *rec.covered] if f is not None and not f.done()]
+            if not rec.quiet or rec.covered:
                 self._reconciling.pop(token, None)
-                rec.future.set_exception(ExchangeUnavailable(message.error))
+                for future in waiting:
+                    future.set_exception(ExchangeUnavailable(message.error))
                 return
         if self._nothing_open():
             try:
@@ -477,9 +489,10 @@ class PortfolioActor(EngineActor):
             )
             self.system.record_reconciliation(record)
             self.log.warning("portfolio.reconciled", **msgspec.structs.asdict(record))
-        if rec.future is not None:
-            count = len(rec.updated) + len(rec.resent) + len(rec.adopted) + len(adjusted)
-            _resolve_after(self._last_append, rec.future, count)
+        count = len(rec.updated) + len(rec.resent) + len(rec.adopted) + len(adjusted)
+        for future in [rec.future, *rec.covered]:
+            if future is not None:
+                _resolve_after(self._last_append, future, count)
 
     def _nothing_open(self) -> bool:
         return not (self.state.open_orders() or self._placing or self._canceling)

@@ -388,6 +388,12 @@ class Run:
 
     def state(self) -> str:
         """What the gateway and the portfolio hold, for a failure's message."""
+        try:
+            return self._state()
+        except Exception as exc:  # noqa: BLE001 - a failure's message must not fail itself
+            return f"(state unavailable: {exc!r})"
+
+    def _state(self) -> str:
         gateway = self.system._refs.get(("gateway", self.account))
         portfolio = self.system._portfolios.get(self.user)
         out = []
