@@ -1,13 +1,17 @@
-"""ExchangeGateway: one per exchange account; the single owner of its orders' lives
-at the exchange.
+"""The exchange gateway: each exchange account's single owner of its orders' lives at
+the exchange, hosted (as virtual actors) by a few ``GatewayHost`` actors.
 
-Orders, cancels and portfolios' open orders arrive by ``tell``; everything the
-gateway learns goes back to the owning PortfolioActor as messages (Execution,
+Orders, cancels and portfolios' open orders arrive by ``tell``; everything an
+account's gateway learns goes back to the owning portfolio as messages (Execution,
 OrphanFound, Reconciled, BalancesFetched), so no portfolio ever waits on the
 exchange. The adapter decides; the REST calls it asks for run on the engine's
-exchange I/O workers (``ExchangeIO``) and come back here as ``JobDone``, so the
-gateway itself never blocks on the network: a push is handled while an order's
-answer is still out. Re-checks are due times looked at on ``GatewayTick``.
+exchange I/O workers (``ExchangeIO``) and come back as ``JobDone``, so a host never
+blocks on the network: a push is handled while an order's answer is still out.
+Re-checks are due times looked at on ``GatewayTick``.
+
+An account's gateway lives while it follows anything (an order, a sweep, a call out);
+idle, it lets go of its REST client and user stream, and the next order or push
+for the account starts it again.
 """
 
 from __future__ import annotations
@@ -16,10 +20,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
-import pykka
 import structlog
 
-from actors.base import EngineActor
+from actors.hosting import Entity, EntityHost, ToEntity
 from actors.messages import (
     Adopt,
     BalancesFetched,
@@ -56,14 +59,10 @@ class ExchangeIO:
             raise ValueError("workers must be at least 1")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange-io")
 
-    def run(self, rest: Any, job: Job, reply_to: pykka.ActorRef) -> None:
+    def run(self, rest: Any, job: Job, reply: Callable[[JobDone], None]) -> None:
         def done(future: Future[Any]) -> None:
             error = future.exception()
-            message = JobDone(job, None if error else future.result(), error)
-            try:
-                reply_to.tell(message)
-            except pykka.ActorDeadError:
-                log.info("gateway.job_answer_dropped", kind=job.kind, client_order_id=job.client_id)
+            reply(JobDone(job, None if error else future.result(), error))
 
         try:
             self._pool.submit(account_io.run, rest, job).add_done_callback(done)
@@ -74,26 +73,45 @@ class ExchangeIO:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class ExchangeGateway(EngineActor):
+class AccountGateway(Entity):
     kind = "gateway"
+    wants_ticks = True
 
-    def __init__(self, system: Any, account: str, make_adapter: Callable[[], Any]) -> None:
-        super().__init__(system, key=account)
+    def __init__(self, system: Any, account: str, host: GatewayHost) -> None:
+        super().__init__(system, account)
         self.account = account
-        self._make_adapter = make_adapter
+        self._host = host
         self.adapter: Any = None
         self._probed_at = 0.0
+        self._jobs_out = 0
+        self._keep = account in system.venue.accounts_at_start()  # a real account is always followed
 
-    def started(self) -> None:
-        self.adapter = self._make_adapter()
+    def activate(self) -> None:
+        self.adapter = self.system.venue.make_adapter(self.account)
+        self.system.start_account_stream(self.account)
 
-    def stopping(self) -> None:
+    def deactivate(self) -> None:
+        self.system.stop_account_stream(self.account)
         if self.adapter is not None:
             self.system.venue.release_adapter(self.adapter)
+            self.adapter = None
+
+    def can_passivate(self, idle_seconds: float, now: float) -> bool:
+        if self._keep or self._jobs_out or now - self.last_active < idle_seconds:
+            return False
+        stats = self.adapter.stats()
+        return not (stats["orders"] or stats["sweeping"])
+
+    def tick(self, now: float) -> None:
+        self._probe_refused_key()
+        self._apply(self.adapter.tick())
 
     def handle(self, message: Any) -> Any:
         adapter = self.adapter
+        if not isinstance(message, GatewayStatus):
+            self.last_active = time.monotonic()
         if isinstance(message, JobDone):
+            self._jobs_out -= 1
             self._apply(adapter.on_result(message.job, message.result, message.error))
         elif isinstance(message, PrivatePush):
             self._apply(adapter.on_push(message.push))
@@ -102,7 +120,8 @@ class ExchangeGateway(EngineActor):
         elif isinstance(message, CancelAtExchange):
             self._apply(adapter.cancel(message.order))
         elif isinstance(message, Track):
-            self._apply(adapter.track(list(message.orders), user_id=message.user_id, token=message.token))
+            self._apply(adapter.track(list(message.orders), user_id=message.user_id, token=message.token,
+                                      sweep=message.sweep))
         elif isinstance(message, Adopt):
             self._apply(adapter.adopt(message.order, message.exchange_id, message.fills))
         elif isinstance(message, FetchBalances):
@@ -110,8 +129,7 @@ class ExchangeGateway(EngineActor):
         elif isinstance(message, StreamReconnected):
             self._apply(adapter.sweep_now())  # pushes may have been missed while away
         elif isinstance(message, GatewayTick):
-            self._probe_refused_key()
-            self._apply(adapter.tick())
+            self.tick(time.monotonic())
         elif isinstance(message, GatewayStatus):
             stats = dict(adapter.stats())
             if message.user_id is not None:
@@ -121,9 +139,13 @@ class ExchangeGateway(EngineActor):
             raise TypeError(f"unexpected message {message!r}")
         return None
 
+    def _run(self, job: Job) -> None:
+        self._jobs_out += 1
+        self.system.exchange_io.run(self.adapter.rest, job, self._host.reply_for(self.account))
+
     def _apply(self, fx: Effects) -> None:
         for job in fx.jobs:
-            self.system.exchange_io.run(self.adapter.rest, job, self.actor_ref)
+            self._run(job)
         for report in fx.reports:
             self.system.tell_portfolio(report.user_id, Execution(report))
         for orphan in fx.orphans:
@@ -148,7 +170,7 @@ class ExchangeGateway(EngineActor):
         if not getattr(rest, "refused_key", None) or time.monotonic() - self._probed_at < PROBE_EVERY_SECONDS:
             return
         self._probed_at = time.monotonic()
-        self.system.exchange_io.run(rest, Job("probe"), self.actor_ref)
+        self._run(Job("probe"))
 
     def _marketable(self, order: ExchangeOrder) -> bool:
         """A MARKET order, or a LIMIT order priced through the book, fills as it
@@ -162,3 +184,33 @@ class ExchangeGateway(EngineActor):
         if book is None:
             return False
         return order.price >= book.ask if order.side == "BUY" else order.price <= book.bid
+
+
+class GatewayHost(EntityHost):
+    """Hosts the gateways of the accounts that hash to it."""
+
+    kind = "gateways"
+
+    def __init__(self, system: Any, index: int) -> None:
+        super().__init__(system, str(index), entity_kind="gateway",
+                         factory=lambda account: AccountGateway(system, account, self),
+                         max_live=1 << 30)  # an account with orders open is never let go
+
+    def reply_for(self, account: str) -> Callable[[JobDone], None]:
+        ref = self.actor_ref
+
+        def reply(message: JobDone) -> None:
+            try:
+                # An answer for a gateway that is gone (it failed) does not start a new
+                # one: that one knows nothing of the job.
+                ref.tell(ToEntity(account, message, live_only=True))
+            except Exception:  # noqa: BLE001 - the host stopped: the engine is stopping
+                log.info("gateway.job_answer_dropped", kind=message.job.kind, client_order_id=message.job.client_id)
+
+        return reply
+
+    def handle_own(self, message: Any) -> Any:
+        if isinstance(message, GatewayTick):
+            self.tick_entities(time.monotonic())
+            return None
+        return super().handle_own(message)

@@ -87,7 +87,8 @@ class AwaitRestored(msgspec.Struct, frozen=True):
 
 
 class Passivate(msgspec.Struct, frozen=True):
-    """tell: stop if idle for ``idle_seconds`` with nothing open."""
+    """ask (to an entity): passivate now if idle for ``idle_seconds`` and nothing under
+    way needs this activation; True if it is not active afterwards."""
 
     idle_seconds: float
 
@@ -135,13 +136,16 @@ class CancelAtExchange(msgspec.Struct, frozen=True):
 
 
 class Track(msgspec.Struct, frozen=True):
-    """tell: a portfolio's open orders (at its start, after its gateway was lost, or
-    to reconcile): the gateway follows each and sweeps the account. Whatever it finds
-    comes back as Execution (and OrphanFound) messages, then Reconciled(token)."""
+    """tell: a portfolio's open orders (at its activation, after its gateway was lost,
+    or to reconcile): the gateway follows each and sweeps the account, unless it
+    already followed them all and has swept since it started (``sweep`` forces one).
+    Whatever it finds comes back as Execution (and OrphanFound) messages, then
+    Reconciled(token)."""
 
     user_id: str
     orders: tuple[ExchangeOrder, ...]
     token: int
+    sweep: bool = True
 
 
 class Adopt(msgspec.Struct, frozen=True):

@@ -1,4 +1,5 @@
-"""PortfolioActor: one per user, started on first use, stopped when idle.
+"""The portfolio: one per user, a virtual actor (``actors.hosting``) activated by
+anything addressed to the user and passivated when idle, open orders or not.
 
 It owns the user's balances and orders. Commands are decided by the pure
 functions of ``engine.portfolio``; the resulting events go to the journal and
@@ -16,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from actors.base import EngineActor
+from actors.hosting import Entity, EntityHost, Reloading
 from actors.messages import (
     Adopt,
     AwaitRestored,
@@ -36,7 +37,6 @@ from actors.messages import (
     LoadOrders,
     LoadStream,
     OrphanFound,
-    Passivate,
     Place,
     Reconcile,
     Reconciled,
@@ -97,11 +97,11 @@ def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any 
         durable.add_done_callback(done)
 
 
-class PortfolioActor(EngineActor):
+class Portfolio(Entity):
     kind = "portfolio"
 
     def __init__(self, system: Any, user_id: str) -> None:
-        super().__init__(system, key=user_id)
+        super().__init__(system, user_id)
         self.user_id = user_id
         self.stream = user_stream(user_id)
         self.state = PortfolioState(user_id)
@@ -112,14 +112,13 @@ class PortfolioActor(EngineActor):
         self._canceling: dict[str, tuple[Ticket, float]] = {}  # order id -> (ticket, monotonic time sent)
         self._last_append: Future[int] | None = None
         self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
-        self._last_active = time.monotonic()
         self._since_snapshot = 0  # events since the newest snapshot
         rate = system.config.order_rate_limit
         self._bucket = TokenBucket(rate, burst=max(rate * 2, 1))
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def started(self) -> None:
+    def activate(self) -> None:
         load = self.system.ask_persistence(LoadStream(self.stream))
         if load.snapshot is not None:
             _, version, payload = load.snapshot
@@ -153,8 +152,8 @@ class PortfolioActor(EngineActor):
         refused = self._refused_append()
         if refused is not None:
             # The state holds events the journal did not take: start again from the journal.
-            self._crash(refused, during="journal append")
-            raise ActorUnavailable("the portfolio is reloading from the journal; retry")
+            self.broken = refused
+            raise Reloading("the portfolio is reloading from the journal; retry")
         if isinstance(message, Execution):
             return self._on_execution(message.report)
         if isinstance(message, OrphanFound):
@@ -163,13 +162,11 @@ class PortfolioActor(EngineActor):
             return self._on_reconciled(message)
         if isinstance(message, BalancesFetched):
             return self._on_balances(message)
-        if isinstance(message, Passivate):
-            return self._passivate(message.idle_seconds)
         if isinstance(message, Reconcile):
             return self._reconcile_now(quiet=message.quiet)
         if isinstance(message, AwaitRestored):
             return self._restored
-        self._last_active = time.monotonic()  # only a user's request counts as activity
+        self.last_active = time.monotonic()  # only a user's request counts as activity
         if isinstance(message, Place):
             return self._place(message)
         if isinstance(message, Cancel):
@@ -216,7 +213,7 @@ class PortfolioActor(EngineActor):
 
         info = self.system.catalog.get(cmd.symbol)
         validate(cmd, info)
-        self.system.gateway(self.user_id)  # refuses a user with no exchange account
+        self.system.account_of(self.user_id)  # refuses a user with no exchange account
         problem = self.system.venue.account_problem()
         if problem is not None:
             # Refused before it is accepted: nothing is journaled, and a retry with the
@@ -391,7 +388,7 @@ class PortfolioActor(EngineActor):
     def _reconcile_now(self, *, quiet: bool) -> Future[int]:
         future: Future[int] = Future()
         try:
-            self.system.gateway(self.user_id)
+            self.system.account_of(self.user_id)
         except NoExchangeAccount:
             future.set_result(0)  # nothing to reconcile with
             return future
@@ -399,7 +396,7 @@ class PortfolioActor(EngineActor):
         token = next(self._tokens)
         orders = tuple(ExchangeOrder.from_order(o) for o in self.state.open_orders())
         try:
-            self.system.tell_gateway(self.user_id, Track(self.user_id, orders, token))
+            self.system.tell_gateway(self.user_id, Track(self.user_id, orders, token, sweep=not quiet))
             # A cancel still waiting for its answer goes again: a gateway that restarted
             # lost it (a second one of an order being canceled is harmless).
             for order_id in list(self._canceling):
@@ -611,7 +608,7 @@ class PortfolioActor(EngineActor):
         try:
             durable = self.system.append(self.stream, events, snapshot)
         except ActorUnavailable as exc:
-            self._crash(exc, during="journal append")
+            self.broken = exc
             raise
         self._last_append = durable
         self._unconfirmed.append(durable)
@@ -628,18 +625,28 @@ class PortfolioActor(EngineActor):
         self._unconfirmed = pending
         return None
 
-    def _passivate(self, idle_seconds: float) -> bool:
-        idle = time.monotonic() - self._last_active
+    def can_passivate(self, idle_seconds: float, now: float) -> bool:
+        """Idle that long, and nothing under way that only this activation could
+        finish: no caller waiting on a placement, a cancel or a reconciliation, no
+        append not yet durable. Open orders do not keep it: the gateway follows them,
+        and their fills activate the portfolio again."""
         self._forget_stale_reconciliations()
-        # A quiet reconciliation (a start's, a reconnect's) is let go with the actor: its
-        # next activation reconciles again. One a caller waits on is seen through.
+        # A quiet reconciliation (a start's, a reconnect's) is let go with the activation:
+        # the next one hands the open orders to the gateway again.
         waited_on = any(not rec.quiet for rec in self._reconciling.values())
-        if idle < idle_seconds or waited_on or not self._nothing_open():
+        if now - self.last_active < idle_seconds or waited_on or self._placing or self._canceling:
             return False
-        if self._last_append is not None and not self._last_append.done():
-            return False
-        if self.system.release_portfolio(self.user_id, self.actor_ref):
-            self.log.info("portfolio.passivated", user_id=self.user_id, idle_seconds=round(idle, 1))
-            self._stop()
-            return True
-        return False
+        return self._last_append is None or self._last_append.done()
+
+
+class PortfolioHost(EntityHost):
+    """Hosts the portfolios of the users that hash to it, at most its share of
+    PORTFOLIO_MAX_LIVE at a time."""
+
+    kind = "portfolios"
+
+    def __init__(self, system: Any, index: int) -> None:
+        config = system.config
+        super().__init__(system, str(index), entity_kind="portfolio",
+                         factory=lambda user_id: Portfolio(system, user_id),
+                         max_live=-(-config.portfolio_max_live // config.portfolio_hosts))

@@ -24,7 +24,8 @@ import structlog
 
 from actors.bridge import TaskHandle, TrioBridge
 from actors.conflation import Conflator
-from actors.gateway import ExchangeGateway, ExchangeIO
+from actors.gateway import ExchangeIO, GatewayHost
+from actors.hosting import Activate, DropAll, FailEntity, PassivateIdle, Refused, Reloading, ToEntity, host_index
 from actors.market import MarketActor
 from actors.messages import (
     ActorFailed,
@@ -37,7 +38,6 @@ from actors.messages import (
     UsersWithOpenOrders,
     GetTicker,
     Halt,
-    Passivate,
     AwaitRestored,
     GatewayStatus,
     PrivatePush,
@@ -50,7 +50,7 @@ from actors.messages import (
 )
 from actors.venue import NoExchangeAccount, Venue, make_venue
 from actors.persistence import PersistenceActor
-from actors.portfolio import PortfolioActor
+from actors.portfolio import PortfolioHost
 from actors.risk import RiskSupervisor
 from engine.clock import Clock, SystemClock
 from engine.config import Config
@@ -67,7 +67,6 @@ from persistence.lock import DatabaseLock
 
 log = structlog.get_logger(__name__)
 
-SINGLETONS = ("persistence", "risk", "gateway")
 PRUNE_EVERY_SECONDS = 3600.0
 START_TIMEOUT_SECONDS = 300.0
 RESTORE_WAIT_SECONDS = 20.0  # open orders back on the exchange before serving (gunicorn's boot timeout is 60 s)
@@ -86,7 +85,8 @@ class ActorSystem:
         self._lock = threading.RLock()
         self._stream_lock = threading.Lock()  # never taken on the trio thread
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
-        self._portfolios: dict[str, pykka.ActorRef] = {}
+        self._live: dict[str, dict[str, int]] = {"portfolio": {}, "gateway": {}}  # kind -> key -> activation
+        self._activations = 0
         self._last_failure: dict[tuple[str, str], str] = {}
         self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
         self._account_streams: dict[str, TaskHandle] = {}
@@ -131,9 +131,10 @@ class ActorSystem:
                 ).start()
             self._load_reconciliations()
             self._start_singleton("risk", "risk")
-            for account in self.venue.accounts_at_start():
-                self._start_singleton("gateway", account)
-                self.ask(self.ref("gateway", account), GatewayStatus())  # waits until it is ready
+            for index in range(self.config.gateway_hosts):
+                self._start_singleton("gateways", str(index))
+            for index in range(self.config.portfolio_hosts):
+                self._start_singleton("portfolios", str(index))
             for symbol in self.venue.market_symbols:
                 self._start_singleton("market", symbol)
             self.bridge.start()
@@ -141,7 +142,7 @@ class ActorSystem:
             for name, task in self.venue.background(self):
                 self.bridge.spawn(name, task)
             for account in self.venue.accounts_at_start():
-                self._start_account_stream(account)
+                self.ask_account(account, GatewayStatus())  # started, with its user stream
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
             self.bridge.every("gateway-timers", GATEWAY_TICK_SECONDS, self.tick_gateways)
             # Whoever has orders open is reconciled now, not at their next request: the
@@ -152,7 +153,7 @@ class ActorSystem:
             for account in self.venue.accounts_at_start():
                 restoring += [u for u in self.venue.users_of(account, []) if u not in restoring]
             for user_id in restoring:
-                self.portfolio(user_id)  # they start (and reconcile) side by side
+                self.portfolio_host(user_id).tell(Activate(user_id))  # they start (and reconcile) side by side
             self._await_restored(restoring)
         except BaseException:
             self.stop()
@@ -191,11 +192,7 @@ class ActorSystem:
         if self.turso is not None:
             self.turso.stop()
         self.bridge.stop()
-        with self._lock:
-            portfolios = list(self._portfolios.values())
-            self._portfolios.clear()
-        self._stop_refs(portfolios)
-        for kind in ("market", "gateway", "risk", "persistence"):
+        for kind in ("portfolios", "market", "gateways", "risk", "persistence"):
             with self._lock:
                 refs = [ref for (k, _), ref in self._refs.items() if k == kind]
             self._stop_refs(refs)
@@ -294,49 +291,45 @@ class ActorSystem:
             raise ActorUnavailable(f"{kind} {key} is not running" + (f" ({reason})" if reason else ""))
         return ref
 
-    def portfolio(self, user_id: str) -> pykka.ActorRef:
-        """The user's PortfolioActor, started (from the journal) if needed."""
-        with self._lock:
-            ref = self._portfolios.get(user_id)
-            if ref is not None and ref.is_alive():
-                return ref
-            if not self._running and self.started_at is not None:
-                raise ActorUnavailable("the engine is stopping")
-            ref = PortfolioActor.start(self, user_id)
-            self._portfolios[user_id] = ref
-            return ref
+    def portfolio_host(self, user_id: str) -> pykka.ActorRef:
+        """The actor hosting the user's portfolio (it activates it when addressed)."""
+        return self._host("portfolios", user_id, self.config.portfolio_hosts)
 
-    def live_portfolios(self) -> list[tuple[str, pykka.ActorRef]]:
-        with self._lock:
-            return [(u, r) for u, r in self._portfolios.items() if r.is_alive()]
+    def gateway_host(self, account: str) -> pykka.ActorRef:
+        return self._host("gateways", account, self.config.gateway_hosts)
 
-    def release_portfolio(self, user_id: str, ref: pykka.ActorRef) -> bool:
-        """Passivation: forget ``ref`` if it is still the user's actor."""
-        with self._lock:
-            if self._portfolios.get(user_id) is not ref:
-                return False
-            del self._portfolios[user_id]
-            # In the same breath: a request that starts the user again finds no gateway
-            # and starts a fresh one with its stream.
-            released = self._release_account(user_id) if self.venue.accounts_per_user else None
-        if released is not None:
-            gateway, stream = released
-            if stream is not None:
-                stream.cancel()
-            if gateway is not None:
-                gateway.stop(block=False)
-        return True
+    def _host(self, kind: str, key: str, hosts: int) -> pykka.ActorRef:
+        if not self._running and self.started_at is not None:
+            raise ActorUnavailable("the engine is stopping")
+        return self.ref(kind, str(host_index(key, hosts)))
 
-    def _release_account(self, user_id: str) -> tuple[pykka.ActorRef | None, TaskHandle | None] | None:
-        """A passivated user's own exchange account lets go of its gateway and user
-        stream too (nothing is open on it); the next use starts both again.
-        Called with the lock held."""
-        try:
-            account = self.venue.account_for(user_id)
-        except EngineError:
-            return None
-        log.info("account.released", account=account, user_id=user_id)
-        return self._refs.pop(("gateway", account), None), self._account_streams.pop(account, None)
+    def live_portfolios(self) -> list[str]:
+        """Users whose portfolio is active now."""
+        with self._lock:
+            return list(self._live["portfolio"])
+
+    def live_gateways(self) -> list[str]:
+        with self._lock:
+            return list(self._live["gateway"])
+
+    def activation(self, kind: str, key: str) -> int | None:
+        """Which activation of the entity is live (they are numbered), if one is."""
+        with self._lock:
+            return self._live.get(kind, {}).get(key)
+
+    def entity_activated(self, kind: str, key: str) -> None:
+        with self._lock:
+            self._activations += 1
+            self._live.setdefault(kind, {})[key] = self._activations
+
+    def entity_passivated(self, kind: str, key: str) -> None:
+        with self._lock:
+            self._live.setdefault(kind, {}).pop(key, None)
+
+    def check_not_quarantined(self, kind: str, key: str) -> None:
+        if (kind, key) in self._quarantined:
+            what = "the gateway of account" if kind == "gateway" else f"the {kind} of"
+            raise ActorUnavailable(f"{what} {key} keeps failing; trading is halted")
 
     # -- talking to actors ---------------------------------------------------------------------
 
@@ -344,53 +337,50 @@ class ActorSystem:
         """Ask with a deadline; a dead or silent actor becomes a clear error."""
         timeout = self.config.ask_timeout_seconds if timeout is None else timeout
         try:
-            return ref.ask(message, timeout=timeout)
+            answer = ref.ask(message, timeout=timeout)
         except pykka.ActorDeadError:
             reason = next((self._last_failure.get(k) for k, r in list(self._refs.items()) if r is ref), None)
             suffix = f": {reason}" if reason else ""
-            raise ActorUnavailable(f"{ref.actor_class.__name__} stopped before answering{suffix}") from None
+            raise ActorUnavailable(f"{self._name_of(ref, message)} stopped before answering{suffix}") from None
         except pykka.Timeout:
-            raise EngineTimeout(f"{ref.actor_class.__name__} did not answer within {timeout:g}s") from None
+            raise EngineTimeout(f"{self._name_of(ref, message)} did not answer within {timeout:g}s") from None
+        if isinstance(answer, Refused):
+            raise answer.error
+        return answer
+
+    @staticmethod
+    def _name_of(ref: pykka.ActorRef, message: Any) -> str:
+        if isinstance(message, ToEntity):
+            kind = "the portfolio of" if ref.actor_class.__name__ == "PortfolioHost" else "the gateway of"
+            return f"{kind} {message.key}"
+        return ref.actor_class.__name__
 
     def ask_portfolio(self, user_id: str, message: Any, timeout: float | None = None) -> Any:
-        # A passivated actor rejects queued messages with ActorDeadError before
-        # touching them, so one retry on a fresh actor is safe.
+        # A portfolio that refused a message because it must reload from the journal
+        # did nothing with it: one retry meets the reloaded one.
         for attempt in (1, 2):
-            ref = self.portfolio(user_id)
             try:
-                return self.ask(ref, message, timeout)
-            except ActorUnavailable:
+                return self.ask(self.portfolio_host(user_id), ToEntity(user_id, message), timeout)
+            except Reloading:
                 if attempt == 2:
-                    reason = self._last_failure.get(("portfolio", user_id))
-                    if reason:
-                        raise ActorUnavailable(f"portfolio of {user_id} could not start: {reason}") from None
                     raise
         raise AssertionError("unreachable")
 
     def tell_live_portfolio(self, user_id: str, message: Any) -> None:
-        """A message only a running portfolio can use (the answer to its own request):
-        it does not start one that passivated since."""
-        with self._lock:
-            ref = self._portfolios.get(user_id)
-        try:
-            if ref is not None:
-                ref.tell(message)
-                return
-        except pykka.ActorDeadError:
-            pass
-        log.info("portfolio.message_dropped", user_id=user_id, message=type(message).__name__)
+        """A message only an active portfolio can use (the answer to its own request):
+        it does not activate one that passivated since."""
+        self._tell_host(self.portfolio_host, user_id, ToEntity(user_id, message, live_only=True))
 
     def tell_portfolio(self, user_id: str, message: Any) -> None:
-        for attempt in (1, 2):
-            try:
-                self.portfolio(user_id).tell(message)
-                return
-            except ActorUnavailable:  # the engine is stopping: the journal has what counts
-                log.info("portfolio.message_dropped", user_id=user_id, message=type(message).__name__)
-                return
-            except pykka.ActorDeadError:
-                if attempt == 2:
-                    log.error("portfolio.message_lost", user_id=user_id, message=type(message).__name__)
+        self._tell_host(self.portfolio_host, user_id, ToEntity(user_id, message))
+
+    def _tell_host(self, host: Callable[[str], pykka.ActorRef], key: str, envelope: ToEntity) -> None:
+        try:
+            host(key).tell(envelope)
+        except ActorUnavailable:  # stopping, or the host is being restarted: the journal has what counts
+            log.info("entity.message_dropped", key=key, message=type(envelope.message).__name__)
+        except pykka.ActorDeadError:
+            log.error("entity.message_lost", key=key, message=type(envelope.message).__name__)
 
     def ask_market(self, symbol: str, message: Any, timeout: float | None = None) -> Any:
         if ("market", symbol) not in self._refs and symbol in self.catalog:
@@ -400,47 +390,34 @@ class ActorSystem:
     def ask_risk(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("risk", "risk"), message, timeout)
 
-    def gateway(self, user_id: str) -> pykka.ActorRef:
-        """The gateway of the user's exchange account, started if needed. Checked,
-        started and registered under the lock: two threads never start two."""
+    def account_of(self, user_id: str) -> str:
+        """The user's exchange account (NoExchangeAccount if they have none)."""
         account = self.venue.account_for(user_id)
-        with self._lock:
-            ref = self._refs.get(("gateway", account))
-            if ref is not None and ref.is_alive():
-                return ref
-            if ("gateway", account) in self._quarantined:
-                raise ActorUnavailable(f"the gateway of account {account} keeps failing; trading is halted")
-            replaced = ref is not None  # a dead one, not yet restarted by the supervisor
-            ref = self._start_singleton("gateway", account)
-        # Outside the registry lock: starting a stream waits on the trio thread, whose
-        # timers take that lock.
-        self._start_account_stream(account)
-        if replaced:
-            # The supervisor finds this one alive and restarts nothing, so the orders
-            # the dead one followed (a send it had put off, say) are handed over here.
-            log.warning("actor.restarting", kind="gateway", key=account, reason="started again by a caller")
-            self._after_restart("gateway", account)
-        return ref
+        self.check_not_quarantined("gateway", account)
+        return account
 
     def ask_gateway(self, user_id: str, message: Any, timeout: float | None = None) -> Any:
-        return self.ask(self.gateway(user_id), message, timeout)
+        return self.ask_account(self.account_of(user_id), message, timeout)
+
+    def ask_account(self, account: str, message: Any, timeout: float | None = None) -> Any:
+        return self.ask(self.gateway_host(account), ToEntity(account, message), timeout)
 
     def tell_gateway(self, user_id: str, message: Any) -> None:
+        account = self.account_of(user_id)
         try:
-            self.gateway(user_id).tell(message)
+            self.gateway_host(account).tell(ToEntity(account, message))
         except pykka.ActorDeadError:
             raise ActorUnavailable("the exchange gateway is not running") from None
 
-    def tell_account(self, account: str, message: Any) -> None:
-        """For the account's own streams: a message to its gateway, if it runs."""
-        ref = self._refs.get(("gateway", account))
-        if ref is None:
-            log.warning("gateway.message_dropped", account=account, message=type(message).__name__)
-            return
-        try:
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            log.warning("gateway.message_dropped", account=account, message=type(message).__name__)
+    def tell_account(self, account: str, message: Any, *, live_only: bool = False) -> None:
+        """For the account's own streams: a message to its gateway."""
+        self._tell_host(self.gateway_host, account, ToEntity(account, message, live_only=live_only))
+
+    def fail_entity(self, kind: str, key: str, reason: str) -> None:
+        """Drop an entity as if it had failed (for tools and tests): the supervisor
+        restarts it as it would after a crash."""
+        host = self.portfolio_host(key) if kind == "portfolio" else self.gateway_host(key)
+        self.ask(host, FailEntity(key, reason))
 
     def record_finding(self, user_id: str, order_id: str | None, note: str) -> None:
         """Something the gateway found that operators must hear of (an order's fills
@@ -467,19 +444,26 @@ class ActorSystem:
                 self.reconciliations.append(event.record)
 
     def users_of(self, account: str) -> list[str]:
-        return self.venue.users_of(account, [user for user, _ in self.live_portfolios()])
+        return self.venue.users_of(account, self.live_portfolios())
 
-    def _start_account_stream(self, account: str) -> None:
+    def start_account_stream(self, account: str) -> None:
+        """The account's user stream, once (its gateway's activation asks for it)."""
         with self._stream_lock:  # one stream per account, however many threads ask
             if account in self._account_streams or not self.bridge.alive:
                 return
             runner = self.venue.account_streams(
                 account,
                 on_push=lambda push: self.tell_account(account, PrivatePush(push)),
-                on_connected=lambda: self.tell_account(account, StreamReconnected()),
+                on_connected=lambda: self.tell_account(account, StreamReconnected(), live_only=True),
             )
             if runner is not None:
                 self._account_streams[account] = self.bridge.spawn(f"user-stream:{account}", runner)
+
+    def stop_account_stream(self, account: str) -> None:
+        with self._stream_lock:
+            stream = self._account_streams.pop(account, None)
+        if stream is not None:
+            stream.cancel()
 
     def ask_persistence(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("persistence", "journal"), message, timeout)
@@ -512,11 +496,12 @@ class ActorSystem:
             self._refs[("risk", "risk")].tell(Halt(reason=f"journal failure: {exc}", by="system"))
         except (KeyError, pykka.ActorDeadError):
             log.error("supervisor.unreachable", error=repr(exc))
-        with self._lock:
-            portfolios = list(self._portfolios.values())
-            self._portfolios.clear()
-        for ref in portfolios:
-            ref.stop(block=False)
+        for (kind, _), ref in list(self._refs.items()):
+            if kind == "portfolios":
+                try:
+                    ref.tell(DropAll())
+                except pykka.ActorDeadError:
+                    pass
 
     def supervise_tick(self) -> None:
         """On the bridge's timer: keep the supervisor itself alive, then let it work."""
@@ -551,21 +536,24 @@ class ActorSystem:
         for (kind, key), ref in list(self._refs.items()):
             if kind != "risk" and not ref.is_alive() and (kind, key) not in self._quarantined:
                 self.restart(kind, key, reason=self._last_failure.get((kind, key), "found dead"))
-        for _, ref in self.live_portfolios():
-            try:
-                ref.tell(Passivate(self.config.portfolio_idle_seconds))
-            except pykka.ActorDeadError:
-                pass
+        for kind in ("portfolios", "gateways"):
+            for ref in self._refs_of(kind):
+                try:
+                    ref.tell(PassivateIdle(self.config.portfolio_idle_seconds))
+                except pykka.ActorDeadError:
+                    pass
+
+    def _refs_of(self, kind: str) -> list[pykka.ActorRef]:
+        return [ref for (k, _), ref in list(self._refs.items()) if k == kind]
 
     def tick_gateways(self) -> None:
         """On the bridge's timer: each gateway looks at what is due (re-checks,
         resends, its periodic sweep)."""
-        for (kind, _), ref in list(self._refs.items()):
-            if kind == "gateway":
-                try:
-                    ref.tell(GatewayTick())
-                except pykka.ActorDeadError:
-                    pass
+        for ref in self._refs_of("gateways"):
+            try:
+                ref.tell(GatewayTick())
+            except pykka.ActorDeadError:
+                pass
 
     def quarantine(self, kind: str, key: str) -> None:
         """Stop restarting this actor (it keeps crashing) until trading resumes."""
@@ -576,19 +564,22 @@ class ActorSystem:
         return released
 
     def restart(self, kind: str, key: str, *, reason: str) -> bool:
-        """Replace a dead actor with a fresh one built from the journal. The check and
-        the start happen under the lock: two threads never start two."""
+        """Replace a failed actor or entity with a fresh one built from the journal.
+        For an actor the check and the start happen under the lock: two threads
+        never start two. An entity (a portfolio, an account's gateway) was dropped by
+        its host when it failed: activating it again is the restart."""
         if not self._running or (kind, key) in self._quarantined:
             return False
+        if kind in ("portfolio", "gateway"):
+            log.warning("actor.restarting", kind=kind, key=key, reason=reason)
+            host = self.portfolio_host(key) if kind == "portfolio" else self.gateway_host(key)
+            try:
+                host.tell(Activate(key))  # a portfolio hands its open orders to the gateway as it starts
+            except pykka.ActorDeadError:
+                return False
+            self._after_restart(kind, key)
+            return True
         with self._lock:
-            if kind == "portfolio":
-                old = self._portfolios.get(key)
-                if old is not None and old.is_alive():
-                    return False
-                self._portfolios.pop(key, None)
-                log.warning("actor.restarting", kind=kind, key=key, reason=reason)
-                self.portfolio(key)  # eager: it reconciles its open orders as it starts
-                return True
             old = self._refs.get((kind, key))
             if old is not None and old.is_alive():
                 return False
@@ -602,17 +593,40 @@ class ActorSystem:
             self.conflator.renotify(key)
         elif kind == "gateway":
             # Its followed orders died with it: each owner hands them over again.
-            for user_id in self.users_of(key):
-                self.tell_portfolio(user_id, Reconcile(quiet=True))
+            self._reconcile_owners(lambda account: account == key, also=self.users_of(key))
+        elif kind == "gateways":
+            # Every account it hosted lost what it followed.
+            index = int(key)
+            self._reconcile_owners(lambda account: host_index(account, self.config.gateway_hosts) == index,
+                                   also=[u for a in self.venue.accounts_at_start() for u in self.users_of(a)])
         elif kind == "persistence":
             # Appends queued in the dead actor are lost: nothing in memory is trusted.
             self.journal_failed(RuntimeError(f"persistence actor restarted: {self._last_failure.get((kind, key))}"))
+
+    def _reconcile_owners(self, lost: Callable[[str], bool], also: list[str]) -> None:
+        """Users (sleeping or not) with orders open on an account whose gateway lost
+        what it followed hand those orders over again; so do the users in ``also``."""
+        try:
+            users: list[str] = self.ask_persistence(UsersWithOpenOrders())
+        except EngineError as exc:
+            log.warning("supervisor.open_orders_unread", error=exc.message)
+            users = []
+        owners = dict.fromkeys(also)
+        for user_id in users + self.live_portfolios():
+            try:
+                if lost(self.venue.account_for(user_id)):
+                    owners[user_id] = None
+            except EngineError:
+                continue
+        for user_id in owners:
+            self.tell_portfolio(user_id, Reconcile(quiet=True))
 
     def _start_singleton(self, kind: str, key: str) -> pykka.ActorRef:
         factories: dict[str, Callable[[], pykka.ActorRef]] = {
             "persistence": lambda: PersistenceActor.start(self, self.config.database_path),
             "risk": lambda: RiskSupervisor.start(self),
-            "gateway": lambda: ExchangeGateway.start(self, key, lambda: self.venue.make_adapter(key)),
+            "gateways": lambda: GatewayHost.start(self, int(key)),
+            "portfolios": lambda: PortfolioHost.start(self, int(key)),
             "market": lambda: MarketActor.start(self, key),
         }
         ref = factories[kind]()

@@ -51,6 +51,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     web_threads: int = 8
     supervisor_interval_seconds: float = 1.0
     portfolio_idle_seconds: float = 300.0
+    portfolio_max_live: int = 2000  # live portfolios at most; the least recently used passivates first
+    portfolio_hosts: int = 4  # actors (threads) hosting every user's portfolio
+    gateway_hosts: int = 2  # actors (threads) hosting every exchange account's gateway
     mexc_api_key: str | None = None
     mexc_secret_key: str | None = None
     mexc_base_url: str = "https://api.mexc.com"
@@ -243,6 +246,9 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "WEB_THREADS": ("web_threads", _int(1, 256)),
     "SUPERVISOR_INTERVAL_SECONDS": ("supervisor_interval_seconds", _float(0.05, 3600)),
     "PORTFOLIO_IDLE_SECONDS": ("portfolio_idle_seconds", _float(0.1, 86400 * 7)),
+    "PORTFOLIO_MAX_LIVE": ("portfolio_max_live", _int(1, 10_000_000)),
+    "PORTFOLIO_HOSTS": ("portfolio_hosts", _int(1, 64)),
+    "GATEWAY_HOSTS": ("gateway_hosts", _int(1, 64)),
     "MEXC_API_KEY": ("mexc_api_key", _nonempty),
     "MEXC_SECRET_KEY": ("mexc_secret_key", _nonempty),
     "MEXC_BASE_URL": ("mexc_base_url", _url),

@@ -68,7 +68,7 @@ class Actors:
         system = self.client.system
         send(resp, {
             "actors": system.actor_health(),
-            "portfolios": [user for user, _ in system.live_portfolios()],
+            "portfolios": system.live_portfolios(),
             "conflation": {"offered": system.conflator.offered, "delivered": system.conflator.delivered},
         })
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pykka
 import pytest
 
-from actors.gateway import ExchangeGateway
 from actors.messages import Execution, GatewayStatus, Passivate, Reconcile
 from actors.system import ActorSystem
 from engine.clock import ManualClock
@@ -134,8 +133,7 @@ def test_a_market_order_that_never_reached_the_exchange_is_rejected_and_its_user
         assert rejected.status == "REJECTED" and "in time" in (rejected.reason or "")
         assert sim.orders_seen(api_key(system)) == []  # never traded late
         assert wallet(system) == {"USDT": (START, Decimal(0))}
-        portfolio = system.portfolio(USER)
-        assert wait_for(lambda: portfolio.ask(Passivate(0.0)) is True, message="nothing holds the user up")
+        assert wait_for(lambda: system.ask_portfolio(USER, Passivate(0.0)) is True, message="nothing holds the user up")
     finally:
         system.stop()
 
@@ -161,20 +159,28 @@ def test_the_gateway_answers_while_an_order_is_out_at_a_slow_exchange(engine: Ac
 def test_threads_racing_for_a_new_accounts_gateway_start_one(engine: ActorSystem) -> None:
     first_book(engine)
     barrier = threading.Barrier(8)
-    refs: list[pykka.ActorRef] = []
+    answers: list[dict] = []
+    made: list[str] = []
+    make_adapter = engine.venue.make_adapter
+
+    def counting(account: str):  # type: ignore[no-untyped-def]
+        made.append(account)
+        return make_adapter(account)
+
+    engine.venue.make_adapter = counting  # type: ignore[method-assign]
 
     def ask() -> None:
         barrier.wait()
-        refs.append(engine.gateway("bob"))
+        answers.append(engine.ask_gateway("bob", GatewayStatus()))
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
-    assert len(refs) == 8 and len({id(r.actor_urn) for r in refs}) == 1
-    gateways = [r for r in pykka.ActorRegistry.get_by_class(ExchangeGateway) if r.is_alive()]
-    assert len([r for r in gateways if r.proxy().account.get(timeout=5) == "sim:bob"]) == 1
+    assert len(answers) == 8
+    assert made == ["sim:bob"]  # one gateway, one REST client
+    assert engine.live_gateways().count("sim:bob") == 1
     assert [a for a in engine._account_streams if a == "sim:bob"] == ["sim:bob"]
 
 
@@ -263,7 +269,7 @@ def test_a_cancel_that_died_with_its_gateway_is_sent_again_by_the_reconciliation
     ticket = cancel(engine, order.id)
     account = engine.venue.account_for(USER)
     wait_for(lambda: engine.ask_gateway(USER, GatewayStatus())["busy"] == 0, message="the cancel was turned away")
-    engine.ref("gateway", account).stop()  # the cancel it was to send later dies with it
+    engine.fail_entity("gateway", account, "lost")  # the cancel it was to send later dies with it
     assert settled(ticket).status == "CANCELED"  # the restarted gateway's owner sends it again
     [on_exchange] = [o for o in engine.venue.exchange_orders(USER) if o.client_order_id == sent_as(order)]  # type: ignore[attr-defined]
     assert on_exchange.status == "CANCELED"

@@ -284,7 +284,6 @@ def test_resting_orders_are_back_on_the_exchange_by_the_time_start_returns(syste
     try:
         # No waiting: the API serves only after start, and its first request may move the price.
         assert any(o.client_order_id == sent_as(resting) and o.is_open for o in again.venue.exchange_orders(USER))
-        assert USER in dict(again.live_portfolios())
         again.set_paper_price(SYMBOL, Decimal(79000))
         filled = wait_for(lambda: (o := get_order(again, resting.id)).status == "FILLED" and o)
         assert all(f.price == Decimal(80000) and f.is_maker for f in filled.fills)  # at its own price, as maker
@@ -295,16 +294,15 @@ def test_resting_orders_are_back_on_the_exchange_by_the_time_start_returns(syste
 def test_a_crashed_portfolio_is_restarted_by_the_supervisor_with_the_same_state(system: ActorSystem) -> None:
     trade_a_little(system)
     wallet_before, orders_before = wallet(system), orders(system)
-    old = system.portfolio(USER)
-    old.tell(object())  # an unknown message crashes the actor
+    old = system.activation("portfolio", USER)
+    system.tell_portfolio(USER, object())  # an unknown message: the portfolio fails
 
     def successor():
-        ref = dict(system.live_portfolios()).get(USER)
-        return ref if ref is not None and ref is not old else None
+        now = system.activation("portfolio", USER)
+        return now if now is not None and now != old else None
 
     new = wait_for(successor, timeout=5, message="the supervisor restarted the portfolio")
-    assert not old.is_alive()
-    assert system.portfolio(USER) is new
+    assert wallet(system) == wallet_before and system.activation("portfolio", USER) == new
     assert wallet(system) == wallet_before
     assert orders(system) == orders_before
     status = EngineClient(system).risk_status()
@@ -316,7 +314,7 @@ def test_a_crash_is_restarted_even_if_the_supervisor_handles_the_report_at_once(
     system: ActorSystem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wallet(system)
-    old = system.portfolio(USER)
+    old = system.activation("portfolio", USER)
     report = system.report_failure
 
     def report_then_let_the_supervisor_run(kind: str, key: str, exc: Exception) -> None:
@@ -326,11 +324,11 @@ def test_a_crash_is_restarted_even_if_the_supervisor_handles_the_report_at_once(
         system.ask_risk(GetRiskStatus())
 
     monkeypatch.setattr(system, "report_failure", report_then_let_the_supervisor_run)
-    old.tell(object())
+    system.tell_portfolio(USER, object())
 
     def successor():
-        ref = dict(system.live_portfolios()).get(USER)
-        return ref if ref is not None and ref is not old else None
+        now = system.activation("portfolio", USER)
+        return now if now is not None and now != old else None
 
     wait_for(successor, timeout=1, message="the supervisor restarted the portfolio")
 
@@ -418,11 +416,10 @@ def test_an_idle_portfolio_with_nothing_open_stops_and_comes_back_unchanged(tmp_
         first_book(system)
         settled(place(system, market_buy_amount("100")))
         before = (wallet(system), orders(system))
-        first = system.portfolio(USER)
-        wait_for(lambda: USER not in dict(system.live_portfolios()), timeout=10, message="the idle portfolio let go")
-        wait_for(lambda: not first.is_alive(), message="the idle portfolio stopped")  # it stops after letting go
+        first = system.activation("portfolio", USER)
+        wait_for(lambda: USER not in system.live_portfolios(), timeout=10, message="the idle portfolio let go")
         assert (wallet(system), orders(system)) == before  # started again from the journal
-        assert system.portfolio(USER) is not first
+        assert system.activation("portfolio", USER) not in (None, first)
     finally:
         system.stop()
 
@@ -435,13 +432,13 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
         market_streams = sim.websocket_connections
         settled(place(system, market_buy_amount("100")))
         wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream connected")
-        assert "gateway:sim:alice" in system.actor_health()
-        first = system.portfolio(USER)
+        assert "sim:alice" in system.live_gateways()
         # Not while a write of its own is in flight (a reconnect's reconciliation, say).
-        wait_for(lambda: first.ask(Passivate(0.0)) is True, message="the portfolio passivates")
+        wait_for(lambda: system.ask_portfolio(USER, Passivate(0.0)) is True, message="the portfolio passivates")
         assert list(system.reconciliations) == []  # and nothing differed from the exchange
-
-        assert "gateway:sim:alice" not in system.actor_health()
+        # Its gateway follows nothing now: it goes too, at the supervisor's next look.
+        wait_for(lambda: system.ask_account("sim:alice", Passivate(0.0)) is True, message="the gateway passivates")
+        assert "sim:alice" not in system.live_gateways()
         wait_for(lambda: sim.websocket_connections == market_streams, message="the user's stream closed")
         wait_for(lambda: system.venue.health()["accountClients"] == 0, message="the account's REST clients closed")
         # Used again: gateway and stream come back, and a resting order fills by push.
@@ -473,14 +470,29 @@ def test_a_first_order_racing_its_user_streams_first_connect_is_no_reconciliatio
         system.stop()
 
 
-def test_a_portfolio_with_an_open_order_is_not_passivated(tmp_path: Path) -> None:
-    system = ActorSystem(make_config(tmp_path, PORTFOLIO_IDLE_SECONDS="0.1")).start()
+def test_a_sleeping_users_resting_order_fills_wakes_it_and_is_applied_durably(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    system = ActorSystem(config).start()
     try:
         first_book(system)
-        order = settled(place(system, limit_buy("0.001", "1000")))
-        ref = system.portfolio(USER)
-        passivated = ref.ask(Passivate(0.0))
-        assert passivated is False and ref.is_alive()
-        assert get_order(system, order.id).status == "NEW"
+        order = settled(place(system, limit_buy("0.001", "80000")))
+        before = wallet(system)
+        wait_for(lambda: any(o.client_order_id == sent_as(order) for o in system.venue.exchange_orders(USER)))
+        # Open orders do not keep a portfolio: it sleeps, its gateway follows the order.
+        assert system.ask_portfolio(USER, Passivate(0.0)) is True
+        asleep = system.activation("portfolio", USER)
+        assert asleep is None and "sim:alice" in system.live_gateways()
+        system.set_paper_price(SYMBOL, Decimal(79000))  # the order fills on the exchange
+        woken = wait_for(lambda: system.activation("portfolio", USER), message="the fill woke the portfolio")
+        assert woken is not None
+        filled = wait_for(lambda: (o := get_order(system, order.id)).status == "FILLED" and o, message="the fill applied")
+        assert filled.executed_quantity == Decimal("0.001") and wallet(system)["BTC"][0] > 0
+        assert wallet(system)["USDT"] == (before["USDT"][0], Decimal(0))  # what it locked was spent
     finally:
         system.stop()
+    # Durable: a new engine on the same journal holds the fill.
+    again = ActorSystem(config).start()
+    try:
+        assert get_order(again, order.id).status == "FILLED"
+    finally:
+        again.stop()

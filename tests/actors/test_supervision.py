@@ -116,7 +116,7 @@ def test_a_gateway_started_again_by_a_portfolio_before_the_supervisor_still_gets
     deferred = system.ask_portfolio(USER, Place(limit_buy(), deadline=time.monotonic() + 5))
     wait_for(lambda: system.ask_gateway(USER, GatewayStatus()) == {"orders": 1, "busy": 0, "ended": 0, "sweeping": 0},
              timeout=5, message="the order turned away, to be sent later")
-    system.ref("gateway", account).stop()  # what it was to send later dies with it
+    system.fail_entity("gateway", account, "lost")  # what it was to send later dies with it
 
     later = system.ask_portfolio(USER, Place(limit_buy(), deadline=time.monotonic() + 5))  # starts a new gateway
     assert later.settled.result(timeout=5).status == "NEW"

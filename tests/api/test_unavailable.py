@@ -54,7 +54,7 @@ def test_a_stopped_market_actor_gives_503_at_once_and_recovers_after_restart(app
 def test_a_stopped_portfolio_is_started_again_on_the_next_request(app_and_system) -> None:
     http, system = app_and_system
     assert http.simulate_get("/api/v1/account/wallet").status_code == 200
-    system.portfolio("alice").stop()
+    system.fail_entity("portfolio", "alice", "stopped")
     response = http.simulate_get("/api/v1/account/wallet")
     assert response.status_code == 200
     assert response.json["data"]["balances"] == [{"asset": "USDT", "free": "10000", "locked": "0"}]

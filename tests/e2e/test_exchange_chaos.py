@@ -364,18 +364,14 @@ class Run:
         return out
 
     def restart_gateway(self) -> str:
-        try:
-            old = self.system.ref("gateway", self.account)
-        except EngineError:
+        old = self.system.activation("gateway", self.account)
+        if old is None:
             return "gateway restart: not running"
-        old.stop()
-        # The supervisor finds it dead and starts it again (or a portfolio's next call does).
-        wait_for(lambda: self._live_gateway(old), timeout=5, message=f"the gateway of {self.user} to restart")
+        self.system.fail_entity("gateway", self.account, "restarted by the schedule")
+        # The supervisor starts it again (or a portfolio's next message does).
+        wait_for(lambda: self.system.activation("gateway", self.account) not in (None, old), timeout=5,
+                 message=f"the gateway of {self.user} to restart")
         return "gateway restarted"
-
-    def _live_gateway(self, old: Any) -> bool:
-        ref = self.system._refs.get(("gateway", self.account))
-        return ref is not None and ref is not old and ref.is_alive()
 
     # -- settling ---------------------------------------------------------------------------
 
@@ -394,19 +390,19 @@ class Run:
             return f"(state unavailable: {exc!r})"
 
     def _state(self) -> str:
-        gateway = self.system._refs.get(("gateway", self.account))
-        portfolio = self.system._portfolios.get(self.user)
+        gateway = self.system.gateway_host(self.account)._actor._live.get(self.account)
+        portfolio = self.system.portfolio_host(self.user)._actor._live.get(self.user)
         out = []
-        if gateway is not None and gateway.is_alive():
-            adapter = gateway._actor.adapter
+        if gateway is not None:
+            adapter = gateway.adapter
             out.append(f"gateway: {adapter.stats()}, sweep {adapter._sweep}, next sweep {adapter._next_sweep}, "
                        f"sweep due in {adapter._sweep_due - self.system.clock.now_ms()} ms")
         else:
-            out.append(f"gateway: {gateway and 'dead'}")
-        if portfolio is not None and portfolio.is_alive():
-            actor = portfolio._actor
-            out.append(f"portfolio: reconciling {sorted(actor._reconciling)}, placing {sorted(actor._placing)}, "
-                       f"canceling {sorted(actor._canceling)}, last append done {actor._last_append and actor._last_append.done()}")
+            out.append("gateway: not active")
+        if portfolio is not None:
+            out.append(f"portfolio: reconciling {sorted(portfolio._reconciling)}, placing {sorted(portfolio._placing)}, "
+                       f"canceling {sorted(portfolio._canceling)}, "
+                       f"last append done {portfolio._last_append and portfolio._last_append.done()}")
         return "\n".join(out)
 
     def settle(self) -> None:
@@ -544,9 +540,11 @@ class Run:
         assert engine == sim, f"balances differ after reconciling: engine {engine}, exchange {sim}\n{self.where()}"
 
     def passivate(self) -> None:
-        """Let the user go (its gateway and stream stop with it)."""
-        wait_for(lambda: self.system.ask(self.system.portfolio(self.user), Passivate(0.0)),
+        """Let the user go, open orders or not; with nothing to follow, its gateway and
+        stream go too."""
+        wait_for(lambda: self.system.ask_portfolio(self.user, Passivate(0.0)),
                  timeout=SETTLE_SECONDS, message=f"{self.user} to passivate")
+        self.system.ask_account(self.account, Passivate(0.0))
 
 
 @pytest.mark.timeout(max(120, EXAMPLES * 30))

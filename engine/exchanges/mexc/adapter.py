@@ -111,6 +111,7 @@ class MexcAccountAdapter(AccountSweeps):
         self._next_sweep: SweepState | None = None  # asked for while one runs
         self._sweep_due = clock.now_ms() + sweep_every_ms
         self._orphans_told: OrderedDict[str, None] = OrderedDict()
+        self._swept_once = False  # a sweep of the account has finished since this adapter was made
 
     # -- what the gateway asks ----------------------------------------------------------
 
@@ -150,23 +151,30 @@ class MexcAccountAdapter(AccountSweeps):
         self._drive(tracked, now, fx)
         return fx
 
-    def track(self, orders: list[ExchangeOrder], *, user_id: str, token: int | None) -> Effects:
-        """A portfolio's open orders (at its start, or after the gateway was lost):
+    def track(self, orders: list[ExchangeOrder], *, user_id: str, token: int | None, sweep: bool = True) -> Effects:
+        """A portfolio's open orders (at its activation, or after the gateway was lost):
         follow each and sweep the account. An order whose end was already told is
-        told again, in case that message was lost."""
+        told again, in case that message was lost. Without ``sweep``, an adapter that
+        already follows every one of them and has swept the account since it was made
+        answers at once: a portfolio woken by a fill does not cost a sweep."""
         fx = Effects()
         now = self._clock.now_ms()
+        new = False
         for order in orders:
             cid = order.client_order_id
             if cid in self._orders:
                 continue
+            new = True
             ended = self._ended.get(cid)
             if ended is not None:
                 self._report(ended, ended.last_status or "CANCELED", fx, everything=True)
                 continue
             # Where it stands is for the sweep to say; alone, if the sweep cannot.
             self._orders[cid] = Tracked(order, "unknown", now + SWEEP_TIMEOUT_MS)
-        self._request_sweep(user_id, token, now, fx)
+        if sweep or new or not self._swept_once:
+            self._request_sweep(user_id, token, now, fx)
+        else:
+            fx.swept.append(Swept(user_id, token, updated=[], resent=[]))
         return fx
 
     def adopt(self, order: ExchangeOrder, exchange_id: str, fills: tuple[Fill, ...]) -> Effects:

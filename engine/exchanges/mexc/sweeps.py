@@ -44,6 +44,7 @@ class AccountSweeps:
     _orders: dict[str, Tracked]
     _sweep: SweepState | None
     _next_sweep: SweepState | None
+    _swept_once: bool
 
     def sweep_now(self) -> Effects:
         """Look at the whole account now (after a user stream reconnect: pushes may
@@ -160,6 +161,7 @@ class AccountSweeps:
         sweep, self._sweep = self._sweep, None
         if sweep is None:
             return
+        self._swept_once = self._swept_once or sweep.error is None
         told: set[tuple[str, int | None]] = set()
         waiting = {user for user, _ in sweep.waiters}
         changed = [(u, None) for u in sorted(set(sweep.updated.values()) | set(sweep.resent.values())) if u not in waiting]
