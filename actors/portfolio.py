@@ -144,7 +144,12 @@ class Portfolio(Entity):
         self.system.venue.prepare_account(self.user_id, totals)
         # Its gateway learns the open orders and sweeps the account; the answers come as
         # messages, so an exchange that is slow or down does not keep the portfolio down.
-        self._restored = self._reconcile_now(quiet=True)
+        if self.state.open_orders() or self.system.venue.accounts_outlive_engine:
+            self._restored = self._reconcile_now(quiet=True)
+        else:
+            # A paper account lives in this process's simulator, made from the journal
+            # just now: with nothing open there is nothing it could differ in.
+            self._restored.set_result(0)
 
     # -- dispatch ----------------------------------------------------------------------
 

@@ -38,7 +38,8 @@ class NoExchangeAccount(Conflict):
 
 class Venue(Protocol):
     name: str
-    accounts_per_user: bool  # each user has an account of their own (passivated with them)
+    accounts_per_user: bool  # each user has an account of their own
+    accounts_outlive_engine: bool  # an account holds what the engine may not know (orders of a crash)
     catalog: SymbolCatalog
     market_symbols: list[str]  # the symbols with a MarketActor and a live feed
 
@@ -71,6 +72,7 @@ class MexcVenue:
     name = "mexc"
     ACCOUNT = "mexc"
     accounts_per_user = False
+    accounts_outlive_engine = True
 
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc.rest import MexcRestClient
@@ -297,6 +299,7 @@ class SimulatorVenue(MexcVenue):
 
     name = "simulator"
     accounts_per_user = True
+    accounts_outlive_engine = False  # made from the journal in this process
 
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc_sim import Simulator
