@@ -17,10 +17,11 @@ import msgspec
 import pykka
 
 from actors.market import MarketView
-from actors.messages import Cancel, CheckWritable, GetCandles, GetMarket, GetOrder, GetRiskStatus, GetTicker, GetWallet, Halt, ListOrders, Place, Reconcile, Resume, Ticket
+from actors.messages import Cancel, CheckWritable, GetCandles, GetMarket, GetOrder, GetRiskStatus, GetSupervision, GetTicker, GetWallet, Halt, ListOrders, Place, Reconcile, Resume, Ticket
 from actors.risk import RiskStatus
 from actors.system import ActorSystem
 from engine.candles import Candle
+from engine.risk import RiskState
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, SymbolNotFound
 from engine.model import BookTicker, Order
 from engine.orders import PlaceOrder
@@ -139,13 +140,19 @@ class EngineClient:
     # -- operations ----------------------------------------------------------------------
 
     def risk_status(self) -> RiskStatus:
-        return self.system.ask_risk(GetRiskStatus())
+        return self._status(self.system.ask_risk(GetRiskStatus()))
 
     def halt(self, reason: str, by: str) -> RiskStatus:
-        return self.system.ask_risk(Halt(reason, by))
+        return self._status(self.system.ask_risk(Halt(reason, by)))
 
     def resume(self, by: str) -> RiskStatus:
-        return self.system.ask_risk(Resume(by))
+        return self._status(self.system.ask_risk(Resume(by)))
+
+    def _status(self, state: RiskState) -> RiskStatus:
+        failures, restarts = self.system.ask_supervisor(GetSupervision())
+        return RiskStatus(halted=state.halted, halt_reason=state.halt_reason, halted_by=state.halted_by,
+                          halted_at=state.halted_at, max_order_notional=state.max_order_notional,
+                          failures=failures, restarts=restarts)
 
     def health(self) -> HealthReport:
         problems: list[str] = []

@@ -16,6 +16,7 @@ for the account starts it again.
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
@@ -45,6 +46,7 @@ from engine.exchanges.mexc.account_io import Job
 from engine.exchanges.mexc.adapter import Effects
 
 log = structlog.get_logger(__name__)
+_activations = itertools.count(1)  # numbers each gateway activation (next() is atomic under the GIL)
 
 PROBE_EVERY_SECONDS = 1.0  # a refused key is asked about again at most this often
 
@@ -59,10 +61,10 @@ class ExchangeIO:
             raise ValueError("workers must be at least 1")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange-io")
 
-    def run(self, rest: Any, job: Job, reply: Callable[[JobDone], None]) -> None:
+    def run(self, rest: Any, job: Job, reply: Callable[[JobDone], None], activation: int = 0) -> None:
         def done(future: Future[Any]) -> None:
             error = future.exception()
-            reply(JobDone(job, None if error else future.result(), error))
+            reply(JobDone(job, None if error else future.result(), error, activation))
 
         try:
             self._pool.submit(account_io.run, rest, job).add_done_callback(done)
@@ -84,9 +86,11 @@ class AccountGateway(Entity):
         self.adapter: Any = None
         self._probed_at = 0.0
         self._jobs_out = 0
+        self.activation = 0
         self._keep = account in system.venue.accounts_at_start()  # a real account is always followed
 
     def activate(self) -> None:
+        self.activation = next(_activations)
         self.adapter = self.system.venue.make_adapter(self.account)
         self.system.start_account_stream(self.account)
 
@@ -111,6 +115,10 @@ class AccountGateway(Entity):
         if not isinstance(message, GatewayStatus):
             self.last_active = time.monotonic()
         if isinstance(message, JobDone):
+            if message.activation != self.activation:
+                # A job of an activation that failed since: this adapter never asked for it.
+                self.log.info("gateway.stale_job_answer", kind=message.job.kind, client_order_id=message.job.client_id)
+                return None
             self._jobs_out -= 1
             self._apply(adapter.on_result(message.job, message.result, message.error))
         elif isinstance(message, PrivatePush):
@@ -141,7 +149,7 @@ class AccountGateway(Entity):
 
     def _run(self, job: Job) -> None:
         self._jobs_out += 1
-        self.system.exchange_io.run(self.adapter.rest, job, self._host.reply_for(self.account))
+        self.system.exchange_io.run(self.adapter.rest, job, self._host.reply_for(self.account), self.activation)
 
     def _apply(self, fx: Effects) -> None:
         for job in fx.jobs:

@@ -169,6 +169,7 @@ class JobDone(msgspec.Struct, frozen=True):
     job: Any
     result: Any = None
     error: Any = None
+    activation: int = 0  # of the gateway that sent it: a later one knows nothing of the job
 
 
 class GatewayStatus(msgspec.Struct, frozen=True):
@@ -188,11 +189,12 @@ class StreamReconnected(msgspec.Struct, frozen=True):
     """tell: the user data stream (re)connected; pushes may have been missed."""
 
 
-# -- RiskSupervisor ----------------------------------------------------------------------
+# -- RiskEngine and Supervisor ------------------------------------------------------------
 
 
 class CheckOrder(msgspec.Struct, frozen=True):
-    """ask -> None, or raises TradingHalted / RiskLimitExceeded"""
+    """ask -> None, or raises TradingHalted / RiskLimitExceeded (portfolios run the same
+    check themselves, ``engine.risk.check_order``, on the published state)"""
 
     user_id: str
     symbol: str
@@ -201,20 +203,28 @@ class CheckOrder(msgspec.Struct, frozen=True):
 
 
 class Halt(msgspec.Struct, frozen=True):
-    """ask -> RiskStatus"""
+    """ask -> RiskState (published before the answer)"""
 
     reason: str
     by: str
 
 
 class Resume(msgspec.Struct, frozen=True):
-    """ask -> RiskStatus"""
+    """ask -> RiskState"""
 
     by: str
 
 
 class GetRiskStatus(msgspec.Struct, frozen=True):
-    """ask -> RiskStatus"""
+    """ask -> RiskState"""
+
+
+class GetSupervision(msgspec.Struct, frozen=True):
+    """ask the Supervisor -> (list[FailureRecord], restarts)"""
+
+
+class ReleaseQuarantine(msgspec.Struct, frozen=True):
+    """tell the Supervisor: trading resumed; restart what was quarantined."""
 
 
 class ActorFailed(msgspec.Struct, frozen=True):

@@ -24,7 +24,6 @@ from actors.messages import (
     BalancesFetched,
     Cancel,
     CancelAtExchange,
-    CheckOrder,
     Execution,
     FetchBalances,
     FindOrder,
@@ -54,6 +53,7 @@ from engine.money import fmt
 from engine.orders import differences, exchange_client_id, new_order_id, validate
 from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, snapshot_of, state_from, decide_adjust, decide_adopt, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
 from engine.ratelimit import TokenBucket
+from engine.risk import check_order
 
 
 RECONCILE_FORGET_SECONDS = 120.0  # a reconciliation the gateway never answered (it died) is let go
@@ -236,7 +236,7 @@ class Portfolio(Entity):
         client_order_id = cmd.client_order_id or exchange_id
         event = decide_place(self.state, cmd, info, book, order_id=order_id, client_order_id=client_order_id, now=now,
                              exchange_client_id=exchange_id)
-        self.system.ask_risk(CheckOrder(self.user_id, cmd.symbol, cmd.side, estimate_notional(cmd, book)))
+        check_order(self.system.risk_state, estimate_notional(cmd, book))  # the state the risk engine published
 
         durable = self._record([event])
         order = self.state.orders[order_id]

@@ -19,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pykka
 import structlog
 
@@ -40,6 +41,7 @@ from actors.messages import (
     Halt,
     AwaitRestored,
     GatewayStatus,
+    GetRiskStatus,
     PrivatePush,
     PruneMarketData,
     Reconcile,
@@ -51,7 +53,8 @@ from actors.messages import (
 from actors.venue import NoExchangeAccount, Venue, make_venue
 from actors.persistence import PersistenceActor
 from actors.portfolio import PortfolioHost
-from actors.risk import RiskSupervisor
+from actors.risk import RiskEngine
+from actors.supervisor import Supervisor
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
@@ -59,6 +62,7 @@ from engine.events import RECONCILIATION_STREAM, Reconciliation, ReconciliationF
 from engine import market as market_data
 from engine.candles import Candle
 from engine.market import MarketData
+from engine.risk import RiskState
 from engine.model import BookTicker
 from engine.symbols import SymbolCatalog
 from persistence.backup import BackupScheduler
@@ -97,6 +101,8 @@ class ActorSystem:
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
+        # Replaced whole (one reference, atomically) by the risk engine; read by portfolios.
+        self.risk_state = RiskState(max_order_notional=config.max_order_notional)
 
     @property
     def catalog(self) -> SymbolCatalog:
@@ -130,7 +136,9 @@ class ActorSystem:
                     clock=self.clock,
                 ).start()
             self._load_reconciliations()
+            self._start_singleton("supervisor", "supervisor")
             self._start_singleton("risk", "risk")
+            self.ask_risk(GetRiskStatus())  # its state is published before any order
             for index in range(self.config.gateway_hosts):
                 self._start_singleton("gateways", str(index))
             for index in range(self.config.portfolio_hosts):
@@ -192,7 +200,7 @@ class ActorSystem:
         if self.turso is not None:
             self.turso.stop()
         self.bridge.stop()
-        for kind in ("portfolios", "market", "gateways", "risk", "persistence"):
+        for kind in ("portfolios", "market", "gateways", "risk", "supervisor", "persistence"):
             with self._lock:
                 refs = [ref for (k, _), ref in self._refs.items() if k == kind]
             self._stop_refs(refs)
@@ -390,6 +398,24 @@ class ActorSystem:
     def ask_risk(self, message: Any, timeout: float | None = None) -> Any:
         return self.ask(self.ref("risk", "risk"), message, timeout)
 
+    def tell_risk(self, message: Any) -> None:
+        self._tell_singleton("risk", "risk", message)
+
+    def publish_risk(self, state: RiskState) -> None:
+        self.risk_state = state
+
+    def ask_supervisor(self, message: Any, timeout: float | None = None) -> Any:
+        return self.ask(self.ref("supervisor", "supervisor"), message, timeout)
+
+    def tell_supervisor(self, message: Any) -> None:
+        self._tell_singleton("supervisor", "supervisor", message)
+
+    def _tell_singleton(self, kind: str, key: str, message: Any) -> None:
+        try:
+            self._refs[(kind, key)].tell(message)
+        except (KeyError, pykka.ActorDeadError):
+            log.error(f"{kind}.unreachable", message=type(message).__name__)
+
     def account_of(self, user_id: str) -> str:
         """The user's exchange account (NoExchangeAccount if they have none)."""
         account = self.venue.account_for(user_id)
@@ -484,18 +510,14 @@ class ActorSystem:
 
     def report_failure(self, kind: str, key: str, exc: Exception) -> None:
         self._last_failure[(kind, key)] = repr(exc)
-        try:
-            self._refs[("risk", "risk")].tell(ActorFailed(kind, key, repr(exc)))
-        except (KeyError, pykka.ActorDeadError):
-            log.error("supervisor.unreachable", kind=kind, key=key, error=repr(exc))
+        self._tell_singleton("supervisor", "supervisor", ActorFailed(kind, key, repr(exc)))
 
     def journal_failed(self, exc: Exception) -> None:
         """A commit failed: what portfolios hold in memory may not be durable.
         Halt trading and drop them; they reload from the journal when used."""
-        try:
-            self._refs[("risk", "risk")].tell(Halt(reason=f"journal failure: {exc}", by="system"))
-        except (KeyError, pykka.ActorDeadError):
-            log.error("supervisor.unreachable", error=repr(exc))
+        self.publish_risk(msgspec.structs.replace(self.risk_state, halted=True, halt_reason=f"journal failure: {exc}",
+                                                  halted_by="system", halted_at=self.clock.now_ms()))
+        self.tell_risk(Halt(reason=f"journal failure: {exc}", by="system"))
         for (kind, _), ref in list(self._refs.items()):
             if kind == "portfolios":
                 try:
@@ -507,17 +529,17 @@ class ActorSystem:
         """On the bridge's timer: keep the supervisor itself alive, then let it work."""
         if not self._running:
             return
-        risk = self._refs.get(("risk", "risk"))
-        if risk is None or not risk.is_alive():
-            self.restart("risk", "risk", reason="found dead")
+        supervisor = self._refs.get(("supervisor", "supervisor"))
+        if supervisor is None or not supervisor.is_alive():
+            self.restart("supervisor", "supervisor", reason="found dead")
             return
         try:
-            risk.tell(SupervisionTick())
+            supervisor.tell(SupervisionTick())
         except pykka.ActorDeadError:
             pass
 
     def supervise_once(self) -> None:
-        """Called by the RiskSupervisor: restart singletons that died silently, ask
+        """Called by the Supervisor: restart singletons that died silently, ask
         idle portfolios to passivate, and now and then prune old market data."""
         if not self._running:
             return
@@ -534,7 +556,7 @@ class ActorSystem:
             except (ActorUnavailable, pykka.ActorDeadError):
                 pass
         for (kind, key), ref in list(self._refs.items()):
-            if kind != "risk" and not ref.is_alive() and (kind, key) not in self._quarantined:
+            if kind != "supervisor" and not ref.is_alive() and (kind, key) not in self._quarantined:
                 self.restart(kind, key, reason=self._last_failure.get((kind, key), "found dead"))
         for kind in ("portfolios", "gateways"):
             for ref in self._refs_of(kind):
@@ -624,7 +646,8 @@ class ActorSystem:
     def _start_singleton(self, kind: str, key: str) -> pykka.ActorRef:
         factories: dict[str, Callable[[], pykka.ActorRef]] = {
             "persistence": lambda: PersistenceActor.start(self, self.config.database_path),
-            "risk": lambda: RiskSupervisor.start(self),
+            "risk": lambda: RiskEngine.start(self),
+            "supervisor": lambda: Supervisor.start(self),
             "gateways": lambda: GatewayHost.start(self, int(key)),
             "portfolios": lambda: PortfolioHost.start(self, int(key)),
             "market": lambda: MarketActor.start(self, key),

@@ -17,7 +17,7 @@ from actors.bridge import TrioBridge
 from actors.client import EngineClient
 from actors.conflation import Conflator
 from actors.messages import CheckWritable, GatewayStatus, GetTicker, GetWallet, ListOrders, Place
-from actors.risk import RESTART_LIMIT
+from actors.supervisor import RESTART_LIMIT
 from actors.system import ActorSystem
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineTimeout, TradingHalted

@@ -390,8 +390,8 @@ class Run:
             return f"(state unavailable: {exc!r})"
 
     def _state(self) -> str:
-        gateway = self.system.gateway_host(self.account)._actor._live.get(self.account)
-        portfolio = self.system.portfolio_host(self.user)._actor._live.get(self.user)
+        gateway = self.system.gateway_host(self.account)._actor_weakref()._live.get(self.account)
+        portfolio = self.system.portfolio_host(self.user)._actor_weakref()._live.get(self.user)
         out = []
         if gateway is not None:
             adapter = gateway.adapter
