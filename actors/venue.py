@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 HISTORY_CANDLES = 1000  # MEXC's most klines per request; the API serves up to this
 PROBE_EVERY_SECONDS = 1.0  # a refused key is asked about again at most this often
+STREAM_CALL_THREADS = 4  # worker threads for user streams' listen-key calls
 
 
 class NoExchangeAccount(Conflict):
@@ -91,6 +92,7 @@ class MexcVenue:
         if missing:
             log.warning("mexc.symbols_not_listed", symbols=missing)
         self.streams: Any = None
+        self._stream_limiter: trio.CapacityLimiter | None = None
 
     def refresh_catalog(self) -> list[str]:
         """Read exchangeInfo again. Returns the wanted symbols listed since the last
@@ -190,14 +192,14 @@ class MexcVenue:
         from engine.exchanges.mexc.userstream import UserStream
 
         async def keep_alive(key: str) -> None:
-            await trio.to_thread.run_sync(client.keepalive_listen_key, key)
+            await trio.to_thread.run_sync(client.keepalive_listen_key, key, limiter=self._stream_calls())
 
         async def delete(key: str) -> None:
-            await trio.to_thread.run_sync(client.delete_listen_key, key)
+            await trio.to_thread.run_sync(client.delete_listen_key, key, limiter=self._stream_calls())
 
         stream = UserStream(
             self.config.mexc_ws_url,
-            create_key=lambda: trio.to_thread.run_sync(client.create_listen_key),
+            create_key=lambda: trio.to_thread.run_sync(client.create_listen_key, limiter=self._stream_calls()),
             keep_alive=keep_alive,
             delete_key=delete,
             on_push=on_push,
@@ -205,6 +207,13 @@ class MexcVenue:
             name=account,
         )
         return stream.run
+
+    def _stream_calls(self) -> trio.CapacityLimiter:
+        """The worker threads user streams' listen-key calls may take at once: trio's
+        default (40) would let a burst of new accounts' streams add 40 threads."""
+        if self._stream_limiter is None:  # made on the trio thread, its only user
+            self._stream_limiter = trio.CapacityLimiter(STREAM_CALL_THREADS)
+        return self._stream_limiter
 
     def opening_deposits(self) -> dict[str, Decimal]:
         return {}  # the exchange says what the account holds; reconciliation records it

@@ -333,6 +333,15 @@ def test_a_reconciliation_asked_for_during_a_sweep_is_answered_though_another_co
     assert sorted(s.token for s in drive.swept) == [1, 2, 3]  # none left for the periodic sweep, a minute on
 
 
+def test_a_reconciliation_asked_for_during_a_sweep_is_answered_though_a_reconnect_sweeps_first(world) -> None:
+    clock, simulator, adapter, drive = world
+    drive(adapter.track([], user_id=USER, token=1), hold=True)  # a sweep is out
+    drive(adapter.track([], user_id=USER, token=2))  # waits for the next one
+    drive.release()
+    drive(adapter.sweep_now())  # the user stream reconnected before the next tick
+    assert sorted(s.token for s in drive.swept if s.token) == [1, 2]  # not left waiting a whole interval
+
+
 # -- reading fills -------------------------------------------------------------------------------------
 
 

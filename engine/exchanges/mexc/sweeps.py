@@ -52,7 +52,11 @@ class AccountSweeps:
         fx = Effects()
         waiters: list[tuple[str, int | None]] = [(user, None) for user in self._owners()]
         if self._sweep is None:
-            self._start_sweep(SweepState(waiters=waiters), self._clock.now_ms(), fx)
+            # Those waiting for the next sweep go with this one: starting it puts the
+            # timer's next sweep a whole interval off, and they would wait that long.
+            sweep, self._next_sweep = self._next_sweep or SweepState(), None
+            sweep.waiters.extend(waiters)
+            self._start_sweep(sweep, self._clock.now_ms(), fx)
         else:
             self._next_sweep = self._next_sweep or SweepState()
             self._next_sweep.waiters.extend(waiters)
