@@ -128,6 +128,8 @@ class MarketActor(EngineActor):
         if data.live_at is not None:
             newest = max(newest, self._confirm(data.live_at))
         self.updated_at = newest or None
+        if self.book is not None:
+            self.system.publish_book(self.symbol, self.book)
         self._store_closed()
         if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS or self._moved():
             self._store_open()

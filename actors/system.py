@@ -37,7 +37,6 @@ from actors.messages import (
     LoadCandles,
     LoadNewest,
     UsersWithOpenOrders,
-    GetTicker,
     Halt,
     AwaitRestored,
     GatewayStatus,
@@ -89,6 +88,7 @@ class ActorSystem:
         self._lock = threading.RLock()
         self._stream_lock = threading.Lock()  # never taken on the trio thread
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
+        self._books: dict[str, BookTicker] = {}  # symbol -> newest top of book, published by its market actor
         self._live: dict[str, dict[str, int]] = {"portfolio": {}, "gateway": {}}  # kind -> key -> activation
         self._activations = 0
         self._last_failure: dict[tuple[str, str], str] = {}
@@ -272,13 +272,13 @@ class ActorSystem:
             self._start_singleton("market", symbol)
 
     def latest_book(self, symbol: str) -> BookTicker | None:
-        ref = self._refs.get(("market", symbol))
-        if ref is None:
-            return None
-        try:
-            return ref.ask(GetTicker(), timeout=1.0)
-        except (pykka.ActorDeadError, pykka.Timeout):
-            return None
+        """The newest top of book the symbol's market actor applied, read without
+        asking it: a gateway deciding how to follow an order never waits on a busy
+        market actor (an ask that timed out made a crossing LIMIT look resting)."""
+        return self._books.get(symbol)
+
+    def publish_book(self, symbol: str, book: BookTicker) -> None:
+        self._books[symbol] = book  # one writer per symbol; readers take the whole (frozen) value
 
     def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
         self.catalog.get(symbol)
@@ -434,6 +434,11 @@ class ActorSystem:
             self.gateway_host(account).tell(ToEntity(account, message))
         except pykka.ActorDeadError:
             raise ActorUnavailable("the exchange gateway is not running") from None
+
+    def deliver_push(self, account: str, push: Any) -> None:
+        """A private push of the account, from a stream shared by accounts: it starts
+        the account's gateway if none is live (a fill of a sleeping user's order)."""
+        self.tell_account(account, PrivatePush(push))
 
     def tell_account(self, account: str, message: Any, *, live_only: bool = False) -> None:
         """For the account's own streams: a message to its gateway."""

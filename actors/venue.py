@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 HISTORY_CANDLES = 1000  # MEXC's most klines per request; the API serves up to this
 PROBE_EVERY_SECONDS = 1.0  # a refused key is asked about again at most this often
+IN_PROCESS_URL = "http://mexc-simulator.in-process"  # names the simulator's REST app; no socket behind it
 STREAM_CALL_THREADS = 4  # worker threads for user streams' listen-key calls
 
 
@@ -81,7 +82,8 @@ class MexcVenue:
         self.config = config
         self.clock = clock
         self.public = MexcRestClient(
-            config.mexc_base_url, recv_window=config.mexc_recv_window_ms, timeout=config.mexc_timeout_seconds, clock=clock
+            config.mexc_base_url, recv_window=config.mexc_recv_window_ms, timeout=config.mexc_timeout_seconds, clock=clock,
+            transport=self._transport(),
         )
         self._private: Any = None
         self._probed_at = -PROBE_EVERY_SECONDS
@@ -93,6 +95,10 @@ class MexcVenue:
             log.warning("mexc.symbols_not_listed", symbols=missing)
         self.streams: Any = None
         self._stream_limiter: trio.CapacityLimiter | None = None
+        self.time_offsets: dict[str, int] = {}  # MEXC's clock against ours, shared by every client
+
+    def _transport(self) -> Any:
+        return None  # httpx's own: the network
 
     def refresh_catalog(self) -> list[str]:
         """Read exchangeInfo again. Returns the wanted symbols listed since the last
@@ -165,6 +171,7 @@ class MexcVenue:
                 recv_window=self.config.mexc_recv_window_ms,
                 timeout=self.config.mexc_timeout_seconds,
                 clock=self.clock,
+                time_offsets=self.time_offsets,
             )
         return self._private
 
@@ -288,6 +295,26 @@ class MexcVenue:
             self._private.close()
 
 
+class _AccountsTap:
+    """The paper venue's subscriber to every account's private pushes, on the
+    simulator's stream thread: decodes each frame as the user stream would and hands
+    it on (a tell: nothing here blocks)."""
+
+    def __init__(self, venue: SimulatorVenue) -> None:
+        self._venue = venue
+
+    def wants(self, api_key: str) -> bool:
+        return api_key in self._venue._account_of_key
+
+    def deliver(self, api_key: str, channel: str, frame: bytes) -> None:
+        from engine.exchanges.mexc.codec import decode_push
+
+        sink = self._venue._push_sink
+        account = self._venue._account_of_key.get(api_key)
+        if sink is not None and account is not None:
+            sink(account, decode_push(frame))
+
+
 def make_venue(config: Config, clock: Clock) -> Venue:
     if config.exchange == "paper":
         return SimulatorVenue(config, clock)
@@ -331,8 +358,13 @@ class SimulatorVenue(MexcVenue):
         self._secret = secrets.token_hex(16)  # this process's accounts only
         self._clients: set[Any] = set()
         self._lock = threading.Lock()
+        self._in_process = config.paper_transport == "inprocess"
+        self._wsgi: Any = None
+        self._account_of_key: dict[str, str] = {}
+        self._push_sink: Callable[[str, Any], None] | None = None
+        rest_url = IN_PROCESS_URL if self._in_process else self.simulator.rest_url
         simulated = msgspec.structs.replace(
-            config, mexc_base_url=self.simulator.rest_url, mexc_ws_url=self.simulator.ws_url, mexc_symbols=config.paper_symbols
+            config, mexc_base_url=rest_url, mexc_ws_url=self.simulator.ws_url, mexc_symbols=config.paper_symbols
         )
         try:
             super().__init__(simulated, clock)
@@ -340,9 +372,31 @@ class SimulatorVenue(MexcVenue):
             self.simulator.stop()
             raise
 
+    def _transport(self) -> Any:
+        """In process: the simulator's REST app called on the caller's thread, with no
+        socket, server thread or connection per call (the loopback server speaks
+        HTTP/1.0, a connection and a thread per request). One for every client."""
+        if not self._in_process:
+            return None
+        if self._wsgi is None:
+            import httpx
+
+            self._wsgi = httpx.WSGITransport(app=self.simulator.rest_app)
+        return self._wsgi
+
     def _credentials(self, account: str) -> tuple[str, str]:
         digest = hashlib.sha256(f"{self._secret}:{account}".encode()).hexdigest()
-        return f"mx0sim{digest[:26]}", digest[32:64]
+        api_key = f"mx0sim{digest[:26]}"
+        self._account_of_key[api_key] = account
+        return api_key, digest[32:64]
+
+    def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]:
+        if self._in_process and self._push_sink is None:
+            # Every account's user data, from the stream server itself: an account costs
+            # no connection, listen key or task, and a sleeping one is woken by its push.
+            self._push_sink = system.deliver_push
+            self.simulator.tap_private(_AccountsTap(self))
+        return super().background(system)
 
     def account_for(self, user_id: str) -> str:
         return f"sim:{user_id}"
@@ -375,7 +429,8 @@ class SimulatorVenue(MexcVenue):
         api_key, secret = self._credentials(account)
         client = MexcRestClient(
             self.config.mexc_base_url, api_key, secret, recv_window=self.config.mexc_recv_window_ms,
-            timeout=self.config.mexc_timeout_seconds, clock=self.clock,
+            timeout=self.config.mexc_timeout_seconds, clock=self.clock, time_offsets=self.time_offsets,
+            transport=self._transport(),
         )
         with self._lock:
             self._clients.add(client)
@@ -392,7 +447,11 @@ class SimulatorVenue(MexcVenue):
     def release_adapter(self, adapter: Any) -> None:
         self._close_client(adapter.rest)
 
-    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
+    def account_streams(
+        self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]
+    ) -> Callable[[], Any] | None:
+        if self._in_process:
+            return None  # the tap hands every account its pushes
         async def run() -> None:
             client = self._new_client(account)
             try:

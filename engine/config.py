@@ -39,6 +39,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     paper_prices: str = "candles"  # the price path: real BTC candles, a random walk, or a CSV file
     paper_taker_fee: Decimal = Decimal("0.0005")
     paper_maker_fee: Decimal = Decimal(0)
+    # How the MEXC client reaches the paper simulator: in this process (its REST app
+    # called directly, its user data handed over by the stream server) or over loopback
+    # HTTP and a WebSocket per account, as it reaches MEXC.
+    paper_transport: str = "inprocess"
     clerk_secret_key: str | None = None
     clerk_jwt_key: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
@@ -234,6 +238,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PAPER_PRICES": ("paper_prices", _price_path),
     "PAPER_TAKER_FEE": ("paper_taker_fee", _decimal(Decimal(0), Decimal("0.1"))),
     "PAPER_MAKER_FEE": ("paper_maker_fee", _decimal(Decimal(0), Decimal("0.1"))),
+    "PAPER_TRANSPORT": ("paper_transport", _choice("inprocess", "loopback")),
     "CLERK_SECRET_KEY": ("clerk_secret_key", _nonempty),
     "CLERK_JWT_KEY": ("clerk_jwt_key", _pem_or_text),
     "CLERK_AUTHORIZED_PARTIES": ("clerk_authorized_parties", _list),

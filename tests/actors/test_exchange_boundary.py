@@ -1,7 +1,9 @@
 """The boundary between the engine and the exchange, through a running ActorSystem on
-the paper venue (the MEXC simulator in-process, reached over loopback HTTP and
-WebSocket): each test is a path on which the engine once believed an order closed
-while it still traded, could not see a live order, or waited on the network."""
+the paper venue (the MEXC simulator in-process, reached through its REST app and
+stream server in this process, and, for the tests on the ``engine`` fixture, also
+over loopback HTTP and a WebSocket per account): each test is a path on which the
+engine once believed an order closed while it still traded, could not see a live
+order, or waited on the network."""
 
 from __future__ import annotations
 
@@ -53,9 +55,9 @@ def refresh(system: ActorSystem, user: str = USER, timeout: float = 10) -> int:
     return done.result(timeout=timeout)
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> ActorSystem:
-    system = ActorSystem(make_config(tmp_path, ORDER_RATE_LIMIT="0")).start()
+@pytest.fixture(params=["inprocess", "loopback"])
+def engine(tmp_path: Path, request: pytest.FixtureRequest) -> ActorSystem:
+    system = ActorSystem(make_config(tmp_path, ORDER_RATE_LIMIT="0", PAPER_TRANSPORT=request.param)).start()
     yield system
     system.stop()
 
@@ -181,7 +183,9 @@ def test_threads_racing_for_a_new_accounts_gateway_start_one(engine: ActorSystem
     assert len(answers) == 8
     assert made == ["sim:bob"]  # one gateway, one REST client
     assert engine.live_gateways().count("sim:bob") == 1
-    assert [a for a in engine._account_streams if a == "sim:bob"] == ["sim:bob"]
+    # Over loopback the account has one user stream; in process it needs none.
+    streams = ["sim:bob"] if engine.config.paper_transport == "loopback" else []
+    assert [a for a in engine._account_streams if a == "sim:bob"] == streams
 
 
 # -- defect 4: an engine order the journal lacks is found and adopted --------------------------

@@ -425,7 +425,8 @@ def test_an_idle_portfolio_with_nothing_open_stops_and_comes_back_unchanged(tmp_
 
 
 def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_until_used_again(tmp_path: Path) -> None:
-    system = ActorSystem(make_config(tmp_path)).start()
+    # Over loopback, as MEXC is reached: each account has a stream of its own then.
+    system = ActorSystem(make_config(tmp_path, PAPER_TRANSPORT="loopback")).start()
     sim = system.venue.simulator
     try:
         first_book(system)
@@ -452,7 +453,7 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
 
 
 def test_a_first_order_racing_its_user_streams_first_connect_is_no_reconciliation_finding(tmp_path: Path) -> None:
-    system = ActorSystem(make_config(tmp_path)).start()
+    system = ActorSystem(make_config(tmp_path, PAPER_TRANSPORT="loopback")).start()  # a stream that connects
     sim = system.venue.simulator
     try:
         first_book(system)

@@ -359,6 +359,7 @@ class MexcRestClient:
         breaker_threshold: int = 5,
         breaker_reset: float = 30.0,
         max_block: float = 30.0,
+        time_offsets: dict[str, int] | None = None,
         limiter: WeightLimiter | None = None,
     ) -> None:
         if not 0 < recv_window < 60000:
@@ -379,7 +380,11 @@ class MexcRestClient:
         # "" when accepted, else MEXC's refusal. Nothing retries a refusal, so /health says it.
         self._credentials: str | None = None
         self._breaker = CircuitBreaker(breaker_threshold, breaker_reset, self._clock, self._breaker_changed)
-        self._offset_ms: int | None = None
+        # MEXC's clock is one for every account: clients given the same ``time_offsets``
+        # (a venue's) start from the offset another measured, rather than each spending
+        # the host's per-IP budget on /time (500 new accounts met its limit at once).
+        self._offsets: dict[str, int] = {} if time_offsets is None else time_offsets
+        self._offset_ms: int | None = self._offsets.get(self.base_url)
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
@@ -425,7 +430,7 @@ class MexcRestClient:
         which recvWindow tolerates, never into the future, which MEXC refuses past 1 s.
         """
         server = self.server_time()
-        self._offset_ms = server - self._clock.now_ms()
+        self._offset_ms = self._offsets[self.base_url] = server - self._clock.now_ms()
         log.info("mexc.time_synced", offset_ms=self._offset_ms)
         return self._offset_ms
 

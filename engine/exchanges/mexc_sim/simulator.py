@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import Any
 
 import structlog
 import trio
@@ -33,7 +34,7 @@ from engine.exchanges.mexc_sim.model import Kline, SimOrder, SimSymbol
 from engine.exchanges.mexc_sim.rejects import SimReject
 from engine.exchanges.mexc_sim.rest import MexcRestApi, build_app
 from engine.exchanges.mexc_sim.server import RestServer
-from engine.exchanges.mexc_sim.ws import WsLimits, WsServer
+from engine.exchanges.mexc_sim.ws import PrivateTap, WsLimits, WsServer
 from engine.model import Balance
 from engine.money import LEDGER, divide, truncate
 from engine.symbols import paper_symbol, reference_price
@@ -96,6 +97,8 @@ class Simulator:
             self.add_account(api_key, secret, balances)
         self.rest_url = ""
         self.ws_url = ""
+        self.rest_app: Any = None  # the REST API as a WSGI app, for a client in this process
+        self._taps: list[PrivateTap] = []
         self._rest: RestServer | None = None
         self._ws: WsServer | None = None
         self._thread: threading.Thread | None = None
@@ -111,9 +114,12 @@ class Simulator:
             raise RuntimeError("the simulator is already running")
         self._ready, self._failure = threading.Event(), None
         api = MexcRestApi(self.exchange, self.listen_keys, self.faults, self.limiter, self.clock)
-        self._rest = RestServer(build_app(api, self), host, rest_port)
+        self.rest_app = build_app(api, self)
+        self._rest = RestServer(self.rest_app, host, rest_port)
         self._ws = WsServer(self.exchange, self.listen_keys, self.clock, limits=self._ws_limits,
                             push_faults=self.faults.push_stream)
+        for tap in self._taps:
+            self._ws.tap_private(tap)
         self.faults.attach_drop(self._ws.drop_all)
         self._thread = threading.Thread(target=self._run_trio, args=(host, ws_port), name="mexc-sim-trio", daemon=True)
         self._thread.start()
@@ -156,6 +162,13 @@ class Simulator:
         self.stop()
 
     # -- controls ------------------------------------------------------------------------
+
+    def tap_private(self, tap: PrivateTap) -> None:
+        """Hand ``tap`` the private pushes of the accounts it wants, as the WebSocket
+        server would send them (push faults included), from now on and after a restart."""
+        self._taps.append(tap)
+        if self._ws is not None:
+            self._ws.tap_private(tap)
 
     def add_account(self, api_key: str, secret: str, balances: Mapping[str, Decimal | str | int] | None = None) -> None:
         self.exchange.add_account(api_key, secret, {a: Decimal(v) for a, v in (balances or {}).items()})

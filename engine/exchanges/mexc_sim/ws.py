@@ -19,12 +19,18 @@ opened together meet their limits together.
 windows and fans the encoded frames out. Private pushes pass through the accounts'
 injected push faults (push_faults) on their way out, in the same loop, which also
 sends what those faults held.
+
+A ``PrivateTap`` (``tap_private``) is a subscriber inside the simulator's own
+process: it is handed the same encoded frames of the accounts it wants, after the
+same push faults, with no connection per account (the engine's paper venue takes
+every account's user data this way).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 from urllib.parse import parse_qs
 
 import structlog
@@ -106,6 +112,14 @@ class _Connection:
         return None
 
 
+class PrivateTap(Protocol):
+    """An in-process subscriber to private channels (on the flush loop's trio thread:
+    ``deliver`` must not block)."""
+
+    def wants(self, api_key: str) -> bool: ...
+    def deliver(self, api_key: str, channel: str, frame: bytes) -> None: ...
+
+
 class WsServer:
     def __init__(
         self,
@@ -126,6 +140,7 @@ class WsServer:
         self._connections: set[_Connection] = set()
         self._public: dict[str, set[_Connection]] = {}
         self._private: dict[tuple[str, str], set[_Connection]] = {}
+        self._taps: list[PrivateTap] = []
         self._token: trio.lowlevel.TrioToken | None = None
         self.port: int | None = None
         exchange.listeners.append(self.hub)
@@ -322,6 +337,12 @@ class WsServer:
             except Exception as exc:  # noqa: BLE001 - a bad round must not stop the streams
                 log.error("sim.ws_flush_failed", error=repr(exc), exc_info=exc)
 
+    def tap_private(self, tap: PrivateTap) -> None:
+        self._taps.append(tap)
+
+    def _tapped(self, api_key: str) -> list[PrivateTap]:
+        return [tap for tap in self._taps if tap.wants(api_key)] if self._taps else []
+
     def _wanted(self, name: str) -> bool:
         return bool(self._public.get(name))
 
@@ -333,10 +354,17 @@ class WsServer:
                 for connection in list(subscribers):
                     connection.offer(frame)
         if self._push_faults is not None:
-            private = self._push_faults.route(private, lambda key, name: bool(self._private.get((key, name))))
+            private = self._push_faults.route(
+                private, lambda key, name: bool(self._private.get((key, name))) or bool(self._tapped(key)))
         for api_key, name, push in private:
             subscribers = self._private.get((api_key, name))
-            if subscribers:
+            taps = self._tapped(api_key)
+            if subscribers or taps:
                 frame = encode_push(push)
-                for connection in list(subscribers):
+                for connection in list(subscribers or ()):
                     connection.offer(frame)
+                for tap in taps:
+                    try:
+                        tap.deliver(api_key, name, frame)
+                    except Exception as exc:  # noqa: BLE001 - one bad subscriber must not stop the streams
+                        log.error("sim.tap_failed", channel=name, error=repr(exc), exc_info=exc)
