@@ -11,7 +11,8 @@ Re-checks are due times looked at on ``GatewayTick``.
 
 An account's gateway lives while it follows anything (an order, a sweep, a call out);
 idle, it lets go of its REST client and user stream, and the next order or push
-for the account starts it again.
+for the account starts it again. Where pushes reach an account with no gateway
+(the paper venue in process), orders resting quietly do not keep it either.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from actors.messages import (
     JobDone,
     OrphanFound,
     PrivatePush,
+    Reconcile,
     Reconciled,
     StreamReconnected,
     Submit,
@@ -87,6 +89,7 @@ class AccountGateway(Entity):
         self._probed_at = 0.0
         self._jobs_out = 0
         self.activation = 0
+        self._due: int | None = None  # clock ms before which its adapter has nothing due; None: look
         self._keep = account in system.venue.accounts_at_start()  # a real account is always followed
 
     def activate(self) -> None:
@@ -104,16 +107,24 @@ class AccountGateway(Entity):
         if self._keep or self._jobs_out or now - self.last_active < idle_seconds:
             return False
         stats = self.adapter.stats()
-        return not (stats["orders"] or stats["sweeping"])
+        if not (stats["orders"] or stats["sweeping"]):
+            return True
+        # Resting orders alone do not keep it where a push reaches the account asleep:
+        # the push starts it again, and the owner hands its open orders over.
+        return bool(self.system.venue.pushes_wake_accounts) and self.adapter.is_quiet()
 
     def tick(self, now: float) -> None:
         self._probe_refused_key()
+        if self._due is not None and self.system.clock.now_ms() < self._due:
+            return  # nothing of its own is due: a host of thousands of accounts skips it
         self._apply(self.adapter.tick())
+        self._due = self.adapter.next_due()
 
     def handle(self, message: Any) -> Any:
         adapter = self.adapter
         if not isinstance(message, GatewayStatus):
             self.last_active = time.monotonic()
+            self._due = None  # what it was told may make something due: the next tick looks
         if isinstance(message, JobDone):
             if message.activation != self.activation:
                 # A job of an activation that failed since: this adapter never asked for it.
@@ -168,6 +179,8 @@ class AccountGateway(Entity):
         for swept in fx.swept:
             self.system.tell_live_portfolio(
                 swept.user_id, Reconciled(swept.token, tuple(swept.updated), tuple(swept.resent), swept.error))
+        for user_id in dict.fromkeys(fx.handovers):
+            self.system.tell_portfolio(user_id, Reconcile(quiet=True))  # wakes a sleeping owner
         for finding in fx.findings:
             self.system.record_finding(finding.user_id, finding.order_id, f"{finding.kind}: {finding.detail}")
 
@@ -202,7 +215,7 @@ class GatewayHost(EntityHost):
     def __init__(self, system: Any, index: int) -> None:
         super().__init__(system, str(index), entity_kind="gateway",
                          factory=lambda account: AccountGateway(system, account, self),
-                         max_live=1 << 30)  # an account with orders open is never let go
+                         max_live=1 << 30)  # no cap: one with work under way is never let go
 
     def reply_for(self, account: str) -> Callable[[JobDone], None]:
         ref = self.actor_ref

@@ -300,6 +300,11 @@ class UsersWithOpenOrders(msgspec.Struct, frozen=True):
     """ask -> list[str]: users the journal has open orders for"""
 
 
+class OpenAccounts(msgspec.Struct, frozen=True):
+    """ask -> list of (user id, {asset: free + locked}, open orders): every user the
+    journal has open orders for (Journal.open_accounts)"""
+
+
 class LoadOrders(msgspec.Struct, frozen=True):
     """ask -> list[Order] from the journal's projection, newest first"""
 

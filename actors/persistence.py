@@ -30,6 +30,7 @@ from actors.messages import (
     LoadCandles,
     LoadOrderKeys,
     LoadOrders,
+    OpenAccounts,
     UsersWithOpenOrders,
     LoadNewest,
     LoadStream,
@@ -109,6 +110,8 @@ class PersistenceActor(EngineActor):
             return self.journal.order_keys(message.user_id)
         if isinstance(message, UsersWithOpenOrders):
             return self.journal.users_with_open_orders()
+        if isinstance(message, OpenAccounts):
+            return self.journal.open_accounts()
         if isinstance(message, LoadOrders):
             return self.journal.orders_for(
                 message.user_id, symbol=message.symbol, open_only=message.open_only, limit=message.limit

@@ -36,6 +36,7 @@ from actors.messages import (
     GatewayTick,
     LoadCandles,
     LoadNewest,
+    OpenAccounts,
     UsersWithOpenOrders,
     Halt,
     AwaitRestored,
@@ -153,9 +154,10 @@ class ActorSystem:
                 self.ask_account(account, GatewayStatus())  # started, with its user stream
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
             self.bridge.every("gateway-timers", GATEWAY_TICK_SECONDS, self.tick_gateways)
-            # Whoever has orders open is reconciled now, not at their next request: the
-            # exchange (a fresh simulator, say) must hold those orders before prices move.
-            restoring = self.ask_persistence(UsersWithOpenOrders())
+            # Whoever has orders open is on the exchange before prices move: a paper venue
+            # rebuilds those accounts in bulk (their portfolios sleep on); users it cannot,
+            # and every user of a real exchange, are reconciled now, not at their next request.
+            restoring = self.venue.restore_accounts(self.ask_persistence(OpenAccounts(), timeout=START_TIMEOUT_SECONDS))
             # The owner of a real account is reconciled now too: its balances are the
             # exchange's, and its first order must not meet a wallet not yet read.
             for account in self.venue.accounts_at_start():

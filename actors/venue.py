@@ -42,6 +42,7 @@ class Venue(Protocol):
     name: str
     accounts_per_user: bool  # each user has an account of their own
     accounts_outlive_engine: bool  # an account holds what the engine may not know (orders of a crash)
+    pushes_wake_accounts: bool  # an account's pushes arrive with no gateway live (a stream shared by all)
     catalog: SymbolCatalog
     market_symbols: list[str]  # the symbols with a MarketActor and a live feed
 
@@ -53,6 +54,7 @@ class Venue(Protocol):
     def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any] | None: ...
     def opening_deposits(self) -> dict[str, Decimal]: ...
     def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None: ...
+    def restore_accounts(self, accounts: list[tuple[str, dict[str, Decimal], list[Any]]]) -> list[str]: ...
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
     def current_minute(self, symbol: str) -> Candle | None: ...
@@ -75,6 +77,7 @@ class MexcVenue:
     ACCOUNT = "mexc"
     accounts_per_user = False
     accounts_outlive_engine = True
+    pushes_wake_accounts = False  # a user stream lives with its gateway
 
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc.rest import MexcRestClient
@@ -228,6 +231,11 @@ class MexcVenue:
     def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None:
         pass  # a real account exists on its own
 
+    def restore_accounts(self, accounts: list[tuple[str, dict[str, Decimal], list[Any]]]) -> list[str]:
+        """Users whose portfolios must start now to reconcile their open orders: on a
+        real exchange, every one (the orders may have traded while the engine was down)."""
+        return [user for user, _, _ in accounts]
+
     def candle_history(self, symbol: str) -> list[Candle]:
         from engine.exchanges.mexc.channels import KLINE_INTERVALS
 
@@ -359,6 +367,7 @@ class SimulatorVenue(MexcVenue):
         self._clients: set[Any] = set()
         self._lock = threading.Lock()
         self._in_process = config.paper_transport == "inprocess"
+        self.pushes_wake_accounts = self._in_process
         self._wsgi: Any = None
         self._account_of_key: dict[str, str] = {}
         self._push_sink: Callable[[str, Any], None] | None = None
@@ -415,6 +424,43 @@ class SimulatorVenue(MexcVenue):
         api_key, secret = self._credentials(self.account_for(user_id))
         if not self.simulator.has_account(api_key):
             self.simulator.add_account(api_key, secret, {asset: amount for asset, amount in totals.items() if amount})
+
+    def restore_accounts(self, accounts: list[tuple[str, dict[str, Decimal], list[Any]]]) -> list[str]:
+        """Rebuild, in one pass and before anything trades, the simulator accounts of
+        users with orders open: balances from the journal, and each resting LIMIT order
+        placed again under its own client order id, as a portfolio's start sweep
+        would send it. The portfolios stay asleep: when one wakes, its sweep finds
+        the orders there; a fill before then is pushed and wakes it. Returns the
+        users this could not rebuild whole (an order of another type, or one the
+        simulator refused), whose portfolios start now and reconcile as before."""
+        from engine.exchanges.base import ExchangeOrder
+        from engine.exchanges.mexc_sim.rejects import SimReject
+
+        pending: list[str] = []
+        placed = 0
+        for user_id, totals, orders in accounts:
+            if any(order.type != "LIMIT" for order in orders):
+                pending.append(user_id)  # a MARKET order's resend has a deadline the sweep keeps
+                continue
+            api_key, secret = self._credentials(self.account_for(user_id))
+            if self.simulator.has_account(api_key):
+                pending.append(user_id)
+                continue
+            self.simulator.add_account(api_key, secret, {asset: amount for asset, amount in totals.items() if amount})
+            for order in orders:
+                sent = ExchangeOrder.from_order(order)
+                try:
+                    self.simulator.exchange.place_order(
+                        api_key, sent.symbol, sent.side, sent.type, quantity=sent.quantity, price=sent.price,
+                        client_order_id=sent.client_order_id, restored=True,
+                    )
+                    placed += 1
+                except SimReject as exc:
+                    log.warning("paper.restore_refused", user_id=user_id, order_id=order.id, error=str(exc))
+                    pending.append(user_id)
+                    break
+        log.info("paper.accounts_restored", accounts=len(accounts) - len(pending), orders=placed, pending=len(pending))
+        return pending
 
     def exchange_orders(self, user_id: str) -> list[Any]:
         """Every order the simulator accepted for the user's account (SimOrder)."""

@@ -170,6 +170,23 @@ class Journal:
         )
         return [user_id for (user_id,) in rows]
 
+    def open_accounts(self) -> list[tuple[str, dict[str, Decimal], list[Order]]]:
+        """Every user with orders open: what each holds of every asset (free plus
+        locked) and those orders, oldest first, in two reads whatever the number of
+        users (a paper venue rebuilds its accounts from this at start)."""
+        orders: dict[str, list[Order]] = {}
+        for order in self.open_orders():
+            orders.setdefault(order.user_id, []).append(order)
+        totals: dict[str, dict[str, Decimal]] = {user: {} for user in orders}
+        rows = self.conn.execute(
+            "SELECT user_id, asset, free, locked FROM balances"
+            " WHERE user_id IN (SELECT user_id FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED'))"
+        )
+        for user_id, asset, free, locked in rows:
+            if user_id in totals:
+                totals[user_id][asset] = Decimal(free) + Decimal(locked)
+        return [(user, totals[user], orders[user]) for user in sorted(orders)]
+
     def open_orders(self) -> list[Order]:
         rows = self.conn.execute(
             "SELECT data FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED') ORDER BY created_at"

@@ -479,10 +479,13 @@ def test_a_sleeping_users_resting_order_fills_wakes_it_and_is_applied_durably(tm
         order = settled(place(system, limit_buy("0.001", "80000")))
         before = wallet(system)
         wait_for(lambda: any(o.client_order_id == sent_as(order) for o in system.venue.exchange_orders(USER)))
-        # Open orders do not keep a portfolio: it sleeps, its gateway follows the order.
+        # Open orders do not keep a portfolio: it sleeps. Nor its gateway, once the order
+        # rests quietly: the account's pushes reach the engine with no gateway live.
         assert system.ask_portfolio(USER, Passivate(0.0)) is True
         asleep = system.activation("portfolio", USER)
-        assert asleep is None and "sim:alice" in system.live_gateways()
+        assert asleep is None
+        wait_for(lambda: system.ask_account("sim:alice", Passivate(0.0)) is True, message="the gateway lets go")
+        assert "sim:alice" not in system.live_gateways() and USER not in system.live_portfolios()
         system.set_paper_price(SYMBOL, Decimal(79000))  # the order fills on the exchange
         woken = wait_for(lambda: system.activation("portfolio", USER), message="the fill woke the portfolio")
         assert woken is not None
@@ -497,3 +500,38 @@ def test_a_sleeping_users_resting_order_fills_wakes_it_and_is_applied_durably(tm
         assert get_order(again, order.id).status == "FILLED"
     finally:
         again.stop()
+
+
+def test_after_a_restart_sleeping_users_resting_orders_are_on_the_exchange_and_a_fill_wakes_its_user(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    system = ActorSystem(config).start()
+    try:
+        first_book(system)
+        resting = settled(place(system, limit_buy("0.001", "80000")))
+        other = settled(place(system, limit_buy("0.001", "70000"), user="bob"))
+        before = wallet(system)
+    finally:
+        system.stop()
+    # A new engine (and a new simulator) on the same journal: the accounts are rebuilt
+    # in bulk, with no portfolio started for them.
+    again = ActorSystem(config).start()
+    try:
+        assert again.live_portfolios() == []
+        on_exchange = {o.client_order_id: o for o in again.venue.exchange_orders(USER)}  # type: ignore[attr-defined]
+        assert on_exchange[sent_as(resting)].status == "NEW"
+        assert [o.client_order_id for o in again.venue.exchange_orders("bob")] == [sent_as(other)]  # type: ignore[attr-defined]
+        again.set_paper_price(SYMBOL, Decimal(79000))  # alice's order fills; bob's still rests
+        woken = wait_for(lambda: again.activation("portfolio", USER), message="the fill woke its user")
+        assert woken is not None
+        filled = wait_for(lambda: (o := get_order(again, resting.id)).status == "FILLED" and o, message="the fill applied")
+        assert filled.executed_quantity == Decimal("0.001")
+        assert wallet(again)["USDT"] == (before["USDT"][0], Decimal(0))
+        assert "bob" not in again.live_portfolios()  # nothing happened to bob: he sleeps on
+        assert get_order(again, other.id, user="bob").status == "NEW"
+    finally:
+        again.stop()
+    third = ActorSystem(config).start()  # durable: the fill is in the journal
+    try:
+        assert get_order(third, resting.id).status == "FILLED"
+    finally:
+        third.stop()

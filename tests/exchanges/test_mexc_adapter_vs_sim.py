@@ -292,6 +292,22 @@ def test_a_market_order_the_exchange_calls_unknown_right_after_its_ack_is_looked
     assert executed(reports) == seen(simulator, o)[0].executed_qty
 
 
+def test_a_crossing_limit_whose_creation_push_comes_while_the_look_after_its_ack_is_out_is_not_reported_new(world) -> None:
+    """In process, pushes can come in any order around the answers: its creation push
+    after its ack, while the look the ack led to is out, must not report it NEW."""
+    clock, simulator, adapter, drive = world
+    ask = simulator.exchange.book_top("BTCUSDT").ask
+    o = order("14", price=str(ask * 2))  # through the book: it fills as it lands
+    assert drive(adapter.submit(o, look_after=True), hold=True) == []
+    [place] = drive.held
+    drive.held.clear()
+    after_ack = drive.answer(place)
+    assert after_ack.reports == [] and [job.kind for job in after_ack.jobs] == ["query"]
+    assert drive(adapter.on_push(order_push(adapter, o, status=1))) == []  # 1: NEW, its creation
+    [report] = drive(after_ack)  # the look answers
+    assert report.status == "FILLED" and executed([report]) == Decimal("0.001")
+
+
 # -- defect 13: memory stays bounded -------------------------------------------------------------------
 
 

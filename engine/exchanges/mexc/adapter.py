@@ -111,6 +111,7 @@ class MexcAccountAdapter(AccountSweeps):
         self._next_sweep: SweepState | None = None  # asked for while one runs
         self._sweep_due = clock.now_ms() + sweep_every_ms
         self._orphans_told: OrderedDict[str, None] = OrderedDict()
+        self._handovers_asked: OrderedDict[str, None] = OrderedDict()  # client ids an owner was asked about
         self._swept_once = False  # a sweep of the account has finished since this adapter was made
 
     # -- what the gateway asks ----------------------------------------------------------
@@ -126,7 +127,7 @@ class MexcAccountAdapter(AccountSweeps):
             log.info("mexc.submit_again_ignored", account=self._name, order_id=order.order_id, phase=known.phase)
             return fx
         tracked = self._orders[order.client_order_id] = Tracked(order, "to_send", now)
-        tracked.look_after = look_after
+        tracked.look_after = tracked.awaiting_look = look_after
         self._drive(tracked, now, fx)
         return fx
 
@@ -223,6 +224,22 @@ class MexcAccountAdapter(AccountSweeps):
             self._next_sweep = None
         return fx
 
+    def next_due(self) -> int:
+        """The clock time (ms) before which ``tick`` has nothing to do, as things
+        stand now (anything the adapter is told may bring it closer): a host of many
+        accounts ticks only those that are due."""
+        due = self._sweep_due if self._sweep is None else self._clock.now_ms() + self._sweep_every_ms
+        sweep = self._sweep
+        if sweep is not None and sweep.answered:
+            due = min(due, sweep.dispatched_at + SWEEP_WAIT_MS)
+        for tracked in self._orders.values():
+            if tracked.busy or tracked.phase == "ended":
+                continue
+            if tracked.phase == "ending" and tracked.ending_since is not None:
+                due = min(due, tracked.ending_since + FILLS_WAIT_MS)
+            due = min(due, tracked.due)
+        return due
+
     def on_result(self, job: Job, result: Any = None, error: Exception | None = None) -> Effects:
         """What a job came back with (``error`` if the exchange refused or failed)."""
         fx = Effects()
@@ -282,15 +299,28 @@ class MexcAccountAdapter(AccountSweeps):
                 return fx
             self._arrived(tracked, body.id, fx)
             tracked.executed = max(tracked.executed, body.cumulative_quantity)
-            if status == "NEW" and tracked.look_after:
-                # Only its creation, which may come ahead of the answer to the placement:
-                # an order expected to trade at once reports what the look after it finds.
+            if status == "NEW" and tracked.awaiting_look:
+                # Only its creation, which may come ahead of the answer to the placement
+                # or of the look after it: an order expected to trade at once reports
+                # what that look finds.
                 self._drive(tracked, now, fx)
                 return fx
             self._advance(tracked, status, now, fx)
             if tracked.phase != "ended":
                 self._drive(tracked, now, fx)
         return fx
+
+    def is_quiet(self) -> bool:
+        """Nothing is under way: no sweep, and every order followed rests on the
+        exchange with no look, cancel or resend of its own pending. Only the exchange
+        (a push) or the owner can change that, so a gateway whose pushes reach it
+        asleep may let go of the account: its next push or order starts it again."""
+        if self._sweep is not None or self._next_sweep is not None:
+            return False
+        return all(
+            t.phase == "live" and not t.busy and not t.cancel_wanted and not t.look_after and not t.after
+            for t in self._orders.values()
+        )
 
     def stats(self) -> dict[str, int]:
         return {
@@ -338,7 +368,7 @@ class MexcAccountAdapter(AccountSweeps):
     def _on_placed(self, tracked: Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
         if error is None and isinstance(result, MexcOrderAck):
             self._arrived(tracked, result.order_id, fx)
-            if tracked.last_status is None and not tracked.look_after:
+            if tracked.last_status is None and not tracked.awaiting_look:
                 self._report(tracked, "NEW", fx)  # one looked after reports what the look finds
             return
         if tracked.phase != "sending":
@@ -366,6 +396,7 @@ class MexcAccountAdapter(AccountSweeps):
             tracked.taken = tracked.last_sent != tracked.first_sent
 
     def _on_queried(self, tracked: Tracked, result: Any, error: Exception | None, now: int, fx: Effects) -> None:
+        tracked.awaiting_look = False  # answered or not, what it says (or the ack) is reported now
         unanswered = error is not None or not isinstance(result, QueryResult) or result.order is None
         if tracked.phase == "live" and unanswered:
             if tracked.last_status is None:
@@ -554,10 +585,18 @@ class MexcAccountAdapter(AccountSweeps):
             tracked = self._orders.get(cid) or self._ended.get(cid)
             if tracked is not None:
                 return tracked
-        if self._is_ours(client_id) is not None:
-            # One of this engine's orders that nothing here follows: a crash lost its
-            # record, or its gateway restarted. A sweep finds it and its owner.
-            log.warning("mexc.push_for_untracked_order", account=self._name, client_order_id=client_id)
+        owner = self._is_ours(client_id)
+        if owner is not None:
+            # One of this engine's orders that nothing here follows: its gateway started
+            # for this push (the owner sleeps), or restarted, or a crash lost its record.
+            # The owner hands over its open orders (whose looks read what the push
+            # said), and a sweep finds the order if the journal lacks it.
+            log.info("mexc.push_for_untracked_order", account=self._name, client_order_id=client_id)
+            if client_id not in self._handovers_asked:
+                self._handovers_asked[client_id] = None
+                while len(self._handovers_asked) > RECENT_ENDS:
+                    self._handovers_asked.popitem(last=False)
+                fx.handovers.append(owner)
             self._sweep_due = min(self._sweep_due, now)
         else:
             log.info("mexc.push_for_unknown_order", account=self._name, client_order_id=client_id, order_id=exchange_id)

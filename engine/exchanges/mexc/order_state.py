@@ -102,6 +102,9 @@ class Effects:
     swept: list[Swept] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     balances: list[BalancesRead] = field(default_factory=list)
+    # Owners to ask for their open orders: a push came for one of theirs that nothing
+    # here follows (this adapter is new: the gateway started for that push).
+    handovers: list[str] = field(default_factory=list)
 
 
 class Tracked:
@@ -119,6 +122,9 @@ class Tracked:
         self.last_sent: int | None = None
         self.busy = False  # a job about this order is out
         self.look_after = False
+        # Expected to trade at once, and the look after its ack not answered yet: neither
+        # the ack nor its creation push reports it NEW (a crossing LIMIT would answer NEW).
+        self.awaiting_look = False
         self.cancel_wanted = False
         self.cancel_sent = False
         self.cancel_tries = 0

@@ -258,11 +258,16 @@ class SimExchange:
         price: Decimal | None = None,
         client_order_id: str | None = None,
         test: bool = False,
+        restored: bool = False,
     ) -> SimOrder:
-        """Validate, then (unless ``test``) accept and match. Raises SimReject."""
+        """Validate, then (unless ``test``) accept and match. Raises SimReject.
+        ``restored``: an order put back as its owner already holds it (the process
+        that runs this exchange started again): its creation is not pushed, since
+        nobody learns anything from it; its trades are, as any order's."""
         with self.lock:
             try:
-                return self._place(api_key, symbol, side, type, quantity, quote_qty, price, client_order_id, test)
+                return self._place(api_key, symbol, side, type, quantity, quote_qty, price, client_order_id, test,
+                                   restored)
             finally:
                 self._publish()
 
@@ -434,6 +439,7 @@ class SimExchange:
         price: Decimal | None,
         client_order_id: str | None,
         test: bool,
+        restored: bool = False,
     ) -> SimOrder:
         now = self.clock.now_ms()
         market = self._markets.get(symbol)
@@ -495,8 +501,10 @@ class SimExchange:
             reserved=reserve,
         )
         account.remember(order)
-        self._emit_account(api_key, [account.move(reserve_asset, -reserve, reserve, "ENTRUST_PLACE", now)])
-        self._emit_order(order, None)
+        moved = account.move(reserve_asset, -reserve, reserve, "ENTRUST_PLACE", now)
+        if not restored:
+            self._emit_account(api_key, [moved])
+            self._emit_order(order, None)
 
         fok_short = type == "FILL_OR_KILL" and sum((q for _, q in plan), ZERO) < (quantity or ZERO)
         if not fok_short:
