@@ -193,18 +193,27 @@ def test_rows_verified_once_are_not_verified_again_at_the_next_start(tmp_path: P
 def test_closed_candles_are_stored_and_a_restart_starts_from_them(tmp_path: Path) -> None:
     from engine.clock import ManualClock
 
-    clock = ManualClock(1_800_000_000_000)
+    t0 = 1_800_000_000_000
+    clock = ManualClock(t0)
     config = make_config(tmp_path)
     system = ActorSystem(config, clock=clock).start()
     client = EngineClient(system)
     try:
         from tests.support.waiting import wait_for
 
-        for minute, price in enumerate(("95000", "95100", "94900", "95050")):
-            clock.set(1_800_000_000_000 + minute * 60_000)
-            book = system.set_paper_price("BTCUSDT", Decimal(price))
-            wait_for(lambda: client.ticker("BTCUSDT").time == book.time)  # one tick per minute, none conflated away
-        wait_for(lambda: len(client.candles("BTCUSDT", "1m", 10)) >= 4)
+        # One tick in each of four minutes, 50 s apart. MEXC (and so the simulator, on
+        # this clock) closes a stream that was sent nothing for 60 s: ticks a whole
+        # minute apart would let it drop the connection between the clock's jump and
+        # the tick, and the tick's kline with it (klines are pushed only when they
+        # change, so a lost one is not sent again in a still market).
+        for n, price in enumerate(("95000", "95100", "94900", "95050")):
+            clock.set(t0 + (n + 1) * 50_000)
+            minute = t0 + (n + 1) * 50_000 // 60_000 * 60_000
+            system.set_paper_price("BTCUSDT", Decimal(price))
+            # The kline is what this test is about (the book comes on another channel).
+            wait_for(lambda: client.candles("BTCUSDT", "1m", 1)[-1].open_time == minute,
+                     message=f"the kline of minute {n} reached the market actor")
+        assert len(client.candles("BTCUSDT", "1m", 10)) == 4
         before = client.candles("BTCUSDT", "1m", 10)[:-1]  # the open candle is not final
         last_close = client.candles("BTCUSDT", "1m", 1)[-1].close
         wait_for(lambda: len(system.ask_persistence(LoadCandles("BTCUSDT", "1m", 10))) >= 3)
