@@ -124,7 +124,7 @@ def test_a_journal_written_by_migration_0001_opens_and_upgrades(tmp_path: Path) 
     finally:
         system.stop()
     conn = apsw.Connection(str(db))
-    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
+    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
     conn.close()
 
 
@@ -216,7 +216,7 @@ def test_closed_candles_are_stored_and_a_restart_starts_from_them(tmp_path: Path
         assert len(client.candles("BTCUSDT", "1m", 10)) == 4
         before = client.candles("BTCUSDT", "1m", 10)[:-1]  # the open candle is not final
         last_close = client.candles("BTCUSDT", "1m", 1)[-1].close
-        wait_for(lambda: len(system.ask_persistence(LoadCandles("BTCUSDT", "1m", 10))) >= 3)
+        wait_for(lambda: len(system.ask(system.ref("candles", "candles"), LoadCandles("BTCUSDT", "1m", 10))) >= 3)
     finally:
         system.stop()
     system = ActorSystem(config, clock=clock).start()
@@ -319,19 +319,22 @@ def test_a_restart_keeps_the_charts_past_whole(tmp_path: Path) -> None:
 
 def test_market_data_older_than_the_window_is_pruned_and_user_events_never_are(tmp_path: Path) -> None:
     from engine.candles import Candle
+    from persistence.candles import CandleStore, candles_path
 
     journal = Journal.open(tmp_path / "j.db")
+    store = CandleStore.open(candles_path(tmp_path / "j.db"))
     try:
         old, new = 1_000_000, 9_000_000
-        journal.save_candles([
+        store.save([
             ("BTCUSDT", Candle("1m", old, *(Decimal(1),) * 6)),
             ("BTCUSDT", Candle("1m", new, *(Decimal(2),) * 6)),
         ])
         journal.commit([("user:alice", [PortfolioState_opened("alice", old)])])
-        assert journal.prune_market_data(before_ms=5_000_000) == 1
-        assert [c.open_time for c in journal.load_candles("BTCUSDT", "1m", 10)] == [new]
+        assert store.prune_step(before_ms=5_000_000) == 1
+        assert [c.open_time for c in store.load("BTCUSDT", "1m", 10)] == [new]
         assert journal.last_seq() == 1
     finally:
+        store.close()
         journal.close()
 
 
