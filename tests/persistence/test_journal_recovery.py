@@ -128,6 +128,62 @@ def test_a_journal_written_by_migration_0001_opens_and_upgrades(tmp_path: Path) 
     conn.close()
 
 
+def journal_at_version_3_with_candles(db: Path, minutes: list[tuple[int, str]]) -> None:
+    """The fixture upgraded the way 0002 and 0003 did it, holding 1m BTCUSDT candles
+    in the journal itself, as every journal did before they had a file of their own."""
+    from persistence.migrate import MIGRATIONS_DIR
+
+    shutil.copy(FIXTURE, db)
+    conn = apsw.Connection(str(db))
+    try:
+        for version, name in ((2, "snapshots"), (3, "market_data")):
+            with conn:
+                conn.execute((MIGRATIONS_DIR / f"{version:04d}_{name}.sql").read_text())
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+        with conn:
+            conn.executemany(
+                "INSERT INTO candles VALUES ('BTCUSDT', '1m', ?, ?, ?, ?, ?, '1', ?)",
+                [(t, p, p, p, p, p) for t, p in minutes],
+            )
+    finally:
+        conn.close()
+
+
+def test_candles_kept_in_an_old_journal_move_to_their_own_file_once(tmp_path: Path) -> None:
+    from engine.clock import ManualClock
+    from persistence.candles import candles_path
+    from persistence.market_history import recent_minutes
+
+    db = tmp_path / "cryptobot.db"
+    t0 = 1_800_000_000_000
+    minutes = [(t0 + n * 60_000, str(90_000 + n)) for n in range(5)]
+    journal_at_version_3_with_candles(db, minutes)
+    config = make_config(tmp_path)
+    # Read before the engine takes the database: the paper market resumes from them.
+    assert [(c.open_time, str(c.close)) for c in recent_minutes(db, ["BTCUSDT"], 10)["BTCUSDT"]] == minutes
+
+    system = ActorSystem(config, clock=ManualClock(t0 + 5 * 60_000 + 1_000)).start()
+    try:
+        held = EngineClient(system).candles("BTCUSDT", "1m", 10)
+        assert [(c.open_time, c.close) for c in held[:5]] == [(t, Decimal(p)) for t, p in minutes]
+    finally:
+        system.stop()
+    conn = apsw.Connection(str(db))
+    try:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").fetchone()[0] == 0
+        assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 4
+    finally:
+        conn.close()
+    moved = apsw.Connection(str(candles_path(db)))
+    try:
+        rows = moved.execute("SELECT open_time, close FROM candles WHERE interval = '1m' AND open_time < ? ORDER BY open_time",
+                             (t0 + 5 * 60_000,)).fetchall()
+        assert rows == minutes
+    finally:
+        moved.close()
+    assert [c.open_time for c in recent_minutes(db, ["BTCUSDT"], 10)["BTCUSDT"]][:5] == [t for t, _ in minutes]
+
+
 # -- damage ------------------------------------------------------------------------------------
 
 
