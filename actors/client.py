@@ -39,6 +39,9 @@ class WalletLine(msgspec.Struct, frozen=True):
     locked: Decimal
 
 
+SLOW_COMMIT_SECONDS = 2.0  # the longest a commit may run before /health calls the journal unhealthy
+
+
 class HealthReport(msgspec.Struct, frozen=True):
     ok: bool
     checks: dict[str, Any]
@@ -158,11 +161,12 @@ class EngineClient:
         problems: list[str] = []
         checks: dict[str, Any] = {}
         # What the journal's writer published at its last commit: /health writes
-        # nothing and waits for no commit (a dead writer shows under actors).
+        # nothing and waits for no commit (a dead writer shows under actors). A commit
+        # that takes longer than an order may wait (at most 2 s) is a problem.
         journal = self.system.journal_status
         now = time.monotonic()
         checks["journal"] = journal.as_check(now)
-        problem = journal.problem(now)
+        problem = journal.problem(now, slow_after=min(self.timeout, SLOW_COMMIT_SECONDS))
         if problem is not None:
             problems.append(f"journal: {problem}")
         actors = self.system.actor_health()

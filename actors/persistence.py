@@ -50,7 +50,6 @@ from engine.events import USER_STREAM_PREFIX
 from persistence import db
 from persistence.journal import VERIFIED_MARK, Journal
 
-STUCK_COMMIT_SECONDS = 5.0  # a commit running longer than this is a problem /health reports
 
 
 class JournalStatus(msgspec.Struct, frozen=True):
@@ -63,11 +62,14 @@ class JournalStatus(msgspec.Struct, frozen=True):
     appends: int = 0
     failure: str | None = None  # the last commit's error, until a commit succeeds again
 
-    def problem(self, now: float) -> str | None:
-        """Why the journal is not healthy at monotonic time ``now``, if it is not."""
+    def problem(self, now: float, slow_after: float) -> str | None:
+        """Why the journal is not healthy at monotonic time ``now``, if it is not: its
+        last commit failed, or the running one has taken over ``slow_after`` seconds."""
+        if slow_after <= 0:
+            raise ValueError(f"slow_after must be positive, not {slow_after}")
         if self.failure is not None:
             return f"the last commit failed: {self.failure}"
-        if self.committing_since is not None and now - self.committing_since > STUCK_COMMIT_SECONDS:
+        if self.committing_since is not None and now - self.committing_since > slow_after:
             return f"a commit has been running for {now - self.committing_since:.1f} s"
         return None
 
