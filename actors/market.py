@@ -16,7 +16,7 @@ import msgspec
 from actors.base import EngineActor
 from actors.messages import Drain, GetCandles, GetMarket, GetTicker
 from engine.candles import Candle, CandleSeries, normalize_interval
-from engine.market import DepthSnapshot, MarketData, Trade
+from engine.market import MAX_PENDING_KLINES, DepthSnapshot, MarketData, Trade
 from engine.model import BookTicker
 
 SERIES_INTERVALS = ("1m", "5m", "15m", "30m", "60m", "4h", "1d")
@@ -143,12 +143,16 @@ class MarketActor(EngineActor):
         return live_at
 
     def _store_closed(self) -> None:
-        """A candle is final once a newer one exists: store those not stored yet."""
+        """A candle is final once a newer one exists: store those not stored yet.
+        One update may close several (a merged update carries up to
+        MAX_PENDING_KLINES klines): every one of them is stored, not only the newest."""
         closed = []
         for interval, series in self.series.items():
             last = series.last(2)
-            if len(last) == 2 and last[0].open_time > self._saved.get(interval, -1):
-                closed.append((self.symbol, last[0]))
+            saved = self._saved.get(interval, -1)
+            if len(last) == 2 and last[0].open_time > saved:
+                newly = [c for c in series.last(MAX_PENDING_KLINES + 1)[:-1] if c.open_time > saved]
+                closed.extend((self.symbol, c) for c in newly)
                 self._saved[interval] = last[0].open_time
         if closed:
             self.system.store_candles(closed)

@@ -348,13 +348,13 @@ class GatewayTick(msgspec.Struct, frozen=True):
 
 
 class SaveCandles(msgspec.Struct, frozen=True):
-    """tell (to PersistenceActor): closed candles, (symbol, Candle) pairs."""
+    """tell, or ask -> None once stored (to the CandleStoreActor): (symbol, Candle) pairs."""
 
     candles: tuple[tuple[str, Any], ...]
 
 
 class LoadCandles(msgspec.Struct, frozen=True):
-    """ask -> list[Candle] stored for the symbol and interval, oldest first"""
+    """ask (to the CandleStoreActor) -> list[Candle] stored for the symbol and interval, oldest first"""
 
     symbol: str
     interval: str
@@ -362,12 +362,22 @@ class LoadCandles(msgspec.Struct, frozen=True):
 
 
 class PruneMarketData(msgspec.Struct, frozen=True):
-    """tell: drop stored market data older than ``before_ms``."""
+    """tell (to the CandleStoreActor): drop stored market data older than ``before_ms``,
+    a small step at a time; the actor tells itself the next step with ``removed`` so far."""
 
     before_ms: int
+    removed: int = 0
 
 
 class VerifyJournal(msgspec.Struct, frozen=True):
-    """tell: check up to ``rows`` journal rows written since the last check."""
+    """tell (to the JournalVerifier), or ask -> int, the last seq verified: check up
+    to ``rows`` journal rows written since the last check, on a read connection."""
 
     rows: int = 20_000
+
+
+class Verified(msgspec.Struct, frozen=True):
+    """tell (to the PersistenceActor): every row through ``seq`` is verified; the mark
+    is written with the next commit."""
+
+    seq: int

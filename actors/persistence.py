@@ -13,12 +13,22 @@ for every stream) and, for users' streams, in later batches until the stream is
 loaded again, which is the portfolio starting over from the journal. The other
 streams' writers wait for each answer (the kill switch) or write independent
 records (reconciliation findings): refusing their later appends would only lose them.
+
+One writer, one job: this actor commits the journal's batches and nothing else
+(candles have a file and a writer of their own, ``actors/candle_store.py``). The
+``JournalVerifier`` checks new rows on a read connection of its own and hands the
+mark back (``Verified``), which goes into the next batch's transaction instead of
+a commit of its own. Around each commit the writer publishes a ``JournalStatus``
+(one reference, replaced whole): ``/health`` reads it instead of writing.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+import msgspec
+import pykka
 
 from actors.base import EngineActor
 from actors.messages import (
@@ -27,20 +37,52 @@ from actors.messages import (
     FindOrder,
     Flush,
     LoadAllEvents,
-    LoadCandles,
     LoadOrderKeys,
     LoadOrders,
     OpenAccounts,
     UsersWithOpenOrders,
     LoadNewest,
     LoadStream,
-    PruneMarketData,
-    SaveCandles,
+    Verified,
     VerifyJournal,
 )
-from engine.errors import JournalUnavailable
+from engine.errors import ActorUnavailable, JournalUnavailable
 from engine.events import USER_STREAM_PREFIX
-from persistence.journal import Journal
+from persistence import db
+from persistence.journal import VERIFIED_MARK, Journal
+
+
+
+class JournalStatus(msgspec.Struct, frozen=True):
+    """What the journal's writer last did, published by it around every commit."""
+
+    last_commit_at: int | None = None  # ms UTC (the engine's clock) of the last commit that succeeded
+    last_commit_monotonic: float | None = None
+    committing_since: float | None = None  # time.monotonic() when the running commit began
+    batches: int = 0
+    appends: int = 0
+    failure: str | None = None  # the last commit's error, until a commit succeeds again
+
+    def problem(self, now: float, slow_after: float) -> str | None:
+        """Why the journal is not healthy at monotonic time ``now``, if it is not: its
+        last commit failed, or the running one has taken over ``slow_after`` seconds."""
+        if slow_after <= 0:
+            raise ValueError(f"slow_after must be positive, not {slow_after}")
+        if self.failure is not None:
+            return f"the last commit failed: {self.failure}"
+        if self.committing_since is not None and now - self.committing_since > slow_after:
+            return f"a commit has been running for {now - self.committing_since:.1f} s"
+        return None
+
+    def as_check(self, now: float) -> dict[str, Any]:
+        return {
+            "lastCommitAt": self.last_commit_at,
+            "lastCommitAgeSeconds": None if self.last_commit_monotonic is None else round(now - self.last_commit_monotonic, 3),
+            "committingForSeconds": None if self.committing_since is None else round(now - self.committing_since, 3),
+            "commits": self.batches,
+            "appends": self.appends,
+            "failure": self.failure,
+        }
 
 
 class PersistenceActor(EngineActor):
@@ -55,6 +97,8 @@ class PersistenceActor(EngineActor):
         self.batches = 0
         self.appends = 0
         self._refused: dict[str, Exception] = {}  # stream -> the failure its later appends follow
+        self._verified: int | None = None  # a verified mark to write with the next commit
+        self._status = JournalStatus()
 
     def started(self) -> None:
         self._journal = Journal.open(self._path)
@@ -77,18 +121,14 @@ class PersistenceActor(EngineActor):
             return None
         if isinstance(message, Flush):
             return self._flush()
-        if isinstance(message, VerifyJournal):
-            return self.journal.verify_new_rows(message.rows)
-        if isinstance(message, SaveCandles):
-            self.journal.save_candles(message.candles)
+        if isinstance(message, Verified):
+            # Written with the next batch; with none waiting, with a batch of its own
+            # behind what is in the inbox (rare: only when the journal went quiet).
+            self._verified = max(message.seq, self._verified or 0)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.actor_ref.tell(Flush())
             return None
-        if isinstance(message, PruneMarketData):
-            removed = self.journal.prune_market_data(message.before_ms)
-            if removed:
-                self.log.info("market_data.pruned", candles=removed, before_ms=message.before_ms)
-            return removed
-        if isinstance(message, LoadCandles):
-            return self.journal.load_candles(message.symbol, message.interval, message.limit)
         # Reads see every append queued before them.
         self._flush()
         if isinstance(message, (LoadStream, LoadAllEvents)):
@@ -141,19 +181,26 @@ class PersistenceActor(EngineActor):
                     f"journal append refused: an earlier append of {append.stream} failed ({earlier})"
                 ))
         batch = [a for a in batch if a.stream not in self._refused]
-        if not batch:
+        verified, self._verified = self._verified, None
+        if not batch and verified is None:
             return
+        marks = {VERIFIED_MARK: str(verified)} if verified is not None else None
+        self._publish(committing_since=time.monotonic())
         try:
-            results = self.journal.commit([(a.stream, a.events, a.snapshot) for a in batch])
+            results = self.journal.commit([(a.stream, a.events, a.snapshot) for a in batch], marks)
         except Exception as exc:
             error = JournalUnavailable(f"journal commit failed: {exc}")
             for append in batch:
                 append.done.set_exception(error)
             self.log.error("journal.commit_failed", error=repr(exc), appends=len(batch))
+            self._publish(committing_since=None, failure=repr(exc))
             self.system.journal_failed(exc)
             return
-        self.batches += 1
-        self.appends += len(batch)
+        if batch:
+            self.batches += 1
+            self.appends += len(batch)
+        self._publish(committing_since=None, failure=None, last_commit_at=self.system.clock.now_ms(),
+                      last_commit_monotonic=time.monotonic(), batches=self.batches, appends=self.appends)
         for append, result in zip(batch, results):
             if isinstance(result, Exception):
                 if append.stream.startswith(USER_STREAM_PREFIX):
@@ -162,3 +209,49 @@ class PersistenceActor(EngineActor):
                 append.done.set_exception(JournalUnavailable(f"journal append failed: {result}"))
             else:
                 append.done.set_result(result)
+
+    def _publish(self, **changes: Any) -> None:
+        self._status = msgspec.structs.replace(self._status, **changes)
+        self.system.journal_status = self._status  # one reference, replaced whole: no lock
+
+
+class JournalVerifier(EngineActor):
+    """Checks the rows the journal's writer committed since the last check (checksum
+    and decoding) on a read connection of its own, so a check of thousands of rows
+    never holds the writer; the writer records the mark (``Verified``). A damaged
+    row crashes this actor with its seq named, and the supervisor reports it."""
+
+    kind = "verifier"
+
+    def __init__(self, system: Any, path: str) -> None:
+        super().__init__(system, key="journal")
+        self._path = path
+        self._reader: Journal | None = None
+        self._mark = 0
+
+    def started(self) -> None:
+        # Read-only: it never takes the writer's lock, and sees only committed rows.
+        self._reader = Journal(db.connect(self._path, readonly=True))
+        self._mark = self._reader.verified_seq()
+
+    def stopping(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, VerifyJournal):
+            return self._verify(message.rows)
+        raise TypeError(f"unexpected message {message!r}")
+
+    def _verify(self, rows: int) -> int:
+        if self._reader is None:
+            raise JournalUnavailable("the journal verifier is closed")
+        last = self._reader.verify(self._mark, rows)
+        if last > self._mark:
+            self._mark = last
+            try:
+                self.system.ref("persistence", "journal").tell(Verified(last))
+            except (JournalUnavailable, ActorUnavailable, pykka.ActorDeadError):
+                pass  # checked again from the stored mark after the writer's restart
+        return last

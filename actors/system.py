@@ -51,7 +51,8 @@ from actors.messages import (
     SupervisionTick,
 )
 from actors.venue import NoExchangeAccount, Venue, make_venue
-from actors.persistence import PersistenceActor
+from actors.candle_store import CandleStoreActor
+from actors.persistence import JournalStatus, JournalVerifier, PersistenceActor
 from actors.portfolio import PortfolioHost
 from actors.risk import RiskEngine
 from actors.supervisor import Supervisor
@@ -104,6 +105,8 @@ class ActorSystem:
         self.started_at: int | None = None
         # Replaced whole (one reference, atomically) by the risk engine; read by portfolios.
         self.risk_state = RiskState(max_order_notional=config.max_order_notional)
+        # Replaced whole by the journal's writer around each commit; read by /health.
+        self.journal_status = JournalStatus()
 
     @property
     def catalog(self) -> SymbolCatalog:
@@ -118,6 +121,8 @@ class ActorSystem:
             self._start_singleton("persistence", "journal")
             # Opening verifies what was written since the last check: allow for it.
             self.ask_persistence(CheckWritable(), timeout=max(START_TIMEOUT_SECONDS, self.config.ask_timeout_seconds))
+            self._start_singleton("verifier", "journal")
+            self._start_singleton("candles", "candles")  # after the journal: it moves old candles there
             if self.config.backup_interval_seconds > 0:
                 self.backups = BackupScheduler(
                     self.config.database_path,
@@ -202,7 +207,7 @@ class ActorSystem:
         if self.turso is not None:
             self.turso.stop()
         self.bridge.stop()
-        for kind in ("portfolios", "market", "gateways", "risk", "supervisor", "persistence"):
+        for kind in ("portfolios", "market", "candles", "gateways", "risk", "supervisor", "verifier", "persistence"):
             with self._lock:
                 refs = [ref for (k, _), ref in self._refs.items() if k == kind]
             self._stop_refs(refs)
@@ -247,16 +252,16 @@ class ActorSystem:
         stored: list[Candle] = []
         for interval in SERIES_INTERVALS:
             try:
-                stored.extend(self.ask_persistence(LoadCandles(symbol, interval, 1000)))
+                stored.extend(self.ask(self.ref("candles", "candles"), LoadCandles(symbol, interval, 1000)))
             except EngineError as exc:
                 log.warning("market.history_unavailable", symbol=symbol, error=exc.message)
         return stored + self.venue.candle_history(symbol)
 
     def store_candles(self, candles: list[tuple[str, Candle]]) -> None:
         try:
-            self.ref("persistence", "journal").tell(SaveCandles(tuple(candles)))
+            self.ref("candles", "candles").tell(SaveCandles(tuple(candles)))
         except (ActorUnavailable, pykka.ActorDeadError):
-            pass  # history is a nicety; the journal's own failures are reported elsewhere
+            pass  # history is a nicety; the candle store's own failures are reported elsewhere
 
     def _notify_market(self, symbol: Any) -> bool:
         ref = self._refs.get(("market", symbol))
@@ -289,7 +294,7 @@ class ActorSystem:
         # market back to where it was, under orders placed at the new price since.
         minute = self.venue.current_minute(symbol)
         if minute is not None:
-            self.ask_persistence(SaveCandles(((symbol, minute),)))
+            self.ask(self.ref("candles", "candles"), SaveCandles(((symbol, minute),)))
         return top
 
     # -- finding actors ------------------------------------------------------------------------
@@ -551,7 +556,7 @@ class ActorSystem:
         if not self._running:
             return
         try:
-            self.ref("persistence", "journal").tell(VerifyJournal())
+            self.ref("verifier", "journal").tell(VerifyJournal())
         except (ActorUnavailable, pykka.ActorDeadError):
             pass
         now = time.monotonic()
@@ -559,7 +564,7 @@ class ActorSystem:
             self._next_prune = now + PRUNE_EVERY_SECONDS
             window_ms = int(self.config.market_data_retention_days * 86_400_000)
             try:
-                self.ref("persistence", "journal").tell(PruneMarketData(self.clock.now_ms() - window_ms))
+                self.ref("candles", "candles").tell(PruneMarketData(self.clock.now_ms() - window_ms))
             except (ActorUnavailable, pykka.ActorDeadError):
                 pass
         for (kind, key), ref in list(self._refs.items()):
@@ -653,6 +658,8 @@ class ActorSystem:
     def _start_singleton(self, kind: str, key: str) -> pykka.ActorRef:
         factories: dict[str, Callable[[], pykka.ActorRef]] = {
             "persistence": lambda: PersistenceActor.start(self, self.config.database_path),
+            "verifier": lambda: JournalVerifier.start(self, self.config.database_path),
+            "candles": lambda: CandleStoreActor.start(self, self.config.database_path),
             "risk": lambda: RiskEngine.start(self),
             "supervisor": lambda: Supervisor.start(self),
             "gateways": lambda: GatewayHost.start(self, int(key)),

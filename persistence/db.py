@@ -9,9 +9,13 @@ import apsw
 BUSY_TIMEOUT_MS = 5_000
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> apsw.Connection:
+def connect(path: str | Path, *, readonly: bool = False, synchronous: str = "FULL") -> apsw.Connection:
     """A connection in WAL mode with synchronous=FULL: a committed transaction
-    survives a power cut, and readers never block the writer."""
+    survives a power cut, and readers never block the writer. Data that can be
+    fetched again may pass synchronous="NORMAL": a commit then survives a crash of
+    the process but not a power cut, and costs no fsync."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
     path = Path(path)
     if not readonly:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -20,7 +24,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> apsw.Connection:
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 

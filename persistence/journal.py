@@ -11,8 +11,7 @@ Reads verify every row's checksum; a damaged row is an error naming its seq.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,16 @@ import apsw
 import msgspec
 import structlog
 
-from engine.candles import Candle
 from engine.errors import JournalCorrupted
 from engine.events import AnyEvent
 from engine.model import Order
-from persistence import codec, db, migrate
+from persistence import candles, codec, db, migrate
 from persistence.projections import decode_order, project
 
 log = structlog.get_logger(__name__)
 
 Snapshot = tuple[int, bytes]  # (version, payload)
+VERIFIED_MARK = "verified_seq"  # meta key: every row up to this seq has been verified
 
 
 class PrecedingAppendFailed(Exception):
@@ -49,6 +48,8 @@ class Journal:
     def open(cls, path: str | Path) -> Journal:
         try:
             conn = db.connect(path)
+            # Candles from before they had a file of their own go there before 0004 drops them.
+            candles.move_from_journal(conn, path)
             migrate.apply(conn)
         except (apsw.CorruptError, apsw.NotADBError) as exc:
             raise JournalCorrupted(f"the journal file {path} is damaged: {exc}") from None
@@ -59,8 +60,10 @@ class Journal:
 
     # -- writes ----------------------------------------------------------------------
 
-    def commit(self, batch: Sequence[tuple[str, Sequence[AnyEvent]] | tuple[str, Sequence[AnyEvent], Snapshot | None]]) -> list[int | Exception]:
-        """Append every (stream, events[, snapshot]) in one transaction.
+    def commit(self, batch: Sequence[tuple[str, Sequence[AnyEvent]] | tuple[str, Sequence[AnyEvent], Snapshot | None]],
+               marks: Mapping[str, str] | None = None) -> list[int | Exception]:
+        """Append every (stream, events[, snapshot]) in one transaction, and set the
+        ``meta`` entries in ``marks`` (the verified mark) in the same one.
 
         A snapshot, if given, is the stream's state *after* these events and is
         stored in the same savepoint, so it can never get ahead of the journal.
@@ -86,7 +89,15 @@ class Journal:
                 except Exception as exc:  # noqa: BLE001 - reported to that stream's callers only
                     failed[stream] = exc
                     results.append(exc)
+            for key, value in (marks or {}).items():
+                self._set_meta(key, value)
         return results
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def _append(self, stream: str, events: Sequence[AnyEvent], snapshot: Snapshot | None = None) -> int:
         seq = 0
@@ -123,11 +134,7 @@ class Journal:
     def check_writable(self, now_ms: int) -> None:
         """A real committed write: proves the file, the lock and fsync work."""
         with self.conn:
-            self.conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('heartbeat', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(now_ms),),
-            )
+            self._set_meta("heartbeat", str(now_ms))
 
     # -- reads -----------------------------------------------------------------------
 
@@ -249,7 +256,7 @@ class Journal:
         return last
 
     def verified_seq(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'verified_seq'").fetchone()
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (VERIFIED_MARK,)).fetchone()
         return int(row[0]) if row else 0
 
     def verify_new_rows(self, limit: int = -1) -> int:
@@ -261,54 +268,8 @@ class Journal:
         if last == start:
             return last
         with self.conn:
-            self.conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('verified_seq', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(last),),
-            )
+            self._set_meta(VERIFIED_MARK, str(last))
         return last
-
-    # -- market data (not events: it can be fetched again, and is pruned) ---------------
-
-    def save_candles(self, candles: Sequence[tuple[str, Candle]]) -> None:
-        with self.conn:
-            self.conn.executemany(
-                "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume, quote_volume)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (symbol, interval, open_time) DO UPDATE SET"
-                " open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,"
-                " volume = excluded.volume, quote_volume = excluded.quote_volume",
-                [
-                    (symbol, c.interval, c.open_time, str(c.open), str(c.high), str(c.low), str(c.close), str(c.volume), str(c.quote_volume))
-                    for symbol, c in candles
-                ],
-            )
-
-    def load_candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
-        rows = self.conn.execute(
-            "SELECT open_time, open, high, low, close, volume, quote_volume FROM candles"
-            " WHERE symbol = ? AND interval = ? ORDER BY open_time DESC LIMIT ?",
-            (symbol, interval, limit),
-        ).fetchall()
-        return [
-            Candle(interval, t, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v), Decimal(q))
-            for t, o, h, lo, c, v, q in reversed(rows)
-        ]
-
-    def prune_market_data(self, before_ms: int, batch: int = 5000) -> int:
-        """Delete candles older than ``before_ms`` in small transactions, so the
-        writer is never held for long. User events are never touched."""
-        removed = 0
-        while True:
-            with self.conn:
-                self.conn.execute(
-                    "DELETE FROM candles WHERE (symbol, interval, open_time) IN"
-                    " (SELECT symbol, interval, open_time FROM candles WHERE open_time < ? LIMIT ?)",
-                    (before_ms, batch),
-                )
-                count = self.conn.changes()
-            removed += count
-            if count < batch:
-                return removed
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]

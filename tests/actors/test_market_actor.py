@@ -113,3 +113,23 @@ def test_a_stream_heartbeat_makes_a_quiet_markets_book_current_without_changing_
     assert msgspec.structs.replace(ticker(system, symbol), time=book.time) == book  # prices untouched
     market = system.ask_market(symbol, GetMarket(depth=1, trades=0))
     assert market.updated_at == later and market.depth.time == later
+
+
+def test_every_minute_a_merged_update_closes_is_stored_not_only_the_newest(system: ActorSystem) -> None:
+    from actors.messages import LoadCandles
+    from engine.candles import Candle
+    from engine.market import MarketData
+
+    symbol = "BTCUSDT"
+    wait_for(lambda: ticker(system, symbol), timeout=5)
+    future = 4_000_000_000_000  # newer than anything the feed sends
+    minutes = [Candle("1m", future + n * 60_000, *(Decimal(90_000 + n),) * 4, Decimal(1), Decimal(90_000 + n)) for n in range(3)]
+    system.on_market(MarketData(symbol, klines=tuple(minutes)))  # one update: two minutes closed at once
+
+    def stored() -> list[Candle]:
+        candles = system.ask(system.ref("candles", "candles"), LoadCandles(symbol, "1m", 1000))
+        return [c for c in candles if c.open_time >= future]
+
+    wait_for(lambda: [c.open_time for c in stored()][:2] == [m.open_time for m in minutes[:2]],
+             message="both closed minutes stored")
+    assert stored()[:2] == minutes[:2]

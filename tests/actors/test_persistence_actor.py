@@ -152,3 +152,113 @@ def test_appends_after_a_failed_one_of_their_stream_are_refused_until_the_stream
     with pytest.raises(JournalUnavailable, match="simulated append failure"):
         system.append("system:test", [refused]).result(timeout=10)
     assert system.append("system:test", [event(5)]).result(timeout=10) > 0
+
+
+# -- one writer, one job -----------------------------------------------------------------------
+
+
+def journal_version(conn: apsw.Connection) -> int:
+    """Changes whenever another connection commits to the journal."""
+    return conn.execute("PRAGMA data_version").fetchone()[0]
+
+
+def verified_caught_up(system: ActorSystem) -> bool:
+    conn = fresh_connection(system)
+    try:
+        mark = conn.execute("SELECT value FROM meta WHERE key = 'verified_seq'").fetchone()
+        last = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    finally:
+        conn.close()
+    return (int(mark[0]) if mark else 0) == last
+
+
+def test_health_writes_nothing_and_reports_the_writers_last_commit(system: ActorSystem) -> None:
+    from actors.client import EngineClient
+
+    client = EngineClient(system)
+    seq = system.append("test:health", [event(1)]).result(timeout=10)
+    wait_for(lambda: verified_caught_up(system), message="the verifier's mark is written")
+    conn = fresh_connection(system)
+    try:
+        before = journal_version(conn)
+        for _ in range(300):
+            report = client.health()
+        assert journal_version(conn) == before  # 300 health checks, not one commit
+    finally:
+        conn.close()
+    assert report.ok, report.problems
+    journal = report.checks["journal"]
+    assert journal["failure"] is None and journal["committingForSeconds"] is None
+    assert journal["lastCommitAt"] > 0 and journal["appends"] >= 1 and seq > 0
+
+
+def test_health_shows_a_commit_held_up_by_another_writer_and_clears_once_it_lands(system: ActorSystem) -> None:
+    from actors.client import EngineClient
+
+    client = EngineClient(system)
+    blocker = apsw.Connection(system.config.database_path)
+    blocker.set_busy_timeout(10_000)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        held = system.append("test:held", [event(1)])
+        wait_for(lambda: client.health().checks["journal"]["committingForSeconds"] is not None,
+                 message="the running commit is published")
+        assert not held.done()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert held.result(timeout=10) > 0
+    report = wait_for(lambda: (r := client.health()).checks["journal"]["committingForSeconds"] is None and r)
+    assert report.ok, report.problems
+
+
+def test_a_commit_running_too_long_or_a_failed_one_is_a_health_problem() -> None:
+    from actors.persistence import JournalStatus
+
+    assert JournalStatus().problem(now=100.0, slow_after=2.0) is None
+    assert JournalStatus(committing_since=100.0).problem(now=102.0, slow_after=2.0) is None
+    assert JournalStatus(committing_since=100.0).problem(now=102.5, slow_after=2.0) == "a commit has been running for 2.5 s"
+    assert JournalStatus(failure="disk I/O error").problem(now=0.0, slow_after=2.0) == "the last commit failed: disk I/O error"
+    with pytest.raises(ValueError, match="slow_after"):
+        JournalStatus().problem(now=0.0, slow_after=0)
+
+
+def test_candles_are_stored_in_their_own_file_and_never_commit_to_the_journal(system: ActorSystem) -> None:
+    from actors.messages import LoadCandles, SaveCandles
+    from engine.candles import Candle
+    from persistence.candles import candles_path
+
+    wait_for(lambda: verified_caught_up(system), message="the journal is quiet")
+    candles = tuple(("BTCUSDT", Candle("1m", 4_000_000_000_000 + n * 60_000, *(Decimal(n + 1),) * 6)) for n in range(500))
+    conn = fresh_connection(system)
+    try:
+        before = journal_version(conn)
+        store = system.ref("candles", "candles")
+        for n in range(0, len(candles), 50):
+            store.tell(SaveCandles(candles[n:n + 50]))
+        stored = system.ask(store, LoadCandles("BTCUSDT", "1m", 1000))
+        assert [c for c in stored if c.open_time >= 4_000_000_000_000] == [c for _, c in candles]
+        assert journal_version(conn) == before
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert candles_path(system.config.database_path).exists()
+
+
+def test_pruning_goes_a_small_step_at_a_time_and_lets_other_work_in_between(system: ActorSystem, tmp_path) -> None:
+    from actors.candle_store import CandleStoreActor
+    from actors.messages import LoadCandles, PruneMarketData, SaveCandles
+    from engine.candles import Candle
+
+    ref = CandleStoreActor.start(system, str(tmp_path / "own.db"), prune_batch=100)
+    try:
+        old = tuple(("ETHUSDT", Candle("1m", n * 60_000, *(Decimal(1),) * 6)) for n in range(1_050))
+        new = ("ETHUSDT", Candle("1m", 10_000 * 60_000, *(Decimal(2),) * 6))
+        ref.ask(SaveCandles(old + (new,)))
+        ref.tell(PruneMarketData(before_ms=5_000 * 60_000))
+        # Asked right behind the prune's first step: answered before its second.
+        assert len(ref.ask(LoadCandles("ETHUSDT", "1m", 5_000))) == 1_051 - 100
+        wait_for(lambda: ref.ask(LoadCandles("ETHUSDT", "1m", 5_000)) == [new[1]], message="the prune finished")
+        assert ref.proxy().prune_steps.get(timeout=5) == 11
+    finally:
+        ref.stop()

@@ -124,8 +124,64 @@ def test_a_journal_written_by_migration_0001_opens_and_upgrades(tmp_path: Path) 
     finally:
         system.stop()
     conn = apsw.Connection(str(db))
-    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
+    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
     conn.close()
+
+
+def journal_at_version_3_with_candles(db: Path, minutes: list[tuple[int, str]]) -> None:
+    """The fixture upgraded the way 0002 and 0003 did it, holding 1m BTCUSDT candles
+    in the journal itself, as every journal did before they had a file of their own."""
+    from persistence.migrate import MIGRATIONS_DIR
+
+    shutil.copy(FIXTURE, db)
+    conn = apsw.Connection(str(db))
+    try:
+        for version, name in ((2, "snapshots"), (3, "market_data")):
+            with conn:
+                conn.execute((MIGRATIONS_DIR / f"{version:04d}_{name}.sql").read_text())
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+        with conn:
+            conn.executemany(
+                "INSERT INTO candles VALUES ('BTCUSDT', '1m', ?, ?, ?, ?, ?, '1', ?)",
+                [(t, p, p, p, p, p) for t, p in minutes],
+            )
+    finally:
+        conn.close()
+
+
+def test_candles_kept_in_an_old_journal_move_to_their_own_file_once(tmp_path: Path) -> None:
+    from engine.clock import ManualClock
+    from persistence.candles import candles_path
+    from persistence.market_history import recent_minutes
+
+    db = tmp_path / "cryptobot.db"
+    t0 = 1_800_000_000_000
+    minutes = [(t0 + n * 60_000, str(90_000 + n)) for n in range(5)]
+    journal_at_version_3_with_candles(db, minutes)
+    config = make_config(tmp_path)
+    # Read before the engine takes the database: the paper market resumes from them.
+    assert [(c.open_time, str(c.close)) for c in recent_minutes(db, ["BTCUSDT"], 10)["BTCUSDT"]] == minutes
+
+    system = ActorSystem(config, clock=ManualClock(t0 + 5 * 60_000 + 1_000)).start()
+    try:
+        held = EngineClient(system).candles("BTCUSDT", "1m", 10)
+        assert [(c.open_time, c.close) for c in held[:5]] == [(t, Decimal(p)) for t, p in minutes]
+    finally:
+        system.stop()
+    conn = apsw.Connection(str(db))
+    try:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").fetchone()[0] == 0
+        assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 4
+    finally:
+        conn.close()
+    moved = apsw.Connection(str(candles_path(db)))
+    try:
+        rows = moved.execute("SELECT open_time, close FROM candles WHERE interval = '1m' AND open_time < ? ORDER BY open_time",
+                             (t0 + 5 * 60_000,)).fetchall()
+        assert rows == minutes
+    finally:
+        moved.close()
+    assert [c.open_time for c in recent_minutes(db, ["BTCUSDT"], 10)["BTCUSDT"]][:5] == [t for t, _ in minutes]
 
 
 # -- damage ------------------------------------------------------------------------------------
@@ -193,21 +249,30 @@ def test_rows_verified_once_are_not_verified_again_at_the_next_start(tmp_path: P
 def test_closed_candles_are_stored_and_a_restart_starts_from_them(tmp_path: Path) -> None:
     from engine.clock import ManualClock
 
-    clock = ManualClock(1_800_000_000_000)
+    t0 = 1_800_000_000_000
+    clock = ManualClock(t0)
     config = make_config(tmp_path)
     system = ActorSystem(config, clock=clock).start()
     client = EngineClient(system)
     try:
         from tests.support.waiting import wait_for
 
-        for minute, price in enumerate(("95000", "95100", "94900", "95050")):
-            clock.set(1_800_000_000_000 + minute * 60_000)
-            book = system.set_paper_price("BTCUSDT", Decimal(price))
-            wait_for(lambda: client.ticker("BTCUSDT").time == book.time)  # one tick per minute, none conflated away
-        wait_for(lambda: len(client.candles("BTCUSDT", "1m", 10)) >= 4)
+        # One tick in each of four minutes, 50 s apart. MEXC (and so the simulator, on
+        # this clock) closes a stream that was sent nothing for 60 s: ticks a whole
+        # minute apart would let it drop the connection between the clock's jump and
+        # the tick, and the tick's kline with it (klines are pushed only when they
+        # change, so a lost one is not sent again in a still market).
+        for n, price in enumerate(("95000", "95100", "94900", "95050")):
+            clock.set(t0 + (n + 1) * 50_000)
+            minute = t0 + (n + 1) * 50_000 // 60_000 * 60_000
+            system.set_paper_price("BTCUSDT", Decimal(price))
+            # The kline is what this test is about (the book comes on another channel).
+            wait_for(lambda: client.candles("BTCUSDT", "1m", 1)[-1].open_time == minute,
+                     message=f"the kline of minute {n} reached the market actor")
+        assert len(client.candles("BTCUSDT", "1m", 10)) == 4
         before = client.candles("BTCUSDT", "1m", 10)[:-1]  # the open candle is not final
         last_close = client.candles("BTCUSDT", "1m", 1)[-1].close
-        wait_for(lambda: len(system.ask_persistence(LoadCandles("BTCUSDT", "1m", 10))) >= 3)
+        wait_for(lambda: len(system.ask(system.ref("candles", "candles"), LoadCandles("BTCUSDT", "1m", 10))) >= 3)
     finally:
         system.stop()
     system = ActorSystem(config, clock=clock).start()
@@ -310,19 +375,22 @@ def test_a_restart_keeps_the_charts_past_whole(tmp_path: Path) -> None:
 
 def test_market_data_older_than_the_window_is_pruned_and_user_events_never_are(tmp_path: Path) -> None:
     from engine.candles import Candle
+    from persistence.candles import CandleStore, candles_path
 
     journal = Journal.open(tmp_path / "j.db")
+    store = CandleStore.open(candles_path(tmp_path / "j.db"))
     try:
         old, new = 1_000_000, 9_000_000
-        journal.save_candles([
+        store.save([
             ("BTCUSDT", Candle("1m", old, *(Decimal(1),) * 6)),
             ("BTCUSDT", Candle("1m", new, *(Decimal(2),) * 6)),
         ])
         journal.commit([("user:alice", [PortfolioState_opened("alice", old)])])
-        assert journal.prune_market_data(before_ms=5_000_000) == 1
-        assert [c.open_time for c in journal.load_candles("BTCUSDT", "1m", 10)] == [new]
+        assert store.prune_step(before_ms=5_000_000) == 1
+        assert [c.open_time for c in store.load("BTCUSDT", "1m", 10)] == [new]
         assert journal.last_seq() == 1
     finally:
+        store.close()
         journal.close()
 
 
