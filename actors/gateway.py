@@ -178,7 +178,8 @@ class AccountGateway(Entity):
             self.system.tell_live_portfolio(read.user_id, BalancesFetched(read.token, read.totals, read.error))
         for swept in fx.swept:
             self.system.tell_live_portfolio(
-                swept.user_id, Reconciled(swept.token, tuple(swept.updated), tuple(swept.resent), swept.error))
+                swept.user_id, Reconciled(swept.token, tuple(swept.updated), tuple(swept.resent), swept.error,
+                                          swept=swept.swept))
         for user_id in dict.fromkeys(fx.handovers):
             self.system.tell_portfolio(user_id, Reconcile(quiet=True))  # wakes a sleeping owner
         for finding in fx.findings:

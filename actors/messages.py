@@ -71,6 +71,7 @@ class Reconciled(msgspec.Struct, frozen=True):
     updated: tuple[str, ...] = ()
     resent: tuple[str, ...] = ()
     error: str | None = None  # the account could not be read: nothing was compared
+    swept: bool = True  # False: answered with no sweep (the gateway followed every order already)
 
 
 class BalancesFetched(msgspec.Struct, frozen=True):

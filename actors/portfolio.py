@@ -440,8 +440,9 @@ class Portfolio(Entity):
         rec.swept = True
         # An earlier reconciliation still waiting for its sweep lost its Track (to a
         # gateway that was stopping): this later sweep looked at everything it asked for.
+        # Not an answer given with no sweep: that one looked at nothing.
         for earlier, other in list(self._reconciling.items()):
-            if message.token is not None and earlier < token and not other.swept:
+            if message.token is not None and message.swept and earlier < token and not other.swept:
                 del self._reconciling[earlier]
                 if other.future is not None:
                     rec.covered.append(other.future)

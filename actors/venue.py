@@ -315,8 +315,11 @@ class _AccountsTap:
         return api_key in self._venue._account_of_key
 
     def deliver(self, api_key: str, channel: str, frame: bytes) -> None:
+        from engine.exchanges.mexc import channels
         from engine.exchanges.mexc.codec import decode_push
 
+        if channel == channels.PRIVATE_ACCOUNT:
+            return  # balances are read, not pushed, into a gateway: this would only wake one
         sink = self._venue._push_sink
         account = self._venue._account_of_key.get(api_key)
         if sink is not None and account is not None:
@@ -446,7 +449,8 @@ class SimulatorVenue(MexcVenue):
             if self.simulator.has_account(api_key):
                 pending.append(user_id)
                 continue
-            self.simulator.add_account(api_key, secret, {asset: amount for asset, amount in totals.items() if amount})
+            self.simulator.add_account(api_key, secret, {asset: amount for asset, amount in totals.items() if amount},
+                                       restored=True)
             for order in orders:
                 sent = ExchangeOrder.from_order(order)
                 try:

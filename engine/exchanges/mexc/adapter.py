@@ -175,7 +175,7 @@ class MexcAccountAdapter(AccountSweeps):
         if sweep or new or not self._swept_once:
             self._request_sweep(user_id, token, now, fx)
         else:
-            fx.swept.append(Swept(user_id, token, updated=[], resent=[]))
+            fx.swept.append(Swept(user_id, token, updated=[], resent=[], swept=False))
         return fx
 
     def adopt(self, order: ExchangeOrder, exchange_id: str, fills: tuple[Fill, ...]) -> Effects:

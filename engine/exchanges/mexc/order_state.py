@@ -78,6 +78,9 @@ class Swept:
     updated: list[str]
     resent: list[str]
     error: str | None = None  # the sweep could not read the account
+    # False: answered at once, with no sweep (every order was followed already): it
+    # vouches for nothing asked before it.
+    swept: bool = True
 
 
 @dataclass

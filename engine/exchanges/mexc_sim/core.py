@@ -208,8 +208,11 @@ class SimExchange:
 
     # -- accounts --------------------------------------------------------------------
 
-    def add_account(self, api_key: str, secret: str, balances: dict[str, Decimal] | None = None) -> None:
-        """Create an account, or update its secret; listed balances are set as free."""
+    def add_account(
+        self, api_key: str, secret: str, balances: dict[str, Decimal] | None = None, *, restored: bool = False
+    ) -> None:
+        """Create an account, or update its secret; listed balances are set as free
+        (``restored``: as its owner already holds them, so nothing is pushed)."""
         if api_key == MAKER or not api_key:
             raise ValueError("reserved or empty API key")
         with self.lock:
@@ -220,7 +223,9 @@ class SimExchange:
             account.secret = secret
             now = self.clock.now_ms()
             for asset, amount in (balances or {}).items():
-                self._emit_account(api_key, [account.set_free(asset.upper(), Decimal(amount), now)])
+                change = account.set_free(asset.upper(), Decimal(amount), now)
+                if not restored:
+                    self._emit_account(api_key, [change])
 
     def credentials(self, api_key: str) -> tuple[str, int] | None:
         """(secret, uid) of an API key, or None if the exchange does not know it."""

@@ -170,8 +170,10 @@ class Simulator:
         if self._ws is not None:
             self._ws.tap_private(tap)
 
-    def add_account(self, api_key: str, secret: str, balances: Mapping[str, Decimal | str | int] | None = None) -> None:
-        self.exchange.add_account(api_key, secret, {a: Decimal(v) for a, v in (balances or {}).items()})
+    def add_account(
+        self, api_key: str, secret: str, balances: Mapping[str, Decimal | str | int] | None = None, *, restored: bool = False
+    ) -> None:
+        self.exchange.add_account(api_key, secret, {a: Decimal(v) for a, v in (balances or {}).items()}, restored=restored)
 
     def has_account(self, api_key: str) -> bool:
         try:
