@@ -18,13 +18,15 @@ import structlog
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
-    from actors.system import ActorSystem
+    from actors.peers import Supervised
 
 
 class EngineActor(pykka.ThreadingActor):
     kind: ClassVar[str] = "actor"
 
-    def __init__(self, system: ActorSystem, key: str) -> None:
+    system: Supervised  # each kind narrows it to its own view (actors/peers.py)
+
+    def __init__(self, system: Supervised, key: str) -> None:
         super().__init__()
         self.system = system
         self.key = key

@@ -16,6 +16,7 @@ from typing import Any
 
 from actors.base import EngineActor
 from actors.messages import LoadCandles, PruneMarketData, SaveCandles
+from actors.peers import Supervised
 from engine.errors import JournalUnavailable
 from persistence.candles import PRUNE_BATCH, CandleStore, candles_path
 
@@ -23,7 +24,7 @@ from persistence.candles import PRUNE_BATCH, CandleStore, candles_path
 class CandleStoreActor(EngineActor):
     kind = "candles"
 
-    def __init__(self, system: Any, database_path: str, *, prune_batch: int = PRUNE_BATCH) -> None:
+    def __init__(self, system: Supervised, database_path: str, *, prune_batch: int = PRUNE_BATCH) -> None:
         super().__init__(system, key="candles")
         if prune_batch <= 0:
             raise ValueError(f"prune_batch must be positive, not {prune_batch}")

@@ -42,6 +42,7 @@ from actors.messages import (
     Submit,
     Track,
 )
+from actors.peers import GatewayPeers
 from engine.exchanges.base import ExchangeOrder
 from engine.exchanges.mexc import account_io
 from engine.exchanges.mexc.account_io import Job
@@ -81,7 +82,9 @@ class AccountGateway(Entity):
     kind = "gateway"
     wants_ticks = True
 
-    def __init__(self, system: Any, account: str, host: GatewayHost) -> None:
+    system: GatewayPeers
+
+    def __init__(self, system: GatewayPeers, account: str, host: GatewayHost) -> None:
         super().__init__(system, account)
         self.account = account
         self._host = host
@@ -213,7 +216,7 @@ class GatewayHost(EntityHost):
 
     kind = "gateways"
 
-    def __init__(self, system: Any, index: int) -> None:
+    def __init__(self, system: GatewayPeers, index: int) -> None:
         super().__init__(system, str(index), entity_kind="gateway",
                          factory=lambda account: AccountGateway(system, account, self),
                          max_live=1 << 30)  # no cap: one with work under way is never let go

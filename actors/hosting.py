@@ -33,7 +33,7 @@ from actors.messages import Passivate
 from engine.errors import ActorUnavailable, EngineError
 
 if TYPE_CHECKING:
-    from actors.system import ActorSystem
+    from actors.peers import HostPeers
 
 
 def host_index(key: str, hosts: int) -> int:
@@ -97,7 +97,9 @@ class Entity:
 
     kind: ClassVar[str] = "entity"
 
-    def __init__(self, system: ActorSystem, key: str) -> None:
+    system: HostPeers  # each kind narrows it to its own view (actors/peers.py)
+
+    def __init__(self, system: HostPeers, key: str) -> None:
         self.system = system
         self.key = key
         self.log = structlog.get_logger(f"actors.{self.kind}").bind(actor=self.kind, key=key)
@@ -128,10 +130,11 @@ class EntityHost(EngineActor):
     """One pykka actor hosting many entities of one kind."""
 
     kind = "host"
+    system: HostPeers
 
     def __init__(
         self,
-        system: ActorSystem,
+        system: HostPeers,
         key: str,
         *,
         entity_kind: str,

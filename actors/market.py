@@ -15,6 +15,7 @@ import msgspec
 
 from actors.base import EngineActor
 from actors.messages import Drain, GetCandles, GetMarket, GetTicker
+from actors.peers import MarketPeers
 from engine.candles import Candle, CandleSeries, normalize_interval
 from engine.market import MAX_PENDING_KLINES, DepthSnapshot, MarketData, Trade
 from engine.model import BookTicker
@@ -36,7 +37,9 @@ class MarketView(msgspec.Struct, frozen=True):
 class MarketActor(EngineActor):
     kind = "market"
 
-    def __init__(self, system: Any, symbol: str) -> None:
+    system: MarketPeers
+
+    def __init__(self, system: MarketPeers, symbol: str) -> None:
         super().__init__(system, key=symbol)
         self.symbol = symbol
         self.book: BookTicker | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
@@ -14,34 +14,51 @@ from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Fill, Order
 from engine.orders import PlaceOrder
 
-# -- PortfolioActor ---------------------------------------------------------------------
+if TYPE_CHECKING:  # named only in replies: importing them here would be circular
+    from actors.market import MarketView
+    from engine.candles import Candle
+    from engine.model import BookTicker
+    from engine.risk import RiskState
+    from persistence.journal import StreamLoad
+
+R_co = TypeVar("R_co", covariant=True)
 
 
-class Place(msgspec.Struct, frozen=True):
+class Ask(msgspec.Struct, Generic[R_co], frozen=True):
+    """A request answered with an ``R_co``: ``ActorSystem.ask`` and the typed asks of
+    the actors' views return that type, so a caller and a handler that disagree on a
+    reply are a type error. (Replies are written as strings: the types they name
+    live in modules that import this one.)"""
+
+
+# -- Portfolio ------------------------------------------------------------------------------
+
+
+class Place(Ask["Ticket"], frozen=True):
     """ask -> Ticket"""
 
     command: PlaceOrder
     deadline: float
 
 
-class Cancel(msgspec.Struct, frozen=True):
+class Cancel(Ask["Ticket"], frozen=True):
     """ask -> Ticket"""
 
     order_id: str
     deadline: float
 
 
-class GetWallet(msgspec.Struct, frozen=True):
+class GetWallet(Ask["list[tuple[str, Decimal, Decimal]]"], frozen=True):
     """ask -> list[tuple[asset, free, locked]]"""
 
 
-class GetOrder(msgspec.Struct, frozen=True):
+class GetOrder(Ask["Order"], frozen=True):
     """ask -> Order (a snapshot); OrderNotFound"""
 
     order_id: str
 
 
-class ListOrders(msgspec.Struct, frozen=True):
+class ListOrders(Ask["list[Order]"], frozen=True):
     """ask -> list[Order], newest first"""
 
     symbol: str | None = None
@@ -82,12 +99,12 @@ class BalancesFetched(msgspec.Struct, frozen=True):
     error: str | None = None
 
 
-class AwaitRestored(msgspec.Struct, frozen=True):
+class AwaitRestored(Ask["Future[int]"], frozen=True):
     """ask -> Future[int]: resolves once the portfolio's start reconciliation is over
     (its open orders are on the exchange, or known never to have been)."""
 
 
-class Passivate(msgspec.Struct, frozen=True):
+class Passivate(Ask["bool"], frozen=True):
     """ask (to an entity): passivate now if idle for ``idle_seconds`` and nothing under
     way needs this activation; True if it is not active afterwards."""
 
@@ -117,7 +134,7 @@ class Drain(msgspec.Struct, frozen=True):
     """tell: the newest market update is waiting in the conflator."""
 
 
-class GetTicker(msgspec.Struct, frozen=True):
+class GetTicker(Ask["BookTicker | None"], frozen=True):
     """ask -> BookTicker | None"""
 
 
@@ -173,7 +190,7 @@ class JobDone(msgspec.Struct, frozen=True):
     activation: int = 0  # of the gateway that sent it: a later one knows nothing of the job
 
 
-class GatewayStatus(msgspec.Struct, frozen=True):
+class GatewayStatus(Ask["dict[str, int]"], frozen=True):
     """ask -> dict[str, int]: the adapter's counts; answers once the gateway is ready.
     With ``user_id``, also whether none of that user's placements awaits an outcome."""
 
@@ -193,7 +210,7 @@ class StreamReconnected(msgspec.Struct, frozen=True):
 # -- RiskEngine and Supervisor ------------------------------------------------------------
 
 
-class CheckOrder(msgspec.Struct, frozen=True):
+class CheckOrder(Ask["None"], frozen=True):
     """ask -> None, or raises TradingHalted / RiskLimitExceeded (portfolios run the same
     check themselves, ``engine.risk.check_order``, on the published state)"""
 
@@ -203,24 +220,24 @@ class CheckOrder(msgspec.Struct, frozen=True):
     notional: Decimal
 
 
-class Halt(msgspec.Struct, frozen=True):
+class Halt(Ask["RiskState"], frozen=True):
     """ask -> RiskState (published before the answer)"""
 
     reason: str
     by: str
 
 
-class Resume(msgspec.Struct, frozen=True):
+class Resume(Ask["RiskState"], frozen=True):
     """ask -> RiskState"""
 
     by: str
 
 
-class GetRiskStatus(msgspec.Struct, frozen=True):
+class GetRiskStatus(Ask["RiskState"], frozen=True):
     """ask -> RiskState"""
 
 
-class GetSupervision(msgspec.Struct, frozen=True):
+class GetSupervision(Ask["tuple[list[Any], int]"], frozen=True):
     """ask the Supervisor -> (list[FailureRecord], restarts)"""
 
 
@@ -261,27 +278,27 @@ class Flush(msgspec.Struct, frozen=True):
     """tell (to itself): commit everything appended so far."""
 
 
-class LoadStream(msgspec.Struct, frozen=True):
+class LoadStream(Ask["StreamLoad"], frozen=True):
     """ask -> StreamLoad (newest snapshot + the events after it), after every
     append queued before it is durable"""
 
     stream: str
 
 
-class LoadNewest(msgspec.Struct, frozen=True):
+class LoadNewest(Ask["list[Any]"], frozen=True):
     """ask (to PersistenceActor) -> list of the stream's last ``limit`` events, oldest first"""
 
     stream: str
     limit: int
 
 
-class LoadAllEvents(msgspec.Struct, frozen=True):
+class LoadAllEvents(Ask["list[Any]"], frozen=True):
     """ask -> list[event]: every event of the stream, ignoring snapshots"""
 
     stream: str
 
 
-class FindOrder(msgspec.Struct, frozen=True):
+class FindOrder(Ask["Order | None"], frozen=True):
     """ask -> Order | None from the journal's projection, by one of its ids"""
 
     user_id: str
@@ -290,23 +307,23 @@ class FindOrder(msgspec.Struct, frozen=True):
     idempotency_key: str | None = None
 
 
-class LoadOrderKeys(msgspec.Struct, frozen=True):
+class LoadOrderKeys(Ask["list[tuple[str, str, str | None]]"], frozen=True):
     """ask -> list of (order id, client order id, idempotency key | None), one per
     order of the user in the journal's projection"""
 
     user_id: str
 
 
-class UsersWithOpenOrders(msgspec.Struct, frozen=True):
+class UsersWithOpenOrders(Ask["list[str]"], frozen=True):
     """ask -> list[str]: users the journal has open orders for"""
 
 
-class OpenAccounts(msgspec.Struct, frozen=True):
+class OpenAccounts(Ask["list[tuple[str, dict[str, Decimal], list[Order]]]"], frozen=True):
     """ask -> list of (user id, {asset: free + locked}, open orders): every user the
     journal has open orders for (Journal.open_accounts)"""
 
 
-class LoadOrders(msgspec.Struct, frozen=True):
+class LoadOrders(Ask["list[Order]"], frozen=True):
     """ask -> list[Order] from the journal's projection, newest first"""
 
     user_id: str
@@ -315,11 +332,11 @@ class LoadOrders(msgspec.Struct, frozen=True):
     limit: int = 100
 
 
-class CheckWritable(msgspec.Struct, frozen=True):
+class CheckWritable(Ask["None"], frozen=True):
     """ask -> None, or raises JournalUnavailable"""
 
 
-class Reconcile(msgspec.Struct, frozen=True):
+class Reconcile(Ask["Future[int]"], frozen=True):
     """ask or tell (to a PortfolioActor) -> Future[int]: compare open orders with the
     exchange (the gateway sweeps the account, applies what was missed, sends again
     what it never got), then, with nothing open, the balances. The future resolves
@@ -330,14 +347,14 @@ class Reconcile(msgspec.Struct, frozen=True):
     quiet: bool = False
 
 
-class GetMarket(msgspec.Struct, frozen=True):
+class GetMarket(Ask["MarketView"], frozen=True):
     """ask -> MarketView: book, depth, recent trades and data age."""
 
     depth: int = 20
     trades: int = 50
 
 
-class GetCandles(msgspec.Struct, frozen=True):
+class GetCandles(Ask["list[Candle]"], frozen=True):
     """ask -> list[Candle], oldest first"""
 
     interval: str
@@ -348,13 +365,13 @@ class GatewayTick(msgspec.Struct, frozen=True):
     """tell: periodic; follow up orders whose placement had an unknown outcome."""
 
 
-class SaveCandles(msgspec.Struct, frozen=True):
+class SaveCandles(Ask["None"], frozen=True):
     """tell, or ask -> None once stored (to the CandleStoreActor): (symbol, Candle) pairs."""
 
     candles: tuple[tuple[str, Any], ...]
 
 
-class LoadCandles(msgspec.Struct, frozen=True):
+class LoadCandles(Ask["list[Candle]"], frozen=True):
     """ask (to the CandleStoreActor) -> list[Candle] stored for the symbol and interval, oldest first"""
 
     symbol: str
@@ -370,7 +387,7 @@ class PruneMarketData(msgspec.Struct, frozen=True):
     removed: int = 0
 
 
-class VerifyJournal(msgspec.Struct, frozen=True):
+class VerifyJournal(Ask["int"], frozen=True):
     """tell (to the JournalVerifier), or ask -> int, the last seq verified: check up
     to ``rows`` journal rows written since the last check, on a read connection."""
 

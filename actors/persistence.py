@@ -46,6 +46,7 @@ from actors.messages import (
     Verified,
     VerifyJournal,
 )
+from actors.peers import PersistencePeers
 from engine.errors import ActorUnavailable, JournalUnavailable
 from engine.events import USER_STREAM_PREFIX
 from persistence import db
@@ -88,7 +89,9 @@ class JournalStatus(msgspec.Struct, frozen=True):
 class PersistenceActor(EngineActor):
     kind = "persistence"
 
-    def __init__(self, system: Any, path: str) -> None:
+    system: PersistencePeers
+
+    def __init__(self, system: PersistencePeers, path: str) -> None:
         super().__init__(system, key="journal")
         self._path = path
         self._journal: Journal | None = None
@@ -223,7 +226,9 @@ class JournalVerifier(EngineActor):
 
     kind = "verifier"
 
-    def __init__(self, system: Any, path: str) -> None:
+    system: PersistencePeers
+
+    def __init__(self, system: PersistencePeers, path: str) -> None:
         super().__init__(system, key="journal")
         self._path = path
         self._reader: Journal | None = None

@@ -43,6 +43,7 @@ from actors.messages import (
     Ticket,
     Track,
 )
+from actors.peers import PortfolioPeers
 from actors.venue import NoExchangeAccount
 from persistence.journal import StreamLoad
 from engine.errors import ActorUnavailable, ClientOrderIdReused, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
@@ -100,7 +101,9 @@ def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any 
 class Portfolio(Entity):
     kind = "portfolio"
 
-    def __init__(self, system: Any, user_id: str) -> None:
+    system: PortfolioPeers
+
+    def __init__(self, system: PortfolioPeers, user_id: str) -> None:
         super().__init__(system, user_id)
         self.user_id = user_id
         self.stream = user_stream(user_id)
@@ -651,7 +654,7 @@ class PortfolioHost(EntityHost):
 
     kind = "portfolios"
 
-    def __init__(self, system: Any, index: int) -> None:
+    def __init__(self, system: PortfolioPeers, index: int) -> None:
         config = system.config
         super().__init__(system, str(index), entity_kind="portfolio",
                          factory=lambda user_id: Portfolio(system, user_id),

@@ -15,6 +15,7 @@ import msgspec
 
 from actors.base import EngineActor
 from actors.messages import CheckOrder, GetRiskStatus, Halt, LoadStream, ReleaseQuarantine, Resume
+from actors.peers import RiskPeers
 from engine import risk
 from engine.events import RISK_STREAM, KillSwitchEngaged, KillSwitchReleased
 from engine.risk import RiskState
@@ -41,7 +42,9 @@ class RiskStatus(msgspec.Struct, frozen=True):
 class RiskEngine(EngineActor):
     kind = "risk"
 
-    def __init__(self, system: Any) -> None:
+    system: RiskPeers
+
+    def __init__(self, system: RiskPeers) -> None:
         super().__init__(system, key="risk")
         self.state = RiskState(max_order_notional=system.config.max_order_notional)
 

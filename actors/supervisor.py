@@ -15,6 +15,7 @@ from typing import Any
 
 from actors.base import EngineActor
 from actors.messages import ActorFailed, GetSupervision, Halt, ReleaseQuarantine, SupervisionTick
+from actors.peers import SupervisorPeers
 from actors.risk import FailureRecord
 
 RESTART_LIMIT = 5
@@ -24,7 +25,9 @@ RESTART_WINDOW_SECONDS = 60.0
 class Supervisor(EngineActor):
     kind = "supervisor"
 
-    def __init__(self, system: Any) -> None:
+    system: SupervisorPeers
+
+    def __init__(self, system: SupervisorPeers) -> None:
         super().__init__(system, key="supervisor")
         self.failures: deque[FailureRecord] = deque(maxlen=100)
         self.restarts = 0

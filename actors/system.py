@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import pykka
@@ -30,6 +30,7 @@ from actors.hosting import Activate, DropAll, FailEntity, PassivateIdle, Refused
 from actors.market import MarketActor
 from actors.messages import (
     ActorFailed,
+    Ask,
     Append,
     CheckWritable,
     Drain,
@@ -70,6 +71,7 @@ from persistence.backup import BackupScheduler
 from persistence.turso import TursoSync
 from persistence.lock import DatabaseLock
 
+R = TypeVar("R")
 log = structlog.get_logger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600.0
@@ -348,8 +350,14 @@ class ActorSystem:
 
     # -- talking to actors ---------------------------------------------------------------------
 
-    def ask(self, ref: pykka.ActorRef, message: Any, timeout: float | None = None) -> Any:
-        """Ask with a deadline; a dead or silent actor becomes a clear error."""
+    def ask(self, ref: pykka.ActorRef, message: Ask[R], timeout: float | None = None) -> R:
+        """Ask with a deadline; a dead or silent actor becomes a clear error. The
+        answer has the type the message declares."""
+        answer: R = self._ask(ref, message, timeout)
+        return answer
+
+    def _ask(self, ref: pykka.ActorRef, message: Any, timeout: float | None = None) -> Any:
+        """``ask`` for any message, an envelope to an entity among them."""
         timeout = self.config.ask_timeout_seconds if timeout is None else timeout
         try:
             answer = ref.ask(message, timeout=timeout)
@@ -370,12 +378,13 @@ class ActorSystem:
             return f"{kind} {message.key}"
         return ref.actor_class.__name__
 
-    def ask_portfolio(self, user_id: str, message: Any, timeout: float | None = None) -> Any:
+    def ask_portfolio(self, user_id: str, message: Ask[R], timeout: float | None = None) -> R:
         # A portfolio that refused a message because it must reload from the journal
         # did nothing with it: one retry meets the reloaded one.
         for attempt in (1, 2):
             try:
-                return self.ask(self.portfolio_host(user_id), ToEntity(user_id, message), timeout)
+                answer: R = self._ask(self.portfolio_host(user_id), ToEntity(user_id, message), timeout)
+                return answer
             except Reloading:
                 if attempt == 2:
                     raise
@@ -397,12 +406,12 @@ class ActorSystem:
         except pykka.ActorDeadError:
             log.error("entity.message_lost", key=key, message=type(envelope.message).__name__)
 
-    def ask_market(self, symbol: str, message: Any, timeout: float | None = None) -> Any:
+    def ask_market(self, symbol: str, message: Ask[R], timeout: float | None = None) -> R:
         if ("market", symbol) not in self._refs and symbol in self.catalog:
             raise MarketDataUnavailable(f"{symbol} is listed but not streamed here (see MEXC_SYMBOLS)")
         return self.ask(self.ref("market", symbol), message, timeout)
 
-    def ask_risk(self, message: Any, timeout: float | None = None) -> Any:
+    def ask_risk(self, message: Ask[R], timeout: float | None = None) -> R:
         return self.ask(self.ref("risk", "risk"), message, timeout)
 
     def tell_risk(self, message: Any) -> None:
@@ -411,7 +420,7 @@ class ActorSystem:
     def publish_risk(self, state: RiskState) -> None:
         self.risk_state = state
 
-    def ask_supervisor(self, message: Any, timeout: float | None = None) -> Any:
+    def ask_supervisor(self, message: Ask[R], timeout: float | None = None) -> R:
         return self.ask(self.ref("supervisor", "supervisor"), message, timeout)
 
     def tell_supervisor(self, message: Any) -> None:
@@ -429,11 +438,12 @@ class ActorSystem:
         self.check_not_quarantined("gateway", account)
         return account
 
-    def ask_gateway(self, user_id: str, message: Any, timeout: float | None = None) -> Any:
+    def ask_gateway(self, user_id: str, message: Ask[R], timeout: float | None = None) -> R:
         return self.ask_account(self.account_of(user_id), message, timeout)
 
-    def ask_account(self, account: str, message: Any, timeout: float | None = None) -> Any:
-        return self.ask(self.gateway_host(account), ToEntity(account, message), timeout)
+    def ask_account(self, account: str, message: Ask[R], timeout: float | None = None) -> R:
+        answer: R = self._ask(self.gateway_host(account), ToEntity(account, message), timeout)
+        return answer
 
     def tell_gateway(self, user_id: str, message: Any) -> None:
         account = self.account_of(user_id)
@@ -455,7 +465,7 @@ class ActorSystem:
         """Drop an entity as if it had failed (for tools and tests): the supervisor
         restarts it as it would after a crash."""
         host = self.portfolio_host(key) if kind == "portfolio" else self.gateway_host(key)
-        self.ask(host, FailEntity(key, reason))
+        self._ask(host, FailEntity(key, reason))
 
     def record_finding(self, user_id: str, order_id: str | None, note: str) -> None:
         """Something the gateway found that operators must hear of (an order's fills
@@ -503,7 +513,7 @@ class ActorSystem:
         if stream is not None:
             stream.cancel()
 
-    def ask_persistence(self, message: Any, timeout: float | None = None) -> Any:
+    def ask_persistence(self, message: Ask[R], timeout: float | None = None) -> R:
         return self.ask(self.ref("persistence", "journal"), message, timeout)
 
     def append(self, stream: str, events: list[Any], snapshot: tuple[int, bytes] | None = None) -> Future[int]:

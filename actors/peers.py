@@ -1,0 +1,136 @@
+"""What each actor may use of the rest of the engine: narrow, typed views of the
+ActorSystem, one per kind of actor. An actor is handed the system typed as its
+view, so it cannot reach past what its job needs, and a change to the system that
+breaks what an actor relies on is a type error at the place that builds it.
+
+The ActorSystem satisfies every view structurally (nothing here is inherited).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from engine.clock import Clock
+from engine.config import Config
+from engine.model import BookTicker
+from engine.risk import RiskState
+from engine.symbols import SymbolCatalog
+
+if TYPE_CHECKING:
+    from actors.conflation import Conflator
+    from actors.gateway import ExchangeIO
+    from actors.messages import Ask
+    from engine.events import Reconciliation
+    from engine.candles import Candle
+
+R = TypeVar("R")
+
+
+class Supervised(Protocol):
+    """Every actor: where its crash is reported."""
+
+    def report_failure(self, kind: str, key: str, exc: Exception) -> None: ...
+
+
+class HostPeers(Supervised, Protocol):
+    """A host of entities (portfolios, gateways): the registry of who is live."""
+
+    def entity_activated(self, kind: str, key: str) -> None: ...
+    def entity_passivated(self, kind: str, key: str) -> None: ...
+    def check_not_quarantined(self, kind: str, key: str) -> None: ...
+
+
+class PaperAccounts(Protocol):
+    """What a portfolio asks of its venue: never a call to the exchange."""
+
+    accounts_outlive_engine: bool
+
+    def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None: ...
+    def account_problem(self) -> str | None: ...
+
+
+class PortfolioPeers(HostPeers, Protocol):
+    clock: Clock
+    config: Config
+    risk_state: RiskState
+
+    @property
+    def catalog(self) -> SymbolCatalog: ...
+    @property
+    def venue(self) -> PaperAccounts: ...
+
+    def ask_persistence(self, message: Ask[R], timeout: float | None = None) -> R: ...
+    def append(self, stream: str, events: list[Any], snapshot: tuple[int, bytes] | None = None) -> Future[int]: ...
+    def ask_market(self, symbol: str, message: Ask[R], timeout: float | None = None) -> R: ...
+    def tell_gateway(self, user_id: str, message: Any) -> None: ...
+    def account_of(self, user_id: str) -> str: ...
+    def record_reconciliation(self, record: Reconciliation) -> None: ...
+    def opening_deposits(self) -> dict[str, Decimal]: ...
+
+
+class AccountVenue(Protocol):
+    """What a gateway asks of its venue: its account's adapter, made and let go."""
+
+    pushes_wake_accounts: bool
+
+    def make_adapter(self, account: str) -> Any: ...
+    def release_adapter(self, adapter: Any) -> None: ...
+    def accounts_at_start(self) -> list[str]: ...
+
+
+class GatewayPeers(HostPeers, Protocol):
+    clock: Clock
+    exchange_io: ExchangeIO
+
+    @property
+    def venue(self) -> AccountVenue: ...
+
+    def tell_portfolio(self, user_id: str, message: Any) -> None: ...
+    def tell_live_portfolio(self, user_id: str, message: Any) -> None: ...
+    def start_account_stream(self, account: str) -> None: ...
+    def stop_account_stream(self, account: str) -> None: ...
+    def record_finding(self, user_id: str, order_id: str | None, note: str) -> None: ...
+    def latest_book(self, symbol: str) -> BookTicker | None: ...
+
+
+class MarketPeers(Supervised, Protocol):
+    clock: Clock
+    conflator: Conflator
+
+    def candle_history(self, symbol: str) -> list[Candle]: ...
+    def store_candles(self, candles: list[tuple[str, Candle]]) -> None: ...
+    def publish_book(self, symbol: str, book: BookTicker) -> None: ...
+
+
+class RiskPeers(Supervised, Protocol):
+    clock: Clock
+    config: Config
+
+    def publish_risk(self, state: RiskState) -> None: ...
+    def tell_supervisor(self, message: Any) -> None: ...
+    def ask_persistence(self, message: Ask[R], timeout: float | None = None) -> R: ...
+    def append(self, stream: str, events: list[Any], snapshot: tuple[int, bytes] | None = None) -> Future[int]: ...
+
+
+class SupervisorPeers(Supervised, Protocol):
+    clock: Clock
+    risk_state: RiskState
+
+    def restart(self, kind: str, key: str, *, reason: str) -> bool: ...
+    def tell_risk(self, message: Any) -> None: ...
+    def supervise_once(self) -> None: ...
+    def quarantine(self, kind: str, key: str) -> None: ...
+    def release_quarantine(self) -> list[tuple[str, str]]: ...
+
+
+class PersistencePeers(Supervised, Protocol):
+    """The journal's writer and its verifier."""
+
+    clock: Clock
+    journal_status: Any  # replaced whole by the writer after each commit; read by /health
+
+    def journal_failed(self, exc: Exception) -> None: ...
+    def ref(self, kind: str, key: str) -> Any: ...
+
