@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TURSO := tests/turso/node_modules/.installed
 
-.PHONY: run test bench clean
+.PHONY: run lint test bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ $(TURSO): tests/turso/package.json tests/turso/package-lock.json
 	@if command -v npm >/dev/null; then \
 		npm --prefix tests/turso install --no-audit --no-fund --loglevel=error && touch $(TURSO); \
 	else echo "npm not found: the Turso sync tests will be skipped"; fi
+
+# ruff (style, imports, likely bugs) and mypy (strict on engine/, checked on the rest); see pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy engine actors api persistence bench tests
 
 test: $(STAMP) $(TURSO)
 	$(BIN)/python -m pytest
