@@ -306,7 +306,8 @@ class MexcAccountAdapter(AccountSweeps):
                 self._drive(tracked, now, fx)
                 return fx
             self._advance(tracked, status, now, fx)
-            if tracked.phase != "ended":
+            # _advance() may have ended it; mypy still holds the phase narrowed by the check above.
+            if tracked.phase != "ended":  # type: ignore[comparison-overlap]
                 self._drive(tracked, now, fx)
         return fx
 
