@@ -90,7 +90,7 @@ def test_an_append_is_visible_to_another_connection_when_its_future_resolves(sys
         seq = done.result()
         conn = fresh_connection(system)
         try:
-            count = conn.execute("SELECT count(*) FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+            count = conn.execute("SELECT count(*) FROM events WHERE seq = ?", (seq,)).get
         finally:
             conn.close()
         seen_at_resolution.append((seq, count))
