@@ -529,9 +529,9 @@ def test_after_a_restart_sleeping_users_resting_orders_are_on_the_exchange_and_a
     again = ActorSystem(config).start()
     try:
         assert again.live_portfolios() == []
-        on_exchange = {o.client_order_id: o for o in sim_venue(again).exchange_orders(USER)}  # type: ignore[attr-defined]
+        on_exchange = {o.client_order_id: o for o in sim_venue(again).exchange_orders(USER)}
         assert on_exchange[sent_as(resting)].status == "NEW"
-        assert [o.client_order_id for o in sim_venue(again).exchange_orders("bob")] == [sent_as(other)]  # type: ignore[attr-defined]
+        assert [o.client_order_id for o in sim_venue(again).exchange_orders("bob")] == [sent_as(other)]
         again.set_paper_price(SYMBOL, Decimal(79000))  # alice's order fills; bob's still rests
         woken = wait_for(lambda: again.activation("portfolio", USER), message="the fill woke its user")
         assert woken is not None

@@ -173,7 +173,7 @@ def test_candles_kept_in_an_old_journal_move_to_their_own_file_once(tmp_path: Pa
         system.stop()
     conn = apsw.Connection(str(db))
     try:
-        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").get == 0
         assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 4
     finally:
         conn.close()

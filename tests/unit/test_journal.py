@@ -80,7 +80,7 @@ def test_open_applies_every_migration_and_records_it(journal: Journal) -> None:
     assert "candles" not in table_names(journal.conn)  # they have a file of their own
     rows = list(journal.conn.execute("SELECT version, name FROM schema_migrations ORDER BY version"))
     assert rows == [(1, "initial"), (2, "snapshots"), (3, "market_data"), (4, "market_data_moved")]
-    assert journal.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert journal.conn.execute("PRAGMA journal_mode").get == "wal"
 
 
 def test_reopening_a_migrated_database_applies_nothing_again(db_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_reopening_a_migrated_database_applies_nothing_again(db_path: Path) -> N
     conn = db.connect(db_path)
     try:
         assert migrate.apply(conn) == []
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 4
+        assert conn.execute("SELECT count(*) FROM schema_migrations").get == 4
     finally:
         conn.close()
 
