@@ -1,4 +1,5 @@
-# `make run` starts the engine on its embedded default; `make test` runs the tests.
+# `make run` starts the engine on its embedded default; `make test` runs `make lint` (ruff and mypy),
+# then the tests.
 # Both create the virtualenv and install what they need on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -28,7 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy engine actors api persistence bench tests
 
+# lint comes first, so CI fails on a lint or type error before it spends time on the tests.
 test: $(STAMP) $(TURSO)
+	$(MAKE) lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
