@@ -1,4 +1,5 @@
-# `make run` starts the engine on its embedded default; `make test` runs the tests.
+# `make run` starts the engine on its embedded default; `make test` runs `make lint` (ruff and mypy),
+# then the tests.
 # Both create the virtualenv and install what they need on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TURSO := tests/turso/node_modules/.installed
 
-.PHONY: run test bench clean
+.PHONY: run lint test bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,14 @@ $(TURSO): tests/turso/package.json tests/turso/package-lock.json
 		npm --prefix tests/turso install --no-audit --no-fund --loglevel=error && touch $(TURSO); \
 	else echo "npm not found: the Turso sync tests will be skipped"; fi
 
+# ruff (style, imports, likely bugs) and mypy (strict on engine/, checked on the rest); see pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy engine actors api persistence bench tests
+
+# lint comes first, so CI fails on a lint or type error before it spends time on the tests.
 test: $(STAMP) $(TURSO)
+	$(MAKE) lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -17,14 +17,29 @@ import msgspec
 import pykka
 
 from actors.market import MarketView
-from actors.messages import Cancel, GetCandles, GetMarket, GetOrder, GetRiskStatus, GetSupervision, GetTicker, GetWallet, Halt, ListOrders, Place, Reconcile, Resume, Ticket
+from actors.messages import (
+    Cancel,
+    GetCandles,
+    GetMarket,
+    GetOrder,
+    GetRiskStatus,
+    GetSupervision,
+    GetTicker,
+    GetWallet,
+    Halt,
+    ListOrders,
+    Place,
+    Reconcile,
+    Resume,
+    Ticket,
+)
 from actors.risk import RiskStatus
 from actors.system import ActorSystem
 from engine.candles import Candle
-from engine.risk import RiskState
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, SymbolNotFound
 from engine.model import BookTicker, Order
 from engine.orders import PlaceOrder
+from engine.risk import RiskState
 
 
 class PlacedOrder(msgspec.Struct, frozen=True):

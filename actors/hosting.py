@@ -165,6 +165,7 @@ class EntityHost(EngineActor):
         if isinstance(message, Activate):
             self._entity(message.key)
             return None
+        entity: Entity | None
         if isinstance(message, DropAll):
             for entity in list(self._live.values()):
                 del self._live[entity.key]

@@ -66,9 +66,9 @@ class MarketActor(EngineActor):
             if len(last) == 2:
                 self._saved[interval] = last[0].open_time
         # After a restart, begin from what the feed has sent so far.
-        last = self.system.conflator.last(self.symbol)
-        if last is not None:
-            self._apply(last)
+        pending = self.system.conflator.last(self.symbol)
+        if pending is not None:
+            self._apply(pending)
 
     def stopping(self) -> None:
         self._store_open()
@@ -118,7 +118,7 @@ class MarketActor(EngineActor):
             newest = max(newest, data.book.time)
             if not self._klines_seen:
                 for series in self.series.values():
-                    series.apply_trade(data.book.last, 0, data.book.time)
+                    series.apply_trade(data.book.last, 0, data.book.time)  # type: ignore[arg-type]  # a zero quantity
         if data.depth is not None:
             self.depth = data.depth
             newest = max(newest, data.depth.time)
@@ -149,7 +149,7 @@ class MarketActor(EngineActor):
         """A candle is final once a newer one exists: store those not stored yet.
         One update may close several (a merged update carries up to
         MAX_PENDING_KLINES klines): every one of them is stored, not only the newest."""
-        closed = []
+        closed: list[tuple[str, Candle]] = []
         for interval, series in self.series.items():
             last = series.last(2)
             saved = self._saved.get(interval, -1)

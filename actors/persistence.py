@@ -37,12 +37,12 @@ from actors.messages import (
     FindOrder,
     Flush,
     LoadAllEvents,
+    LoadNewest,
     LoadOrderKeys,
     LoadOrders,
+    LoadStream,
     OpenAccounts,
     UsersWithOpenOrders,
-    LoadNewest,
-    LoadStream,
     Verified,
     VerifyJournal,
 )
@@ -51,7 +51,6 @@ from engine.errors import ActorUnavailable, JournalUnavailable
 from engine.events import USER_STREAM_PREFIX
 from persistence import db
 from persistence.journal import VERIFIED_MARK, Journal
-
 
 
 class JournalStatus(msgspec.Struct, frozen=True):
@@ -204,7 +203,7 @@ class PersistenceActor(EngineActor):
             self.appends += len(batch)
         self._publish(committing_since=None, failure=None, last_commit_at=self.system.clock.now_ms(),
                       last_commit_monotonic=time.monotonic(), batches=self.batches, appends=self.appends)
-        for append, result in zip(batch, results):
+        for append, result in zip(batch, results, strict=True):  # one result per append
             if isinstance(result, Exception):
                 if append.stream.startswith(USER_STREAM_PREFIX):
                     self._refused.setdefault(append.stream, result)

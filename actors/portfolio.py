@@ -45,17 +45,41 @@ from actors.messages import (
 )
 from actors.peers import PortfolioPeers
 from actors.venue import NoExchangeAccount
-from persistence.journal import StreamLoad
-from engine.errors import ActorUnavailable, ClientOrderIdReused, EngineError, EngineTimeout, ExchangeUnavailable, IdempotencyKeyReused, MarketDataUnavailable, OrderNotCancelable, OrderNotFound, RateLimited
+from engine.errors import (
+    ActorUnavailable,
+    ClientOrderIdReused,
+    EngineError,
+    EngineTimeout,
+    ExchangeUnavailable,
+    IdempotencyKeyReused,
+    MarketDataUnavailable,
+    OrderNotCancelable,
+    OrderNotFound,
+    RateLimited,
+)
 from engine.events import AnyEvent, Reconciliation, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Order
 from engine.money import fmt
 from engine.orders import differences, exchange_client_id, new_order_id, validate
-from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, snapshot_of, state_from, decide_adjust, decide_adopt, decide_close, decide_complete, decide_fill, decide_open, decide_place, estimate_notional, evolve
+from engine.portfolio import (
+    SNAPSHOT_VERSION,
+    PortfolioState,
+    decide_adjust,
+    decide_adopt,
+    decide_close,
+    decide_complete,
+    decide_fill,
+    decide_open,
+    decide_place,
+    estimate_notional,
+    evolve,
+    snapshot_of,
+    state_from,
+)
 from engine.ratelimit import TokenBucket
 from engine.risk import check_order
-
+from persistence.journal import StreamLoad
 
 RECONCILE_FORGET_SECONDS = 120.0  # a reconciliation the gateway never answered (it died) is let go
 
@@ -288,7 +312,8 @@ class Portfolio(Entity):
         order = self._order(message.order_id)
         self._throttle()
         if not order.is_open:
-            raise OrderNotCancelable(f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status})
+            raise OrderNotCancelable(f"order {order.id} is {order.status} and cannot be canceled",
+                                     details={"status": order.status})
         pending = self._canceling.get(order.id)
         if pending is not None:
             ticket, sent = pending
@@ -326,7 +351,7 @@ class Portfolio(Entity):
         if not order.is_open:
             canceling = self._canceling.pop(order.id, None)
             if canceling is not None:
-                error = None if order.status == "CANCELED" else OrderNotCancelable(
+                error: EngineError | None = None if order.status == "CANCELED" else OrderNotCancelable(
                     f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status}
                 )
                 _resolve_after(durable, canceling[0].settled, snapshot, error)
@@ -353,7 +378,7 @@ class Portfolio(Entity):
                 status = report.status if final else "PARTIALLY_FILLED"
             else:
                 status = report.status  # a fill after the order closed: applied all the same
-            event = decide_fill(copy, info, fill, status)
+            event: AnyEvent | None = decide_fill(copy, info, fill, status)
             if event is not None:
                 evolve(scratch, event)
                 events.append(event)
@@ -438,6 +463,7 @@ class Portfolio(Entity):
             # recorded, and the balances are compared if nothing is open.
             token = next(self._tokens)
             rec = self._reconciling[token] = _Reconciling(None, True)
+        assert token is not None  # the record was found by it, or was just made with it
         rec.updated.extend(message.updated)
         rec.resent.extend(message.resent)
         rec.swept = True

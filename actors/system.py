@@ -24,6 +24,7 @@ import pykka
 import structlog
 
 from actors.bridge import TaskHandle, TrioBridge
+from actors.candle_store import CandleStoreActor
 from actors.conflation import Conflator
 from actors.gateway import ExchangeIO, GatewayHost
 from actors.hosting import Activate, DropAll, FailEntity, PassivateIdle, Refused, Reloading, ToEntity, host_index
@@ -32,44 +33,43 @@ from actors.messages import (
     ActorFailed,
     Ask,
     Append,
+    AwaitRestored,
     CheckWritable,
     Drain,
+    GatewayStatus,
     GatewayTick,
+    GetRiskStatus,
+    Halt,
     LoadCandles,
     LoadNewest,
     OpenAccounts,
-    UsersWithOpenOrders,
-    Halt,
-    AwaitRestored,
-    GatewayStatus,
-    GetRiskStatus,
     PrivatePush,
     PruneMarketData,
     Reconcile,
     SaveCandles,
     StreamReconnected,
-    VerifyJournal,
     SupervisionTick,
+    UsersWithOpenOrders,
+    VerifyJournal,
 )
-from actors.venue import NoExchangeAccount, Venue, make_venue
-from actors.candle_store import CandleStoreActor
 from actors.persistence import JournalStatus, JournalVerifier, PersistenceActor
 from actors.portfolio import PortfolioHost
 from actors.risk import RiskEngine
 from actors.supervisor import Supervisor
+from actors.venue import NoExchangeAccount, Venue, make_venue
+from engine import market as market_data
+from engine.candles import Candle
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
 from engine.events import RECONCILIATION_STREAM, Reconciliation, ReconciliationFound
-from engine import market as market_data
-from engine.candles import Candle
 from engine.market import MarketData
-from engine.risk import RiskState
 from engine.model import BookTicker
+from engine.risk import RiskState
 from engine.symbols import SymbolCatalog
 from persistence.backup import BackupScheduler
-from persistence.turso import TursoSync
 from persistence.lock import DatabaseLock
+from persistence.turso import TursoSync
 
 R = TypeVar("R")
 log = structlog.get_logger(__name__)

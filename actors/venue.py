@@ -51,7 +51,9 @@ class Venue(Protocol):
     def users_of(self, account: str, live_users: list[str]) -> list[str]: ...
     def make_adapter(self, account: str) -> Any: ...
     def accounts_at_start(self) -> list[str]: ...
-    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any] | None: ...
+    def account_streams(
+        self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]
+    ) -> Callable[[], Any] | None: ...
     def opening_deposits(self) -> dict[str, Decimal]: ...
     def prepare_account(self, user_id: str, totals: dict[str, Decimal]) -> None: ...
     def restore_accounts(self, accounts: list[tuple[str, dict[str, Decimal], list[Any]]]) -> list[str]: ...
@@ -179,7 +181,7 @@ class MexcVenue:
         return self._private
 
     def make_adapter(self, account: str) -> Any:
-        return self._adapter(self.private_client(), account, [self.config.mexc_account_user])
+        return self._adapter(self.private_client(), account, [self.config.mexc_account_user])  # type: ignore[list-item]  # set whenever EXCHANGE=mexc
 
     def _adapter(self, client: Any, account: str, owners: list[str]) -> Any:
         from engine.exchanges.mexc.adapter import MexcAccountAdapter
@@ -193,7 +195,9 @@ class MexcVenue:
             symbols=lambda: list(self.market_symbols), sweep_every_ms=int(self.config.reconcile_interval_seconds * 1000),
         )
 
-    def account_streams(self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]) -> Callable[[], Any]:
+    def account_streams(
+        self, account: str, on_push: Callable[[Any], None], on_connected: Callable[[], None]
+    ) -> Callable[[], Any] | None:
         return self._user_stream(self.private_client(), account, on_push, on_connected)
 
     def _user_stream(
@@ -350,7 +354,6 @@ class SimulatorVenue(MexcVenue):
 
     def __init__(self, config: Config, clock: Clock) -> None:
         from engine.exchanges.mexc_sim import Simulator
-
         from engine.exchanges.mexc_sim.simulator import HISTORY_MINUTES
         from persistence.market_history import recent_minutes
 
@@ -518,7 +521,8 @@ class SimulatorVenue(MexcVenue):
         self.simulator.set_price(symbol, price)
         top = self.public.book_ticker(symbol)
         return BookTicker(
-            symbol=symbol, bid=top.bid_price, bid_qty=top.bid_qty, ask=top.ask_price, ask_qty=top.ask_qty,
+            # The simulator's maker quotes both sides at every price.
+            symbol=symbol, bid=top.bid_price, bid_qty=top.bid_qty, ask=top.ask_price, ask_qty=top.ask_qty,  # type: ignore[arg-type]
             last=price, time=self.clock.now_ms(),
         )
 

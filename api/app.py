@@ -13,7 +13,7 @@ from engine.auth import TokenVerifier
 
 
 def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
-    app = falcon.App(middleware=[RequestLogMiddleware(), AuthMiddleware(verifier)])
+    app = falcon.App(middleware=(RequestLogMiddleware(), AuthMiddleware(verifier)))
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     config = client.system.config

@@ -140,8 +140,8 @@ def _migrate(config: Config, args: argparse.Namespace) -> int:
         applied = migrate.apply(conn)
     finally:
         conn.close()
-    for item in applied:
-        print(f"applied {item.version:04d}_{item.name}")
+    for migration in applied:
+        print(f"applied {migration.version:04d}_{migration.name}")
     if not applied:
         print(f"database {config.database_path} is up to date")
     return 0

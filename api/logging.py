@@ -21,8 +21,8 @@ class RequestLogMiddleware:
         structlog.contextvars.bind_contextvars(request_id=req.context.request_id)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
-        resp.set_header("X-Request-ID", req.context.get("request_id", ""))
-        elapsed = time.perf_counter() - req.context.get("started", time.perf_counter())
+        resp.set_header("X-Request-ID", getattr(req.context, "request_id", ""))
+        elapsed = time.perf_counter() - getattr(req.context, "started", time.perf_counter())
         status = resp.status_code if hasattr(resp, "status_code") else resp.status
         code = int(str(status)[:3])
         event = log.error if code == 500 else log.warning if code >= 500 else log.info

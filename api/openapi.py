@@ -79,7 +79,7 @@ ERROR_SCHEMA = {
 def document() -> dict[str, Any]:
     types = [t for route in ROUTES for t in (route[4], route[5]) if t is not None]
     refs, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
-    by_type = dict(zip(types, refs))
+    by_type = dict(zip(types, refs, strict=True))  # one ref per type
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, role, request, response in ROUTES:
         operation: dict[str, Any] = {

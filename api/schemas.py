@@ -77,7 +77,7 @@ def decode_body(raw: bytes, type_: type) -> object:
     if not raw.strip():
         raise InvalidJson("the request body is empty; send a JSON object")
     try:
-        value = msgspec.json.decode(raw, type=type_)
+        value: object = msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"invalid request: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -101,7 +101,8 @@ def _check_numbers_are_plain(raw: bytes, type_: type) -> None:
         text = msgspec.json.decode(value) if value is not None and bytes(value).startswith(b'"') else None
         if text is not None and not _PLAIN_NUMBER.fullmatch(text):
             error = InvalidPrice if name == "price" else InvalidQuantity
-            raise error(f"{name} must be a decimal number in ASCII digits such as \"0.25\", not {text[:40]!r}", details={"field": name})
+            raise error(f"{name} must be a decimal number in ASCII digits such as \"0.25\", not {text[:40]!r}",
+                        details={"field": name})
 
 
 # -- responses -----------------------------------------------------------------------------

@@ -78,7 +78,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         seconds = write_journal(path)
-        print(f"recovery: wrote {EVENTS:,} events for {USERS} users in {seconds:.1f} s ({EVENTS / seconds:,.0f} events/s, projections and snapshots included)")
+        print(f"recovery: wrote {EVENTS:,} events for {USERS} users in {seconds:.1f} s"
+              f" ({EVENTS / seconds:,.0f} events/s, projections and snapshots included)")
         config = config_module.load({"DATABASE_URL": str(path), "PAPER_SPEED": "0"}, isatty=False)
         for label in ("first start (verifies every row)", "next start (verifies new rows only)"):
             started = time.perf_counter()

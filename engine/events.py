@@ -22,39 +22,39 @@ class Event(msgspec.Struct, tag=True, frozen=True, kw_only=True):
     changes: tuple[BalanceChange, ...] = ()
 
 
-class AccountOpened(Event):
+class AccountOpened(Event, frozen=True):
     user_id: str
     reason: str
 
 
-class OrderAccepted(Event):
+class OrderAccepted(Event, frozen=True):
     order: Order
 
 
-class OrderFilled(Event):
+class OrderFilled(Event, frozen=True):
     order_id: str
     fill: Fill
     status: OrderStatus  # the order's status after this fill
 
 
-class OrderCanceled(Event):
+class OrderCanceled(Event, frozen=True):
     order_id: str
     reason: str
 
 
-class OrderRejected(Event):
+class OrderRejected(Event, frozen=True):
     order_id: str
     reason: str
 
 
-class OrderCompleted(Event):
+class OrderCompleted(Event, frozen=True):
     """The exchange reports the order FILLED and its last fill is already applied
     (it arrived on its own, as a partial fill). Releases what is still reserved."""
 
     order_id: str
 
 
-class BalanceAdjusted(Event):
+class BalanceAdjusted(Event, frozen=True):
     """Reconciliation found the exchange holding a different total than the
     journal; ``changes`` bring the journal to the exchange's figures."""
 
@@ -68,14 +68,14 @@ def user_stream(user_id: str) -> str:
     return f"{USER_STREAM_PREFIX}{user_id}"
 
 
-class KillSwitchEngaged(Event):
+class KillSwitchEngaged(Event, frozen=True):
     """The kill switch was thrown. Survives restarts until KillSwitchReleased."""
 
     reason: str
     by: str
 
 
-class KillSwitchReleased(Event):
+class KillSwitchReleased(Event, frozen=True):
     by: str
 
 
@@ -91,7 +91,7 @@ class Reconciliation(msgspec.Struct, frozen=True):
     notes: list[str] = []  # what else operators must hear of (fills that never added up, ...)
 
 
-class ReconciliationFound(Event):
+class ReconciliationFound(Event, frozen=True):
     """Reconciliation found the journal behind the exchange. What it applied is in
     the user's own stream; this keeps the finding for operators, across restarts."""
 

@@ -7,6 +7,7 @@ All money in the engine is ``decimal.Decimal``. Arithmetic that can be inexact
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Context, Decimal, InvalidOperation
+from typing import overload
 
 # Python's default precision and rounding, pinned: a thread-local context changed
 # elsewhere must never change what an order costs.
@@ -85,6 +86,10 @@ def fee_on(amount: Decimal, rate: Decimal) -> Decimal:
     return fee
 
 
+@overload
+def fmt(value: Decimal) -> str: ...
+@overload
+def fmt(value: None) -> None: ...
 def fmt(value: Decimal | None) -> str | None:
     """Plain decimal string, no exponent, no trailing zeros: 0.0001, 9900, 0."""
     if value is None:

@@ -93,11 +93,11 @@ class PortfolioState:
 
 def evolve(state: PortfolioState, event: AnyEvent) -> None:
     """Apply one event. Never raises for an event that decide_* produced."""
-    order_id = getattr(event, "order_id", None)
+    order_id: str | None = getattr(event, "order_id", None)
     was_open = order_id is not None and order_id in state.orders and state.orders[order_id].is_open
     with localcontext(LEDGER):
         _evolve(state, event)
-    if was_open and not state.orders[order_id].is_open:
+    if was_open and order_id is not None and not state.orders[order_id].is_open:
         _retire(state, order_id)
 
 
@@ -319,7 +319,8 @@ def _decide_fill(order: Order, info: SymbolInfo, fill: Fill, status: OrderStatus
         # still moved money: it is applied, paid from free since nothing is reserved
         # any more. The order keeps its end unless the exchange names another one.
         status = status if status in ("FILLED", "CANCELED") else order.status
-    elif status == "PARTIALLY_FILLED" and order.quantity is not None and order.executed_quantity + fill.quantity >= order.quantity:
+    elif (status == "PARTIALLY_FILLED" and order.quantity is not None
+          and order.executed_quantity + fill.quantity >= order.quantity):
         status = "FILLED"  # its whole quantity has traded, though the exchange's word on that may come later
     deltas: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # asset -> [free, locked]
     if order.side == "BUY":

@@ -176,7 +176,8 @@ def backup(db_path: str | Path, to_file: str | Path, *, pages_per_step: int = -1
     if not db_path.is_file():
         raise BackupFailed(f"no database at {db_path}", details={"database": str(db_path)})
     if any(_same_file(Path(f"{db_path}{suffix}"), target) for suffix in ("", *_SIDECARS, "-shm", ".lock")):
-        raise BackupFailed(f"refusing to write a backup onto the database {db_path} or its files", details={"target": str(target)})
+        raise BackupFailed(f"refusing to write a backup onto the database {db_path} or its files",
+                           details={"target": str(target)})
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(target)
     try:
@@ -287,7 +288,7 @@ def _finish_copy(dest: apsw.Connection, origin: Path, error: type[EngineError]) 
     tables = {name for (name,) in dest.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not {"events", "schema_migrations"} <= tables:
         raise error(f"{origin} is not a cryptobot journal (it has no events table)", details={"reason": "not_a_journal"})
-    return dest.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    return dest.execute("SELECT coalesce(max(seq), 0) FROM events").get
 
 
 # -- restore ---------------------------------------------------------------------------------
@@ -480,7 +481,8 @@ class BackupScheduler:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="backup-scheduler", daemon=True)
         self._thread.start()
-        log.info("backup.scheduler_started", directory=str(self.backup_dir), interval_seconds=self.interval_seconds, keep=self.keep)
+        log.info("backup.scheduler_started", directory=str(self.backup_dir), interval_seconds=self.interval_seconds,
+                 keep=self.keep)
         return self
 
     def stop(self, timeout: float = 10.0) -> bool:

@@ -122,10 +122,11 @@ class CandleStore:
                 " (SELECT symbol, interval, open_time FROM candles WHERE open_time < ? LIMIT ?)",
                 (before_ms, batch),
             )
-            return self.conn.changes()
+            removed = self.conn.changes()
+        return removed
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM candles").fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM candles").get
 
 
 def move_from_journal(journal: apsw.Connection, database_path: str | Path) -> int:

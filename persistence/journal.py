@@ -79,7 +79,7 @@ class Journal:
         with self.conn:
             for item in batch:
                 stream, events = item[0], item[1]
-                snapshot = item[2] if len(item) > 2 else None  # type: ignore[misc]
+                snapshot = item[2] if len(item) > 2 else None
                 earlier = failed.get(stream)
                 if earlier is not None:
                     results.append(PrecedingAppendFailed(f"an earlier append of {stream} failed: {earlier}"))
@@ -111,12 +111,12 @@ class Journal:
             seq = self.conn.last_insert_rowid()
             project(self.conn, seq, stream, event)
         if snapshot is not None and seq:
-            version, payload = snapshot
+            snapshot_version, snapshot_payload = snapshot
             self.conn.execute(
                 "INSERT INTO snapshots (stream, seq, version, payload, checksum, created_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, version = excluded.version,"
                 " payload = excluded.payload, checksum = excluded.checksum, created_at = excluded.created_at",
-                (stream, seq, version, payload.decode(), zlib.crc32(payload), events[-1].time),
+                (stream, seq, snapshot_version, snapshot_payload.decode(), zlib.crc32(snapshot_payload), events[-1].time),
             )
         return seq
 
@@ -273,4 +273,4 @@ class Journal:
         return last
 
     def last_seq(self) -> int:
-        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").get

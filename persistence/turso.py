@@ -18,7 +18,7 @@ import asyncio
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import libsql_client
@@ -194,7 +194,7 @@ class TursoSync:
                 if not rows:
                     break
                 await _call(client.batch([libsql_client.Statement(INSERT, list(row)) for row in rows]))
-                remote = rows[-1][0]
+                remote = cast(int, rows[-1][0])  # the seq column
                 with self._lock:
                     self._batches += 1
                     self._rows += len(rows)
@@ -224,7 +224,7 @@ def _local_seq(db_path: str) -> int:
     except apsw.Error:
         return 0
     try:
-        return conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        return conn.execute("SELECT coalesce(max(seq), 0) FROM events").get
     except apsw.SQLError:
         return 0
     finally:

@@ -14,7 +14,6 @@ import msgspec
 
 from engine.model import Fill, Order, OrderStatus, OrderType, Side
 
-
 # A MARKET order that has not reached the exchange this long after it was first sent
 # is not sent at all: a market order traded late trades at a price nobody chose.
 MARKET_SEND_WINDOW_MS = 10_000

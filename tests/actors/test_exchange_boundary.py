@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 
-import pykka
 import pytest
 
 from actors.messages import Execution, GatewayStatus, Passivate, Reconcile
@@ -26,7 +26,18 @@ from engine.model import Fill
 from engine.orders import PlaceOrder, exchange_client_id, new_order_id
 from tests.conftest import make_config
 from tests.support.trading import (
-    START, SYMBOL, USER, cancel, first_book, get_order, limit_buy, orders, place, sent_as, settled, wallet,
+    START,
+    SYMBOL,
+    USER,
+    cancel,
+    first_book,
+    get_order,
+    limit_buy,
+    orders,
+    place,
+    sent_as,
+    settled,
+    wallet,
 )
 from tests.support.waiting import wait_for
 
@@ -56,7 +67,7 @@ def refresh(system: ActorSystem, user: str = USER, timeout: float = 10) -> int:
 
 
 @pytest.fixture(params=["inprocess", "loopback"])
-def engine(tmp_path: Path, request: pytest.FixtureRequest) -> ActorSystem:
+def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ActorSystem]:
     system = ActorSystem(make_config(tmp_path, ORDER_RATE_LIMIT="0", PAPER_TRANSPORT=request.param)).start()
     yield system
     system.stop()
@@ -165,7 +176,7 @@ def test_threads_racing_for_a_new_accounts_gateway_start_one(engine: ActorSystem
     made: list[str] = []
     make_adapter = engine.venue.make_adapter
 
-    def counting(account: str):  # type: ignore[no-untyped-def]
+    def counting(account: str):
         made.append(account)
         return make_adapter(account)
 

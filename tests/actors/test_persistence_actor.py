@@ -12,6 +12,7 @@ import pytest
 from actors.messages import LoadStream
 from actors.persistence import PersistenceActor
 from actors.system import ActorSystem
+from engine.candles import Candle
 from engine.errors import JournalUnavailable
 from engine.events import AccountOpened, OrderFilled
 from engine.model import BalanceChange, Fill
@@ -90,7 +91,7 @@ def test_an_append_is_visible_to_another_connection_when_its_future_resolves(sys
         seq = done.result()
         conn = fresh_connection(system)
         try:
-            count = conn.execute("SELECT count(*) FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+            count = conn.execute("SELECT count(*) FROM events WHERE seq = ?", (seq,)).get
         finally:
             conn.close()
         seen_at_resolution.append((seq, count))
@@ -159,14 +160,14 @@ def test_appends_after_a_failed_one_of_their_stream_are_refused_until_the_stream
 
 def journal_version(conn: apsw.Connection) -> int:
     """Changes whenever another connection commits to the journal."""
-    return conn.execute("PRAGMA data_version").fetchone()[0]
+    return conn.execute("PRAGMA data_version").get
 
 
 def verified_caught_up(system: ActorSystem) -> bool:
     conn = fresh_connection(system)
     try:
         mark = conn.execute("SELECT value FROM meta WHERE key = 'verified_seq'").fetchone()
-        last = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        last = conn.execute("SELECT coalesce(max(seq), 0) FROM events").get
     finally:
         conn.close()
     return (int(mark[0]) if mark else 0) == last
@@ -239,7 +240,7 @@ def test_candles_are_stored_in_their_own_file_and_never_commit_to_the_journal(sy
         stored = system.ask(store, LoadCandles("BTCUSDT", "1m", 1000))
         assert [c for c in stored if c.open_time >= 4_000_000_000_000] == [c for _, c in candles]
         assert journal_version(conn) == before
-        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").get == 0
     finally:
         conn.close()
     assert candles_path(system.config.database_path).exists()
@@ -257,7 +258,8 @@ def test_pruning_goes_a_small_step_at_a_time_and_lets_other_work_in_between(syst
         ref.ask(SaveCandles(old + (new,)))
         ref.tell(PruneMarketData(before_ms=5_000 * 60_000))
         # Asked right behind the prune's first step: answered before its second.
-        assert len(ref.ask(LoadCandles("ETHUSDT", "1m", 5_000))) == 1_051 - 100
+        loaded: list[Candle] = ref.ask(LoadCandles("ETHUSDT", "1m", 5_000), block=True)
+        assert len(loaded) == 1_051 - 100
         wait_for(lambda: ref.ask(LoadCandles("ETHUSDT", "1m", 5_000)) == [new[1]], message="the prune finished")
         assert ref.proxy().prune_steps.get(timeout=5) == 11
     finally:

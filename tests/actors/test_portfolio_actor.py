@@ -22,12 +22,24 @@ from engine.money import LEDGER
 from engine.portfolio import PortfolioState
 from tests.conftest import make_config
 from tests.support.journal import refuse_appends
-from tests.support.waiting import wait_for
 from tests.support.trading import (
-    SYMBOL, START, USER, cancel, first_book, get_order, journaled_order_ids, limit_buy, market_buy_amount, orders, place,
-    sent_as, settled, wallet,
+    START,
+    SYMBOL,
+    USER,
+    cancel,
+    first_book,
+    get_order,
+    journaled_order_ids,
+    limit_buy,
+    market_buy_amount,
+    orders,
+    place,
+    sent_as,
+    settled,
+    wallet,
 )
-
+from tests.support.venues import sim_venue
+from tests.support.waiting import wait_for
 
 # -- orders and the wallet --------------------------------------------------------------------
 
@@ -74,13 +86,13 @@ def test_market_buy_by_quote_amount_fills_whole_lots_and_changes_the_wallet_exac
 def test_a_cancel_turned_away_by_a_rate_limit_is_sent_again_after_retry_after(system: ActorSystem) -> None:
     first_book(system)
     order = settled(place(system, limit_buy("0.001", "80000")))
-    system.venue.simulator.faults.fail_next(1, status=429, retry_after=1, method="DELETE", path="order")
+    sim_venue(system).simulator.faults.fail_next(1, status=429, retry_after=1, method="DELETE", path="order")
     assert settled(cancel(system, order.id)).status == "CANCELED"
     assert wallet(system) == {"USDT": (START, Decimal(0))}
 
 
 def test_a_cancel_the_exchange_never_carries_out_is_reported_and_the_next_one_goes_through(system: ActorSystem) -> None:
-    faults = system.venue.simulator.faults
+    faults = sim_venue(system).simulator.faults
     first_book(system)
     order = settled(place(system, limit_buy("0.001", "80000")))
     before = wallet(system)
@@ -98,7 +110,7 @@ def test_a_cancel_the_exchange_never_carries_out_is_reported_and_the_next_one_go
 def test_a_cancel_whose_answer_is_lost_is_looked_up_and_asked_again(system: ActorSystem) -> None:
     first_book(system)
     order = settled(place(system, limit_buy("0.001", "80000")))
-    system.venue.simulator.faults.fail_next(1, status=500, method="DELETE", path="order")
+    sim_venue(system).simulator.faults.fail_next(1, status=500, method="DELETE", path="order")
     assert settled(cancel(system, order.id)).status == "CANCELED"
     assert wallet(system) == {"USDT": (START, Decimal(0))}
 
@@ -210,7 +222,7 @@ def test_a_new_key_is_known_to_be_new_without_asking_the_journal_and_a_retired_o
         system.stop()
     conn = apsw.Connection(config.database_path)
     try:
-        assert conn.execute("SELECT count(*) FROM snapshots WHERE stream = ?", (f"user:{USER}",)).fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM snapshots WHERE stream = ?", (f"user:{USER}",)).get == 1
     finally:
         conn.close()
 
@@ -267,7 +279,7 @@ def test_wallet_and_orders_are_identical_after_a_restart_from_the_journal(system
         assert orders(again) == orders_before
         # The resting order is back on the (in-process) simulator too.
         resting = placed["resting"]
-        wait_for(lambda: any(o.client_order_id == sent_as(resting) and o.is_open for o in again.venue.exchange_orders(USER)))
+        wait_for(lambda: any(o.client_order_id == sent_as(resting) and o.is_open for o in sim_venue(again).exchange_orders(USER)))
         again.set_paper_price(SYMBOL, Decimal(79000))
         wait_for(lambda: get_order(again, resting.id).status == "FILLED", timeout=5)
         assert wallet(again)["USDT"] == (wallet_before["USDT"][0], Decimal(0))
@@ -283,7 +295,7 @@ def test_resting_orders_are_back_on_the_exchange_by_the_time_start_returns(syste
     again = ActorSystem(config).start()
     try:
         # No waiting: the API serves only after start, and its first request may move the price.
-        assert any(o.client_order_id == sent_as(resting) and o.is_open for o in again.venue.exchange_orders(USER))
+        assert any(o.client_order_id == sent_as(resting) and o.is_open for o in sim_venue(again).exchange_orders(USER))
         again.set_paper_price(SYMBOL, Decimal(79000))
         filled = wait_for(lambda: (o := get_order(again, resting.id)).status == "FILLED" and o)
         assert all(f.price == Decimal(80000) and f.is_maker for f in filled.fills)  # at its own price, as maker
@@ -427,7 +439,7 @@ def test_an_idle_portfolio_with_nothing_open_stops_and_comes_back_unchanged(tmp_
 def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_until_used_again(tmp_path: Path) -> None:
     # Over loopback, as MEXC is reached: each account has a stream of its own then.
     system = ActorSystem(make_config(tmp_path, PAPER_TRANSPORT="loopback")).start()
-    sim = system.venue.simulator
+    sim = sim_venue(system).simulator
     try:
         first_book(system)
         market_streams = sim.websocket_connections
@@ -445,7 +457,7 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
         # Used again: gateway and stream come back, and a resting order fills by push.
         order = settled(place(system, limit_buy("0.001", "90000")))
         wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream is back")
-        wait_for(lambda: any(o.client_order_id == sent_as(order) for o in system.venue.exchange_orders(USER)))
+        wait_for(lambda: any(o.client_order_id == sent_as(order) for o in sim_venue(system).exchange_orders(USER)))
         system.set_paper_price(SYMBOL, Decimal(89000))
         wait_for(lambda: get_order(system, order.id).status == "FILLED", message="the fill arrived")
     finally:
@@ -454,7 +466,7 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
 
 def test_a_first_order_racing_its_user_streams_first_connect_is_no_reconciliation_finding(tmp_path: Path) -> None:
     system = ActorSystem(make_config(tmp_path, PAPER_TRANSPORT="loopback")).start()  # a stream that connects
-    sim = system.venue.simulator
+    sim = sim_venue(system).simulator
     try:
         first_book(system)
         market_streams = sim.websocket_connections
@@ -478,7 +490,7 @@ def test_a_sleeping_users_resting_order_fills_wakes_it_and_is_applied_durably(tm
         first_book(system)
         order = settled(place(system, limit_buy("0.001", "80000")))
         before = wallet(system)
-        wait_for(lambda: any(o.client_order_id == sent_as(order) for o in system.venue.exchange_orders(USER)))
+        wait_for(lambda: any(o.client_order_id == sent_as(order) for o in sim_venue(system).exchange_orders(USER)))
         # Open orders do not keep a portfolio: it sleeps. Nor its gateway, once the order
         # rests quietly: the account's pushes reach the engine with no gateway live.
         assert system.ask_portfolio(USER, Passivate(0.0)) is True
@@ -517,9 +529,9 @@ def test_after_a_restart_sleeping_users_resting_orders_are_on_the_exchange_and_a
     again = ActorSystem(config).start()
     try:
         assert again.live_portfolios() == []
-        on_exchange = {o.client_order_id: o for o in again.venue.exchange_orders(USER)}  # type: ignore[attr-defined]
+        on_exchange = {o.client_order_id: o for o in sim_venue(again).exchange_orders(USER)}
         assert on_exchange[sent_as(resting)].status == "NEW"
-        assert [o.client_order_id for o in again.venue.exchange_orders("bob")] == [sent_as(other)]  # type: ignore[attr-defined]
+        assert [o.client_order_id for o in sim_venue(again).exchange_orders("bob")] == [sent_as(other)]
         again.set_paper_price(SYMBOL, Decimal(79000))  # alice's order fills; bob's still rests
         woken = wait_for(lambda: again.activation("portfolio", USER), message="the fill woke its user")
         assert woken is not None

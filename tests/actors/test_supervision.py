@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Hashable
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from engine.model import BookTicker
 from engine.orders import PlaceOrder
 from persistence.lock import DatabaseInUse
 from tests.conftest import make_config
+from tests.support.venues import sim_venue
 from tests.support.waiting import wait_for
 
 SYMBOL = "BTCUSDT"
@@ -112,7 +114,7 @@ def test_a_gateway_started_again_by_a_portfolio_before_the_supervisor_still_gets
     first_book(system)
     system.ask_portfolio(USER, GetWallet())
     account = system.venue.account_for(USER)
-    system.venue.simulator.faults.fail_next(1, status=429, retry_after=2, method="POST", path="order")
+    sim_venue(system).simulator.faults.fail_next(1, status=429, retry_after=2, method="POST", path="order")
     deferred = system.ask_portfolio(USER, Place(limit_buy(), deadline=time.monotonic() + 5))
     wait_for(lambda: system.ask_gateway(USER, GatewayStatus()) == {"orders": 1, "busy": 0, "ended": 0, "sweeping": 0},
              timeout=5, message="the order turned away, to be sent later")
@@ -121,7 +123,7 @@ def test_a_gateway_started_again_by_a_portfolio_before_the_supervisor_still_gets
     later = system.ask_portfolio(USER, Place(limit_buy(), deadline=time.monotonic() + 5))  # starts a new gateway
     assert later.settled.result(timeout=5).status == "NEW"
     assert deferred.settled.result(timeout=10).status == "NEW"  # handed to the new gateway, and sent
-    sent = {o.client_order_id for o in system.venue.exchange_orders(USER)}
+    sent = {o.client_order_id for o in sim_venue(system).exchange_orders(USER)}
     orders = system.ask_portfolio(USER, ListOrders())
     assert sent == {o.exchange_client_id or o.client_order_id for o in orders} and len(sent) == 2
 
@@ -355,7 +357,11 @@ def test_last_keeps_the_newest_value_after_it_was_taken() -> None:
 
 def test_a_concurrent_consumer_sees_values_in_order_and_ends_with_the_newest() -> None:
     wake = threading.Semaphore(0)
-    conflator = Conflator(lambda key: wake.release() or True)
+    def woken(key: Hashable) -> bool:
+        wake.release()
+        return True
+
+    conflator = Conflator(woken)
     seen: list[int] = []
     stop = threading.Event()
 

@@ -17,7 +17,6 @@ from engine.events import user_stream
 from engine.orders import PlaceOrder
 from tests.conftest import make_config
 from tests.support.trading import SYMBOL, first_book, limit_buy, place, settled
-from tests.support.waiting import wait_for
 
 USERS = 2000
 CAP = 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -69,7 +70,7 @@ def test_candles_have_a_past_and_last_close_time_is_of_a_closed_candle(tmp_path)
             data = http.get("/api/v1/market/candles/BTCUSDT", params={"interval": "1m", "limit": 1000}).json()["data"]
             candles = data["candles"]
             assert len(candles) == 1000  # the simulator's day of history, then the live minute
-            assert [b["openTime"] - a["openTime"] for a, b in zip(candles, candles[1:])] == [60_000] * 999
+            assert [b["openTime"] - a["openTime"] for a, b in itertools.pairwise(candles)] == [60_000] * 999
             now_ms = time.time() * 1000
             assert data["lastCloseTime"] < now_ms  # not the open candle's, which closes in the future
             assert data["lastCloseTime"] in (candles[-1]["closeTime"], candles[-2]["closeTime"])

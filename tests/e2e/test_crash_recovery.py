@@ -32,7 +32,7 @@ def journaled_fill_totals(db_path: Path) -> dict[str, dict[str, Decimal]]:
 
 def _journaled_fill_totals(db_path: Path) -> dict[str, dict[str, Decimal]]:
     conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
-    orders: dict[str, tuple[str, str]] = {}  # order id -> (user, side)
+    orders: dict[str, tuple[str, str, str]] = {}  # order id -> (user, side, symbol)
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for seq, stream, type_, version, payload, checksum in conn.execute(
         "SELECT seq, stream, type, version, payload, checksum FROM events ORDER BY seq"

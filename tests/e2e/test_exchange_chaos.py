@@ -35,6 +35,7 @@ Why it is built this way
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
@@ -352,7 +353,7 @@ class Run:
 
     def wait_settled(self) -> list[str]:
         """Each placement's first answer (an order's status, or the error its caller got)."""
-        out = []
+        out: list[str] = []
         for ticket in self.tickets:
             try:
                 out.append(ticket.settled.result(timeout=SETTLE_SECONDS).status)
@@ -390,8 +391,9 @@ class Run:
             return f"(state unavailable: {exc!r})"
 
     def _state(self) -> str:
-        gateway = self.system.gateway_host(self.account)._actor_weakref()._live.get(self.account)
-        portfolio = self.system.portfolio_host(self.user)._actor_weakref()._live.get(self.user)
+        # A host that is gone raises here, and where() reports that instead.
+        gateway = self.system.gateway_host(self.account)._actor_weakref()._live.get(self.account)  # type: ignore[union-attr]
+        portfolio = self.system.portfolio_host(self.user)._actor_weakref()._live.get(self.user)  # type: ignore[union-attr]
         out = []
         if gateway is not None:
             adapter = gateway.adapter
@@ -416,7 +418,7 @@ class Run:
         self.wait_agreed("the engine agrees with the exchange")
         for order in self.engine_orders():
             if order.is_open:
-                wait_for(lambda order=order: self._canceled(order.id), timeout=SETTLE_SECONDS,
+                wait_for(functools.partial(self._canceled, order.id), timeout=SETTLE_SECONDS,
                          message=f"the cancel of {order.id} ({self.user})")
         self.wait_agreed("nothing open, and the engine agrees with the exchange", closed=True)
 
@@ -508,7 +510,7 @@ class Run:
         return problems
 
     def balances(self) -> tuple[dict[str, tuple[Decimal, Decimal]], dict[str, tuple[Decimal, Decimal]]]:
-        engine = {a: (f, l) for a, f, l in self.system.ask_portfolio(self.user, GetWallet()) if f or l}
+        engine = {a: (free, locked) for a, free, locked in self.system.ask_portfolio(self.user, GetWallet()) if free or locked}
         sim = {a: (b.free, b.locked) for a, b in self.simulator.account_balances(self.api_key).items()
                if b.free or b.locked}
         return engine, sim

@@ -165,7 +165,7 @@ def test_under_429s_and_5xx_no_order_is_placed_twice_and_every_order_ends_known(
             client_ids = [o.client_order_id for o in sim.orders_seen(KEY)]
             assert len(client_ids) == len(set(client_ids))  # none placed twice
             placed = [o for o in http.get("/api/v1/trading/orders", params={"limit": 100}).json()["data"] if o["status"] != "REJECTED"]
-            assert sorted(client_ids) == sorted(o["clientOrderId"] for o in placed)
+            assert sorted(client_ids, key=str) == sorted(o["clientOrderId"] for o in placed)
             assert len(placed) == 12  # 429s and 5xx are retried safely: every order got through
             wait_for(lambda: totals(http) == sim_totals(sim), message="the wallet equals the exchange account")
     finally:

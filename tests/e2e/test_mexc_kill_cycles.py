@@ -280,7 +280,7 @@ def test_twenty_kill_cycles_while_four_traders_trade_leave_the_engine_equal_to_t
         with engine.client(USER) as http:
             market = Market(sim, Rules(http), rng)
         traders = [Trader(n, market) for n in range(TRADERS)]
-        for cycle in range(1, CYCLES + 1):
+        for _cycle in range(1, CYCLES + 1):
             kill_at = ledger.answered + rng.randint(8, 40)
             move_at = rng.randint(ledger.answered + 1, kill_at)
             stop = threading.Event()

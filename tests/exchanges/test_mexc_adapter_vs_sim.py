@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from engine.clock import ManualClock
 from engine.exchanges.base import ExchangeOrder
-from engine.exchanges.mexc import account_io, adapter as adapter_module
-from engine.exchanges.mexc.adapter import FILLS_WAIT_MS, GRACE_MS, RECHECK_MS, MexcAccountAdapter
-from engine.exchanges.mexc.errors import MexcServerError
+from engine.exchanges.mexc import account_io
+from engine.exchanges.mexc import adapter as adapter_module
+from engine.exchanges.mexc.adapter import MexcAccountAdapter
 from engine.exchanges.mexc.codec import PrivateDealPush, PrivateOrderPush, Push
+from engine.exchanges.mexc.errors import MexcServerError
+from engine.exchanges.mexc.order_state import FILLS_WAIT_MS, GRACE_MS, RECHECK_MS
 from engine.exchanges.mexc.rest import MexcRestClient, MexcTrade
 from engine.exchanges.mexc_sim import Simulator
 from engine.orders import exchange_client_id, is_engine_id
@@ -136,7 +139,7 @@ def test_fills_that_never_add_up_end_the_order_after_a_while_and_still_count_whe
     simulator.faults.lag_trades(KEY, FILLS_WAIT_MS + 60_000)
     o = market_buy("4", "100")
     drive(adapter.submit(o, look_after=True))
-    ended = []
+    ended: list[Any] = []
     while not ended and clock.now_ms() - START_MS <= FILLS_WAIT_MS + 2_000:
         clock.advance(1_000)
         ended = [r for r in drive.tick() if r.status == "FILLED"]

@@ -69,7 +69,7 @@ def test_builders_upper_case_the_symbol() -> None:
         lambda: channels.depth("BTC/USDT"),
     ],
 )
-def test_builders_reject_what_mexc_has_no_channel_for(build) -> None:  # type: ignore[no-untyped-def]
+def test_builders_reject_what_mexc_has_no_channel_for(build) -> None:
     with pytest.raises(ValueError):
         build()
 

@@ -53,7 +53,7 @@ def test_public_market_data(client: MexcRestClient, sim: Simulator) -> None:
     assert client.ticker_price("ETHUSDT").price > 0
     assert len(client.ticker_price()) >= 3
     top = client.book_ticker("BTCUSDT")
-    assert top.bid_price < top.ask_price
+    assert top.bid_price is not None and top.ask_price is not None and top.bid_price < top.ask_price
     assert len(client.book_ticker()) >= 3
 
 
@@ -90,7 +90,7 @@ def test_a_market_buy_by_amount_shows_in_the_account_and_my_trades(client: MexcR
     before = client.account().balance("USDT").free
     bought = client.place_order("ETHUSDT", "BUY", "MARKET", quote_order_qty=D("50"), client_order_id="calls-5")
     order = client.query_order("ETHUSDT", order_id=bought.order_id)
-    assert order.status == "FILLED" and 0 < order.cummulative_quote_qty <= 50
+    assert order.status == "FILLED" and order.cummulative_quote_qty is not None and 0 < order.cummulative_quote_qty <= 50
     trades = client.my_trades("ETHUSDT", order_id=order.order_id)
     assert sum((t.quote_qty for t in trades), D(0)) == order.cummulative_quote_qty
     assert client.account().balance("USDT").free == before - order.cummulative_quote_qty

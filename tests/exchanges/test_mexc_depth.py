@@ -106,7 +106,7 @@ def test_snapshot_takes_rest_string_pairs_and_decimals() -> None:
 def test_snapshot_refuses_float_prices() -> None:
     book = DepthBook("BTCUSDT")
     with pytest.raises(ValueError):
-        book.load_snapshot(1, bids=[(99.1, "1")], asks=[])
+        book.load_snapshot(1, bids=[(99.1, "1")], asks=[])  # type: ignore[list-item]  # a float, on purpose
 
 
 # -- stale and gaps -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from engine.exchanges.mexc.errors import MexcAuthError
 from engine.exchanges.mexc.rest import MexcRestClient
 from engine.exchanges.mexc_sim import Simulator
 from tests.conftest import make_config
+from tests.support.venues import mexc_venue
 from tests.support.waiting import wait_for
 
 
@@ -56,16 +57,19 @@ def test_pushes_become_market_actor_state_equal_to_the_exchange_book(engine: Act
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
         wait_for(lambda: engine_top(client, symbol) == rest_top(still_sim, symbol), message=f"{symbol} depth in sync")
         book = client.ticker(symbol)
+        assert book is not None
         bids, asks = rest_top(still_sim, symbol, 1)
         assert (book.bid, book.ask) == (bids[0][0], asks[0][0])
 
 
 def test_after_a_dropped_connection_it_reconnects_resubscribes_and_resyncs_depth(engine: ActorSystem, still_sim: Simulator) -> None:
     client = EngineClient(engine)
-    streams = engine.venue.streams
+    streams = mexc_venue(engine).streams
     wait_for(lambda: engine_top(client, "BTCUSDT") == rest_top(still_sim, "BTCUSDT"), message="first sync")
     connects, resyncs = streams.stats.connects, streams.stats.resyncs
-    version_before = client.market("BTCUSDT", 1, 0).depth.version
+    depth_before = client.market("BTCUSDT", 1, 0).depth
+    assert depth_before is not None
+    version_before = depth_before.version
 
     assert still_sim.drop_websockets() >= 1
     # While the engine is away the book moves on: its versions jump past what the
@@ -75,7 +79,8 @@ def test_after_a_dropped_connection_it_reconnects_resubscribes_and_resyncs_depth
     wait_for(lambda: streams.stats.connects > connects, message="reconnected")
     wait_for(lambda: streams.stats.resyncs > resyncs, message="depth resynced from a snapshot")
     wait_for(lambda: engine_top(client, "BTCUSDT") == rest_top(still_sim, "BTCUSDT"), message="depth equals the exchange again")
-    assert client.market("BTCUSDT", 1, 0).depth.version > version_before
+    depth_after = client.market("BTCUSDT", 1, 0).depth
+    assert depth_after is not None and depth_after.version > version_before
 
     # Resubscribed: the next change arrives as a diff on the new connection.
     still_sim.set_price("BTCUSDT", Decimal(91000))
@@ -97,9 +102,8 @@ def test_a_wrong_key_or_secret_gets_mexcs_code_back_as_a_typed_error(still_sim: 
             client.account()
         assert client.health()["credentials"].startswith("refused") and "700002" in client.health()["credentials"]
     assert wrong_secret.value.code == 700002
-    with MexcRestClient(still_sim.rest_url, "no-such-key", "s") as client:
-        with pytest.raises(MexcAuthError) as wrong_key:
-            client.account()
+    with MexcRestClient(still_sim.rest_url, "no-such-key", "s") as client, pytest.raises(MexcAuthError) as wrong_key:
+        client.account()
     assert wrong_key.value.code == 10072
     with MexcRestClient(still_sim.rest_url, "k", "s") as client:
         assert client.account().balance("USDT").free == 1000

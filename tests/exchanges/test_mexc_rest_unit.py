@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from engine.clock import ManualClock
 from engine.exchanges.mexc.errors import (
     MexcCircuitOpen,
+    MexcError,
     MexcInsufficientBalance,
     MexcIpBanned,
     MexcRateLimited,
@@ -365,7 +366,7 @@ def test_a_second_700003_in_a_row_is_raised() -> None:
                      id="a 429 is raised at once, not waited out and sent again"),
     ],
 )
-def test_an_order_is_sent_once_whatever_the_answer(answer: object, error: type[Exception]) -> None:
+def test_an_order_is_sent_once_whatever_the_answer(answer: Reply, error: type[Exception]) -> None:
     h = Harness(breaker_threshold=10)
     h.script.on("POST", "/api/v3/order", answer, ok(ACK))
     with pytest.raises(error):
@@ -439,7 +440,7 @@ def test_definite_errors_do_not_count_towards_the_breaker() -> None:
     h.script.on("GET", "/api/v3/ping", httpx.Response(500), err(400, 33333, "param is error"),
                 httpx.Response(500), ok({}))
     for _ in range(3):
-        with pytest.raises(Exception):
+        with pytest.raises(MexcError):
             h.client.ping()
     h.client.ping()
     assert h.client.health()["breaker"]["state"] == "closed"

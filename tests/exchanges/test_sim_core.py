@@ -10,7 +10,7 @@ from engine.clock import ManualClock
 from engine.exchanges.mexc_sim.core import MAX_OPEN_ORDERS, SimExchange, SimListener
 from engine.exchanges.mexc_sim.klines import window
 from engine.exchanges.mexc_sim.maker import MakerConfig
-from engine.exchanges.mexc_sim.market import Candle, CandlePath, WalkPath, load_candles
+from engine.exchanges.mexc_sim.market import Candle, CandlePath, PricePath, WalkPath, load_candles
 from engine.exchanges.mexc_sim.model import SimSymbol
 from engine.exchanges.mexc_sim.rejects import SimReject
 
@@ -26,16 +26,16 @@ class Recorder(SimListener):
         self.deals: list = []
         self.account: list = []
 
-    def on_depth(self, symbol, from_version, to_version, bids, asks) -> None:  # type: ignore[no-untyped-def]
+    def on_depth(self, symbol, from_version, to_version, bids, asks) -> None:
         self.depth.append((from_version, to_version, dict(bids), dict(asks)))
 
-    def on_private_order(self, api_key, order, last_qty) -> None:  # type: ignore[no-untyped-def]
+    def on_private_order(self, api_key, order, last_qty) -> None:
         self.orders.append((api_key, order.status, last_qty))
 
-    def on_private_deal(self, api_key, trade) -> None:  # type: ignore[no-untyped-def]
+    def on_private_deal(self, api_key, trade) -> None:
         self.deals.append((api_key, trade))
 
-    def on_private_account(self, api_key, change) -> None:  # type: ignore[no-untyped-def]
+    def on_private_account(self, api_key, change) -> None:
         self.account.append((api_key, change))
 
 
@@ -55,7 +55,7 @@ def make_exchange(*, levels: int = 0, price: str = "100", maker_fee: str = "0", 
     return exchange, clock
 
 
-def code_of(call) -> int:  # type: ignore[no-untyped-def]
+def code_of(call) -> int:
     with pytest.raises(SimReject) as caught:
         call()
     return caught.value.code
@@ -466,6 +466,7 @@ def walk(seed: int = 3, speed: float = 10) -> tuple[WalkPath, ManualClock]:
 
 @pytest.mark.parametrize("kind", ["walk", "candles"])
 def test_history_is_whole_minutes_up_to_the_start_minute_with_consistent_candles_on_the_tick(kind: str):
+    path: PricePath
     if kind == "walk":
         path, _ = walk()
     else:
@@ -555,7 +556,8 @@ def test_a_simulator_resumed_from_an_earlier_run_keeps_its_past_and_makes_up_onl
     gap = btc[3:]
     assert [k.open_time for k in gap] == [kept[-1].open_time + (i + 1) * 60_000 for i in range(37)]
     assert gap[0].open == D("80000.00")  # made up from where the earlier run left off
-    assert abs(sim.exchange.last_price("BTCUSDT") - gap[-1].close) < D(80000) * D("0.02")  # and carries on
+    last = sim.exchange.last_price("BTCUSDT")
+    assert last is not None and abs(last - gap[-1].close) < D(80000) * D("0.02")  # and carries on
     assert len(sim.exchange.klines("ETHUSDT", "1m", None, None, 2000)) > 1000  # no earlier run: a day of history
 
 
@@ -566,7 +568,8 @@ def test_a_restart_within_the_minute_continues_the_open_candle_at_its_price():
     minute = (T0 + 12_345) // 60_000 * 60_000
     kept = kept_minutes(minute - 60_000, ["3000.00", "2990.00"])  # the last one is this minute, left open
     sim = Simulator(symbols=["ETHUSDT"], speed=0, clock=clock, resume_from={"ETHUSDT": kept})
-    assert abs(sim.exchange.last_price("ETHUSDT") - D("2990.00")) <= D("0.01")
+    last = sim.exchange.last_price("ETHUSDT")
+    assert last is not None and abs(last - D("2990.00")) <= D("0.01")
     [now_candle] = [k for k in sim.exchange.klines("ETHUSDT", "1m", None, None, 10) if k.open_time == minute]
     assert now_candle.low <= kept[-1].low and now_candle.high >= kept[-1].high  # the minute's range before the restart stays
 

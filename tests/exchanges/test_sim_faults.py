@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -111,7 +111,7 @@ def has(event: str) -> Callable[[list[Push]], bool]:
     return lambda seen: event in events(seen)
 
 
-def signed(sim: Simulator, method: str, path: str, params: list[tuple[str, object]]) -> httpx.Response:
+def signed(sim: Simulator, method: str, path: str, params: Sequence[tuple[str, object]]) -> httpx.Response:
     query = signed_query(params, SECRET, sim.clock.now_ms(), None)
     return httpx.request(method, f"{sim.rest_url}/api/v3/{path}?{query}", headers={"X-MEXC-APIKEY": KEY})
 

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from engine.clock import ManualClock
 from engine.exchanges.mexc_sim import auth
 from engine.exchanges.mexc_sim.limits import RatePolicy
-from engine.clock import ManualClock
 from engine.exchanges.mexc_sim.simulator import Simulator
 from tests.support import signed
 from tests.support.signed import hmac_hex, now_ms
@@ -51,7 +51,7 @@ def http(sim: Simulator) -> Iterator[httpx.Client]:
         yield client
 
 
-def call(http: httpx.Client, method: str, path: str, params: list[tuple[str, object]], key: str = KEY, secret: str = SECRET, **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
+def call(http: httpx.Client, method: str, path: str, params: list[tuple[str, object]], key: str = KEY, secret: str = SECRET, **kw) -> httpx.Response:
     return signed.signed_call(http, method, path, params, key, secret, **kw)
 
 
@@ -415,7 +415,7 @@ def test_one_broken_market_does_not_stop_the_others_moving():
     clock = ManualClock(1_800_000_000_000)
     with Simulator(symbols=["BTCUSDT", "ETHUSDT"], speed=10, clock=clock, history_minutes=0) as sim:
         market = sim.exchange._markets["BTCUSDT"]
-        market.path.price_at = lambda now: (_ for _ in ()).throw(ArithmeticError("broken path"))  # type: ignore[method-assign]
+        market.path.price_at = lambda now: (_ for _ in ()).throw(ArithmeticError("broken path"))  # type: ignore[method-assign,assignment]  # a path that fails
         before = sim.exchange.last_price("ETHUSDT")
         for _ in range(20):
             clock.advance(5_000)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from decimal import Decimal
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
+from engine.clock import ManualClock
 from engine.exchanges.mexc import channels
 from engine.exchanges.mexc.codec import (
     BookTickerPush,
@@ -28,8 +31,8 @@ from engine.exchanges.mexc.codec import (
     PrivateOrderPush,
     Push,
 )
-from engine.clock import ManualClock
 from engine.exchanges.mexc_sim.simulator import Simulator
+from engine.market import MarketData
 from tests.support.pushes import pushes_until
 
 D = Decimal
@@ -58,18 +61,18 @@ def still() -> Iterator[Simulator]:
         simulator.stop()
 
 
-def rest(sim: Simulator, method: str, path: str, params: list[tuple[str, object]] | None = None) -> httpx.Response:
+def rest(sim: Simulator, method: str, path: str, params: Sequence[tuple[str, object]] | None = None) -> httpx.Response:
     query = urlencode([*(params or []), ("timestamp", time.time_ns() // 1_000_000)])
     signature = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
     return httpx.request(method, f"{sim.rest_url}/api/v3/{path}?{query}&signature={signature}", headers={"X-MEXC-APIKEY": KEY})
 
 
-async def subscribe(ws, params: list[str]) -> str:  # type: ignore[no-untyped-def]
+async def subscribe(ws: WebSocketConnection, params: list[str]) -> str:
     await ws.send_message(json.dumps({"method": "SUBSCRIPTION", "params": params}))
     return await next_text(ws)
 
 
-async def next_text(ws) -> str:  # type: ignore[no-untyped-def]
+async def next_text(ws: WebSocketConnection) -> str:
     with trio.fail_after(DEADLINE):
         while True:
             message = await ws.get_message()
@@ -77,8 +80,15 @@ async def next_text(ws) -> str:  # type: ignore[no-untyped-def]
                 return message
 
 
+B = TypeVar("B")
+
+
 def of(kind: type, pushes: list[Push]) -> list[Push]:
     return [p for p in pushes if isinstance(p.body, kind)]
+
+
+def bodies(kind: type[B], pushes: list[Push]) -> list[B]:
+    return [p.body for p in pushes if isinstance(p.body, kind)]
 
 
 @pytest.mark.trio
@@ -97,14 +107,15 @@ async def test_subscriptions_are_acked_and_every_channel_pushes_protobuf(sim):
 
     assert ack == {"id": 0, "code": 0, "msg": ",".join(wanted)}
     assert {p.channel for p in pushes} <= set(wanted)
-    deal = of(DealsPush, pushes)[0]
-    assert deal.symbol == "BTCUSDT" and deal.body.event_type == "spot@public.aggre.deals.v3.api.pb@100ms"
-    assert all(d.price > 0 and d.quantity > 0 and d.trade_type in (1, 2) for d in deal.body.deals)
-    ticker = of(BookTickerPush, pushes)[0].body
+    assert of(DealsPush, pushes)[0].symbol == "BTCUSDT"
+    deals = bodies(DealsPush, pushes)[0]
+    assert deals.event_type == "spot@public.aggre.deals.v3.api.pb@100ms"
+    assert all(d.price > 0 and d.quantity > 0 and d.trade_type in (1, 2) for d in deals.deals)
+    ticker = bodies(BookTickerPush, pushes)[0]
     assert ticker.bid_price < ticker.ask_price
-    kline = of(KlinePush, pushes)[0].body
+    kline = bodies(KlinePush, pushes)[0]
     assert kline.interval == "Min1" and kline.window_end - kline.window_start == 60 and kline.window_start % 60 == 0
-    limit = of(LimitDepthPush, pushes)[0].body
+    limit = bodies(LimitDepthPush, pushes)[0]
     assert len(limit.bids) == len(limit.asks) == 5
     assert of(DepthPush, pushes)[0].symbol == "ETHUSDT"
 
@@ -148,11 +159,11 @@ async def test_depth_pushes_chain_on_from_the_rest_snapshot_in_a_moving_market(s
         await subscribe(ws, [channels.depth("BTCUSDT", "10ms")])
         snapshot = httpx.get(f"{sim.rest_url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 1000}).json()
         version = snapshot["lastUpdateId"]
-        pushes = await pushes_until(ws, lambda seen: sum(p.body.to_version > version for p in seen) >= 10)
+        pushes = await pushes_until(ws, lambda seen: sum(b.to_version > version for b in bodies(DepthPush, seen)) >= 10)
 
-    relevant = [p.body for p in pushes if p.body.to_version > version]
+    relevant = [b for b in bodies(DepthPush, pushes) if b.to_version > version]
     assert relevant[0].from_version <= version + 1  # nothing between the snapshot and the first diff is lost
-    for previous, current in zip(relevant, relevant[1:]):
+    for previous, current in itertools.pairwise(relevant):
         assert current.from_version == previous.to_version + 1
 
 
@@ -171,20 +182,20 @@ async def test_depth_diffs_applied_to_the_snapshot_give_the_rest_book(still):
         ):
             assert (await trio.to_thread.run_sync(rest, still, "POST", "order", params)).status_code == 200
         final = httpx.get(f"{still.rest_url}/api/v3/depth", params={"symbol": "SOLUSDT", "limit": 5000}).json()
-        pushes = await pushes_until(ws, lambda seen: bool(seen) and seen[-1].body.to_version >= final["lastUpdateId"])
+        pushes = await pushes_until(ws, lambda seen: bool(seen) and bodies(DepthPush, seen[-1:])[0].to_version >= final["lastUpdateId"])
 
     rebuilt, version = book(snapshot), snapshot["lastUpdateId"]
-    for push in pushes:
-        if push.body.to_version <= version:
+    for diff in bodies(DepthPush, pushes):
+        if diff.to_version <= version:
             continue
-        assert push.body.from_version <= version + 1
-        for side, levels in (("bids", push.body.bids), ("asks", push.body.asks)):
+        assert diff.from_version <= version + 1
+        for side, levels in (("bids", diff.bids), ("asks", diff.asks)):
             for level in levels:
                 if level.quantity == 0:
                     rebuilt[side].pop(level.price, None)
                 else:
                     rebuilt[side][level.price] = level.quantity
-        version = push.body.to_version
+        version = diff.to_version
     assert version == final["lastUpdateId"] > snapshot["lastUpdateId"]
     assert rebuilt == book(final)
     assert D(170) in rebuilt["bids"] and D(190) in rebuilt["asks"]
@@ -215,15 +226,16 @@ def timed() -> Iterator[Simulator]:
         yield simulator
 
 
-async def ping(ws) -> None:  # type: ignore[no-untyped-def]
+async def ping(ws: WebSocketConnection) -> None:
     await ws.send_message(json.dumps({"method": "PING"}))
     assert json.loads(await next_text(ws))["msg"] == "PONG"
 
 
-async def close_reason(ws) -> str:  # type: ignore[no-untyped-def]
+async def close_reason(ws: WebSocketConnection) -> str:
     with trio.fail_after(DEADLINE), pytest.raises(ConnectionClosed) as closed:
         while True:
             await ws.get_message()
+    assert closed.value.reason is not None and closed.value.reason.reason is not None
     return closed.value.reason.reason
 
 
@@ -277,6 +289,7 @@ async def test_a_connection_is_closed_24_hours_after_it_opened_however_busy(time
         advance(timed, 0.001)  # 24 h to the millisecond
 
         assert await close_reason(old) == "open for 86400 s"
+        assert young is not None
         await ping(young)  # opened twelve hours later: still open
 
 
@@ -312,7 +325,7 @@ async def test_deleting_a_listen_key_closes_its_connections(still):
         with trio.fail_after(DEADLINE), pytest.raises(ConnectionClosed) as closed:
             while True:
                 await ws.get_message()
-    assert closed.value.reason.reason == "Invalid listen key"
+    assert closed.value.reason is not None and closed.value.reason.reason == "Invalid listen key"
 
 
 @pytest.mark.trio
@@ -339,13 +352,13 @@ async def test_a_listen_key_connection_gets_the_accounts_orders_deals_and_balanc
         pushes = await pushes_until(ws, filled)
 
     assert ack["msg"] == ",".join(private)
-    orders = [p.body for p in of(PrivateOrderPush, pushes)]
+    orders = bodies(PrivateOrderPush, pushes)
     assert [o.status for o in orders] == [1, 2]  # NEW, then FILLED
     assert {o.id for o in orders} == {placed["orderId"]} and orders[0].client_id == "dip-buy"
     assert orders[-1].cumulative_quantity == D("0.01") and orders[-1].avg_price == D(3300)
-    (deal,) = [p.body for p in of(PrivateDealPush, pushes)]
+    (deal,) = bodies(PrivateDealPush, pushes)
     assert (deal.order_id, deal.price, deal.quantity, deal.is_maker, deal.fee_currency) == (placed["orderId"], D(3300), D("0.01"), True, "ETH")
-    changes = [p.body for p in of(PrivateAccountPush, pushes)]
+    changes = bodies(PrivateAccountPush, pushes)
     assert ("USDT", "ENTRUST_PLACE", D(-33), D(33)) in {(c.asset, c.type, c.free_change, c.locked_change) for c in changes}
     assert any(c.asset == "ETH" and c.free_change == D("0.01") for c in changes)
 
@@ -359,13 +372,13 @@ async def test_the_engines_market_streams_stay_in_sync_with_the_simulator(sim):
     depths: dict[str, int] = {}
     enough = trio.Event()
 
-    def sink(data) -> None:  # type: ignore[no-untyped-def]
+    def sink(data: MarketData) -> None:
         if data.depth is not None:
             depths[data.symbol] = depths.get(data.symbol, 0) + 1
         if all(depths.get(s, 0) >= 5 for s in symbols):
             enough.set()
 
-    async def snapshot(symbol: str):  # type: ignore[no-untyped-def]
+    async def snapshot(symbol: str) -> tuple[int, list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         url = f"{sim.rest_url}/api/v3/depth"
         body = (await trio.to_thread.run_sync(lambda: httpx.get(url, params={"symbol": symbol, "limit": 1000}))).json()
         return body["lastUpdateId"], [(D(p), D(q)) for p, q in body["bids"]], [(D(p), D(q)) for p, q in body["asks"]]

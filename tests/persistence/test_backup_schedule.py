@@ -43,7 +43,7 @@ def new_journal(path: Path) -> Path:
 def event_count(path: Path) -> int:
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM events").get
     finally:
         conn.close()
 

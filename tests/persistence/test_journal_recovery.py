@@ -3,11 +3,13 @@ damaged row stops the start with its seq named."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
@@ -22,12 +24,13 @@ from engine.orders import PlaceOrder
 from engine.portfolio import PortfolioState, evolve
 from persistence.journal import Journal
 from tests.conftest import make_config
+from tests.support.venues import sim_venue
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "journal-0001.db"
 ROOT = Path(__file__).parents[2]
 
 
-def limit_buy(price: str, **extra: str) -> PlaceOrder:
+def limit_buy(price: str, **extra: Any) -> PlaceOrder:
     return PlaceOrder(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity=Decimal("0.001"), price=Decimal(price), **extra)
 
 
@@ -170,7 +173,7 @@ def test_candles_kept_in_an_old_journal_move_to_their_own_file_once(tmp_path: Pa
         system.stop()
     conn = apsw.Connection(str(db))
     try:
-        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").get == 0
         assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 4
     finally:
         conn.close()
@@ -190,6 +193,7 @@ def test_candles_kept_in_an_old_journal_move_to_their_own_file_once(tmp_path: Pa
 def damage_row(db: Path, seq: int, payload: str | None = None) -> None:
     conn = apsw.Connection(str(db))
     row = conn.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()
+    assert row is not None
     conn.execute("UPDATE events SET payload = ? WHERE seq = ?", (payload if payload is not None else row[0][: len(row[0]) // 2], seq))
     conn.close()
 
@@ -296,7 +300,7 @@ def test_a_clean_restart_within_the_minute_keeps_the_paper_price_and_the_open_ca
         client = EngineClient(system)
         wait_for(lambda: client.ticker("ETHUSDT"))
         book = system.set_paper_price("ETHUSDT", Decimal("3000"))
-        wait_for(lambda: client.ticker("ETHUSDT").time == book.time)
+        wait_for(lambda: (t := client.ticker("ETHUSDT")) is not None and t.time == book.time)
         wait_for(lambda: client.candles("ETHUSDT", "1m", 1)[-1].low <= Decimal("3000.01"))
     finally:
         system.stop()
@@ -329,7 +333,8 @@ def test_a_price_set_by_hand_is_stored_before_it_is_acknowledged(tmp_path: Path)
         wait_for(lambda: EngineClient(system).ticker("ETHUSDT"))
         system.set_paper_price("ETHUSDT", Decimal("3000"))
         # No waiting: a crash right now must not bring the market back above orders placed at 3000.
-        assert abs(stored_close(config, "ETHUSDT") - Decimal("3000")) <= Decimal("0.02")
+        close = stored_close(config, "ETHUSDT")
+        assert close is not None and abs(close - Decimal("3000")) <= Decimal("0.02")
     finally:
         system.stop()
 
@@ -342,8 +347,9 @@ def test_a_big_move_stores_the_open_minute_at_once_not_seconds_later(tmp_path: P
     system = ActorSystem(config, clock=ManualClock(1_800_000_010_000)).start()  # the clock stands still: no timed store
     try:
         wait_for(lambda: stored_close(config, "ETHUSDT"), message="the open minute stored at the first update")
-        system.venue.simulator.set_price("ETHUSDT", Decimal("3000"))  # the market moves on its own
-        wait_for(lambda: abs(stored_close(config, "ETHUSDT") - Decimal("3000")) <= Decimal("0.02"), message="the move stored")
+        sim_venue(system).simulator.set_price("ETHUSDT", Decimal("3000"))  # the market moves on its own
+        wait_for(lambda: (c := stored_close(config, "ETHUSDT")) is not None and abs(c - Decimal("3000")) <= Decimal("0.02"),
+                 message="the move stored")
     finally:
         system.stop()
 
@@ -366,7 +372,7 @@ def test_a_restart_keeps_the_charts_past_whole(tmp_path: Path) -> None:
         assert [c.open_time for c in after[: len(before) - 1]] == [c.open_time for c in before[:-1]]
         assert after[: len(before) - 1] == before[:-1]  # closed hours unchanged
         assert len(minutes) == 1000
-        gaps = [b.open_time - a.open_time for a, b in zip(minutes, minutes[1:]) if b.open_time - a.open_time != 60_000]
+        gaps = [b.open_time - a.open_time for a, b in itertools.pairwise(minutes) if b.open_time - a.open_time != 60_000]
         assert gaps == []  # no hole at the restart
         assert minutes[0].open_time >= minutes_before[0].open_time
     finally:
@@ -414,7 +420,7 @@ def test_the_running_engine_keeps_the_verified_mark_close_behind_its_writes(tmp_
             conn = apsw.Connection(config.database_path, flags=apsw.SQLITE_OPEN_READONLY)
             try:
                 verified = conn.execute("SELECT value FROM meta WHERE key = 'verified_seq'").fetchone()
-                last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+                last = conn.execute("SELECT max(seq) FROM events").get
             finally:
                 conn.close()
             return verified is not None and int(verified[0]) == last

@@ -194,8 +194,8 @@ def garbage(path: Path) -> None:
 
 def damaged_index_page(path: Path) -> None:
     conn = apsw.Connection(str(path))
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events_by_stream'").fetchone()[0]
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events_by_stream'").get
+    page_size = conn.execute("PRAGMA page_size").get
     conn.close()
     with open(path, "r+b") as f:
         f.seek((root - 1) * page_size)

@@ -3,6 +3,7 @@ shared by the restart tests and bench/bench_restart.py."""
 
 from __future__ import annotations
 
+import functools
 import time
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -26,7 +27,7 @@ class Rules:
         self.base = {s: int(listed[s]["basePrecision"]) for s in SYMBOLS}
         self.quote = {s: int(listed[s]["quotePrecision"]) for s in SYMBOLS}
         self.prices = {
-            s: Decimal(wait_for(lambda s=s: _ticker(http, s), message=f"a ticker for {s}")["lastPrice"]) for s in SYMBOLS
+            s: Decimal(wait_for(functools.partial(_ticker, http, s), message=f"a ticker for {s}")["lastPrice"]) for s in SYMBOLS
         }
 
     def price(self, symbol: str, value: Decimal) -> Decimal:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import httpx
@@ -20,7 +21,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def signed_query(params: list[tuple[str, object]], secret: str, ts: int | None = None, recv: object = None) -> str:
+def signed_query(params: Sequence[tuple[str, object]], secret: str, ts: int | None = None, recv: object = None) -> str:
     pairs = [*params, ("timestamp", now_ms() if ts is None else ts)]
     if recv is not None:
         pairs.append(("recvWindow", recv))

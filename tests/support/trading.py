@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import apsw
 
@@ -20,7 +21,7 @@ USER = "alice"
 START = Decimal(10000)
 
 
-def limit_buy(quantity: str, price: str, **extra: str) -> PlaceOrder:
+def limit_buy(quantity: str, price: str, **extra: Any) -> PlaceOrder:
     return PlaceOrder(symbol=SYMBOL, side="BUY", type="LIMIT", quantity=Decimal(quantity), price=Decimal(price), **extra)
 
 

@@ -36,13 +36,12 @@ class TursoServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> TursoServer:
-        log = open(self.log_path, "ab")
-        self._proc = subprocess.Popen(
-            [str(turso_binary()), str(self.db_path), "--sync-server", f"127.0.0.1:{self.port}"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                [str(turso_binary()), str(self.db_path), "--sync-server", f"127.0.0.1:{self.port}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(self._answers, timeout=20, message=f"turso server on port {self.port}")
         return self
 

@@ -13,10 +13,19 @@ import apsw
 import pytest
 
 from engine.errors import JournalCorrupted
-from engine.events import AccountOpened, OrderFilled, user_stream
-from engine.model import BookTicker, Fill
+from engine.events import AccountOpened, AnyEvent, OrderFilled, user_stream
+from engine.model import BookTicker, Fill, OrderStatus
 from engine.orders import PlaceOrder
-from engine.portfolio import SNAPSHOT_VERSION, PortfolioState, decide_close, decide_fill, decide_open, decide_place, evolve, snapshot_of
+from engine.portfolio import (
+    SNAPSHOT_VERSION,
+    PortfolioState,
+    decide_close,
+    decide_fill,
+    decide_open,
+    decide_place,
+    evolve,
+    snapshot_of,
+)
 from engine.symbols import paper_symbol
 from persistence import db, migrate
 from persistence.journal import Journal, PrecedingAppendFailed
@@ -71,7 +80,7 @@ def test_open_applies_every_migration_and_records_it(journal: Journal) -> None:
     assert "candles" not in table_names(journal.conn)  # they have a file of their own
     rows = list(journal.conn.execute("SELECT version, name FROM schema_migrations ORDER BY version"))
     assert rows == [(1, "initial"), (2, "snapshots"), (3, "market_data"), (4, "market_data_moved")]
-    assert journal.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert journal.conn.execute("PRAGMA journal_mode").get == "wal"
 
 
 def test_reopening_a_migrated_database_applies_nothing_again(db_path: Path) -> None:
@@ -79,7 +88,7 @@ def test_reopening_a_migrated_database_applies_nothing_again(db_path: Path) -> N
     conn = db.connect(db_path)
     try:
         assert migrate.apply(conn) == []
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 4
+        assert conn.execute("SELECT count(*) FROM schema_migrations").get == 4
     finally:
         conn.close()
 
@@ -177,16 +186,17 @@ def test_a_failing_item_fails_alone_and_the_others_commit(journal: Journal, db_p
 
 
 def test_a_failing_item_is_rolled_back_as_a_whole_including_its_good_events(journal: Journal) -> None:
+    failing: list[AnyEvent] = [opened("c"), orphan_fill()]
     results = journal.commit(
         [
-            (user_stream("c"), [opened("c"), orphan_fill()]),
+            (user_stream("c"), failing),
             (user_stream("d"), [opened("d")]),
         ]
     )
     assert isinstance(results[0], LookupError)
     assert isinstance(results[1], int)
     assert journal.read_stream(user_stream("c")) == []
-    assert journal.conn.execute("SELECT count(*) FROM balances WHERE user_id = 'c'").fetchone()[0] == 0
+    assert journal.conn.execute("SELECT count(*) FROM balances WHERE user_id = 'c'").get == 0
     assert [type(e).__name__ for _, e in journal.read_stream(user_stream("d"))] == ["AccountOpened"]
 
 
@@ -207,7 +217,7 @@ def test_an_altered_payload_makes_read_stream_raise_naming_the_seq(journal: Jour
     seqs = journal.commit([("system:x", [opened("x")]), ("system:x", [opened("x", "20")])])
     bad = seqs[1]
     tamper(db_path, "UPDATE events SET payload = replace(payload, '\"20\"', '\"2000000\"') WHERE seq = ?", bad)
-    changed = journal.conn.execute("SELECT payload FROM events WHERE seq = ?", (bad,)).fetchone()[0]
+    changed = journal.conn.execute("SELECT payload FROM events WHERE seq = ?", (bad,)).get
     assert "2000000" in changed
     with pytest.raises(JournalCorrupted, match=rf"seq={bad}\b") as info:
         journal.read_stream("system:x")
@@ -262,7 +272,7 @@ class Scenario:
         )
         return order_id
 
-    def fill(self, order_id: str, fill: Fill, status: str) -> None:
+    def fill(self, order_id: str, fill: Fill, status: OrderStatus) -> None:
         event = decide_fill(self.state.orders[order_id], BTC, fill, status)
         assert event is not None
         self.add(event)

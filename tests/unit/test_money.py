@@ -129,7 +129,9 @@ def test_to_decimal_returns_none_for_non_finite_or_garbage(value: object) -> Non
 
 def test_to_decimal_keeps_exact_value_of_string() -> None:
     # 0.1 as a string stays exactly 0.1 (a float would not).
-    assert to_decimal("0.1") + to_decimal("0.2") == D("0.3")
+    a, b = to_decimal("0.1"), to_decimal("0.2")
+    assert a is not None and b is not None
+    assert a + b == D("0.3")
 
 
 # -- truncate / round_up ------------------------------------------------------------------------

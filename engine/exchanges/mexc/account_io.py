@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from engine.exchanges.mexc.errors import MexcUnknownOrder
-from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcRestClient, MexcTrade
+from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcOrderType, MexcRestClient, MexcTrade
+from engine.model import Side
 
 JobKind = Literal["place", "query", "cancel", "sweep", "balances", "probe"]
 
@@ -30,8 +31,8 @@ RECENT_ORDERS = 1000  # allOrders answers at most this many per symbol
 @dataclass(frozen=True)
 class PlaceParams:
     symbol: str
-    side: str
-    type: str
+    side: Side
+    type: MexcOrderType
     quantity: Decimal | None
     quote_order_qty: Decimal | None
     price: Decimal | None
@@ -81,7 +82,7 @@ def run(rest: MexcRestClient, job: Job) -> Any:
         p = job.place
         assert p is not None
         ack: MexcOrderAck = rest.place_order(
-            p.symbol, p.side, p.type, quantity=p.quantity, quote_order_qty=p.quote_order_qty,  # type: ignore[arg-type]
+            p.symbol, p.side, p.type, quantity=p.quantity, quote_order_qty=p.quote_order_qty,
             price=p.price, client_order_id=p.client_order_id,
         )
         return ack

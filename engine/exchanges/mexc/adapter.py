@@ -111,7 +111,8 @@ class MexcAccountAdapter(AccountSweeps):
         self._next_sweep: SweepState | None = None  # asked for while one runs
         self._sweep_due = clock.now_ms() + sweep_every_ms
         self._orphans_told: OrderedDict[str, None] = OrderedDict()
-        self._handovers_asked: OrderedDict[str, None] = OrderedDict()  # client ids an owner was asked about
+        # client ids an owner was asked about (None for a push that names no client id)
+        self._handovers_asked: OrderedDict[str | None, None] = OrderedDict()
         self._swept_once = False  # a sweep of the account has finished since this adapter was made
 
     # -- what the gateway asks ----------------------------------------------------------
@@ -306,7 +307,8 @@ class MexcAccountAdapter(AccountSweeps):
                 self._drive(tracked, now, fx)
                 return fx
             self._advance(tracked, status, now, fx)
-            if tracked.phase != "ended":
+            # _advance() may have ended it; mypy still holds the phase narrowed by the check above.
+            if tracked.phase != "ended":  # type: ignore[comparison-overlap]
                 self._drive(tracked, now, fx)
         return fx
 

@@ -16,6 +16,7 @@ decoded again is equal to itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -365,7 +366,7 @@ def _private_account(m: Any) -> PrivateAccountPush:
     )
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[Any], Body]] = {
     "publicAggreDeals": _deals,
     "publicAggreBookTicker": _book_ticker,
     "publicAggreDepths": _depth,

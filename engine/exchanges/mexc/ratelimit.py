@@ -116,7 +116,7 @@ class Backoff:
 
 def retry_delay(attempt: int, base: float = 0.25, cap: float = 4.0) -> float:
     """Exponential delay before retry number ``attempt`` (0-based), bounded by ``cap``."""
-    return min(cap, base * 2**attempt)
+    return min(cap, base * 2.0**attempt)
 
 
 BreakerState = Literal["closed", "open", "half_open"]

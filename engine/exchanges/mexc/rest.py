@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-
 import time as _time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -453,7 +452,7 @@ class MexcRestClient:
         timezone = data.get("timezone")
         return MexcExchangeInfo(
             symbols=infos,
-            server_time=int(server_time) if str(server_time).isdigit() else None,
+            server_time=int(str(server_time)) if str(server_time).isdigit() else None,
             timezone=timezone if isinstance(timezone, str) else None,
         )
 
@@ -484,7 +483,7 @@ class MexcRestClient:
     def ticker_24hr(self, symbol: str | None = None) -> MexcTicker24h | list[MexcTicker24h]:
         weight = W_TICKER_24H_ONE if symbol else W_TICKER_24H_ALL
         data = self._call("GET", "/api/v3/ticker/24hr", [("symbol", symbol)], weight=weight)
-        return _convert(data, MexcTicker24h if symbol else list[MexcTicker24h])  # type: ignore[arg-type]
+        return _convert(data, MexcTicker24h) if symbol else _convert(data, list[MexcTicker24h])
 
     @overload
     def ticker_price(self, symbol: str) -> MexcTickerPrice: ...
@@ -493,7 +492,7 @@ class MexcRestClient:
     def ticker_price(self, symbol: str | None = None) -> MexcTickerPrice | list[MexcTickerPrice]:
         weight = W_TICKER_PRICE_ONE if symbol else W_TICKER_PRICE_ALL
         data = self._call("GET", "/api/v3/ticker/price", [("symbol", symbol)], weight=weight)
-        return _convert(data, MexcTickerPrice if symbol else list[MexcTickerPrice])  # type: ignore[arg-type]
+        return _convert(data, MexcTickerPrice) if symbol else _convert(data, list[MexcTickerPrice])
 
     @overload
     def book_ticker(self, symbol: str) -> MexcBookTicker: ...
@@ -501,7 +500,7 @@ class MexcRestClient:
     def book_ticker(self, symbol: None = None) -> list[MexcBookTicker]: ...
     def book_ticker(self, symbol: str | None = None) -> MexcBookTicker | list[MexcBookTicker]:
         data = self._call("GET", "/api/v3/ticker/bookTicker", [("symbol", symbol)], weight=W_BOOK_TICKER)
-        return _convert(data, MexcBookTicker if symbol else list[MexcBookTicker])  # type: ignore[arg-type]
+        return _convert(data, MexcBookTicker) if symbol else _convert(data, list[MexcBookTicker])
 
     # -- orders --
 
@@ -514,7 +513,7 @@ class MexcRestClient:
         quote_order_qty: Decimal | None = None,
         price: Decimal | None = None,
         client_order_id: str | None = None,
-    ) -> MexcOrderAck | MexcOrder:
+    ) -> MexcOrderAck:
         """Place an order, once. Returns MEXC's ack (no status, no fills).
 
         Values are sent as given: format and check them with ``rules`` first. Nothing

@@ -88,16 +88,16 @@ def mexc_symbol_info(raw: Mapping[str, object]) -> MexcSymbolInfo:
 
 
 def format_quantity(info: SymbolInfo, quantity: Decimal) -> str:
-    return fmt(truncate(quantity, info.base_precision))  # type: ignore[return-value]
+    return fmt(truncate(quantity, info.base_precision))
 
 
 def format_price(info: SymbolInfo, price: Decimal) -> str:
     step = Decimal(1).scaleb(-info.quote_precision)
-    return fmt(price.quantize(step, rounding=ROUND_HALF_UP, context=LEDGER))  # type: ignore[return-value]
+    return fmt(price.quantize(step, rounding=ROUND_HALF_UP, context=LEDGER))
 
 
 def format_quote(info: SymbolInfo, amount: Decimal) -> str:
-    return fmt(truncate(amount, info.quote_precision))  # type: ignore[return-value]
+    return fmt(truncate(amount, info.quote_precision))
 
 
 def check_order(

@@ -38,7 +38,7 @@ def render(value: object) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"not a finite number: {value!r}")
-        return fmt(value)  # type: ignore[return-value]
+        return fmt(value)
     if isinstance(value, (int, str)):
         return str(value)
     raise TypeError(f"cannot send a {type(value).__name__} as a MEXC parameter: {value!r}")

@@ -134,7 +134,7 @@ class MarketStreams:
 
     async def _connection(self, subscriptions: list[str]) -> None:
         backoff = 0.5
-        symbols = sorted({channels.parse(c).symbol for c in subscriptions if channels.parse(c).symbol})
+        symbols = sorted({symbol for c in subscriptions if (symbol := channels.parse(c).symbol)})
         while True:
             try:
                 async with open_websocket_url(self._url, connect_timeout=self._connect_timeout) as ws:
@@ -272,6 +272,7 @@ class MarketStreams:
             self._publish_depth(symbol, book, time)
 
     def _publish_depth(self, symbol: str, book: DepthBook, time: int) -> None:
+        assert book.version is not None  # only a synced book is published
         depth = DepthSnapshot(
             bids=tuple(book.bids(self._depth_levels)),
             asks=tuple(book.asks(self._depth_levels)),

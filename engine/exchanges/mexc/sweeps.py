@@ -14,8 +14,10 @@ A part of ``MexcAccountAdapter``, kept apart because it is a job of its own.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -33,7 +35,11 @@ from engine.exchanges.mexc.order_state import (
     Tracked,
     unanswered,
 )
-from engine.exchanges.mexc.rest import MexcOrder
+from engine.exchanges.mexc.rest import MexcOrder, MexcTrade
+
+if TYPE_CHECKING:
+    from engine.clock import Clock
+    from engine.model import Fill, OrderStatus, OrderType
 
 log = structlog.get_logger(__name__)
 
@@ -41,10 +47,29 @@ log = structlog.get_logger(__name__)
 class AccountSweeps:
     """The sweep half of the adapter; uses its orders, clock and owners."""
 
+    # What it uses of MexcAccountAdapter, which sets and defines these.
+    _clock: Clock
+    _name: str
+    _owners: Callable[[], list[str]]
+    _is_ours: Callable[[str | None], str | None]
+    _symbols: Callable[[], list[str]]
+    _sweep_every_ms: int
     _orders: dict[str, Tracked]
+    _ended: OrderedDict[str, Tracked]
     _sweep: SweepState | None
     _next_sweep: SweepState | None
+    _sweep_due: int
+    _orphans_told: OrderedDict[str, None]
     _swept_once: bool
+
+    if TYPE_CHECKING:
+        def _next_serial(self) -> int: ...
+        def _drive(self, tracked: Tracked, now: int, fx: Effects) -> None: ...
+        def _on_missing(self, tracked: Tracked, now: int, answered_at: int, fx: Effects) -> None: ...
+        def _apply(self, tracked: Tracked, found: MexcOrder, trades: list[MexcTrade], now: int, fx: Effects) -> None: ...
+        def _fill(self, tracked: Tracked, trade: MexcTrade) -> Fill: ...
+        def _report(self, tracked: Tracked, status: OrderStatus, fx: Effects, *, reason: str | None = None,
+                    force: bool = False, everything: bool = False) -> None: ...
 
     def sweep_now(self) -> Effects:
         """Look at the whole account now (after a user stream reconnect: pushes may
@@ -181,7 +206,7 @@ class AccountSweeps:
             ))
 
     def _venue_order(self, found: MexcOrder) -> VenueOrder:
-        kind = "MARKET" if found.type == "MARKET" else "LIMIT"
+        kind: OrderType = "MARKET" if found.type == "MARKET" else "LIMIT"
         quote = found.orig_quote_order_qty if found.orig_quote_order_qty else None
         return VenueOrder(
             client_order_id=found.client_order_id or found.orig_client_order_id or "",

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 import trio
-from trio_websocket import open_websocket_url
+from trio_websocket import WebSocketConnection, open_websocket_url
 
 from engine.exchanges.mexc import channels
 from engine.exchanges.mexc.codec import Push, PushDecodeError, decode_push
@@ -102,7 +102,7 @@ class UserStream:
         self.stats.last_error = repr(exc)
         log.warning("mexc.user_stream_disconnected", account=self._name, error=repr(exc), retry_in=round(backoff, 2))
 
-    async def _pinger(self, ws) -> None:  # noqa: ANN001
+    async def _pinger(self, ws: WebSocketConnection) -> None:
         while True:
             await trio.sleep(self._ping_interval)
             await ws.send_message(json.dumps({"method": "PING"}))
@@ -112,7 +112,7 @@ class UserStream:
             await trio.sleep(self._keepalive_seconds)
             await self._keep_alive(key)
 
-    async def _reader(self, ws) -> None:  # noqa: ANN001
+    async def _reader(self, ws: WebSocketConnection) -> None:
         while True:
             with trio.fail_after(self._silence_timeout):
                 message = await ws.get_message()

@@ -46,7 +46,7 @@ class SimControls(Protocol):
 
     def set_price(self, symbol: str, price: Decimal) -> Decimal: ...
 
-    def list_symbol(self, symbol: str, base_precision: int, quote_precision: int, price: Decimal) -> None: ...
+    def list_symbol(self, symbol: str, base_precision: int, quote_precision: int, price: Decimal) -> object: ...
 
     def orders_seen(self, api_key: str) -> list[SimOrder]: ...
 
@@ -264,7 +264,7 @@ class Balances(_Resource):
         }
 
 
-def add_routes(app: falcon.App, sim: SimControls) -> None:
+def add_routes(app: falcon.App[falcon.Request, falcon.Response], sim: SimControls) -> None:
     app.add_route("/_sim/accounts", Accounts(sim))
     app.add_route("/_sim/price", Price(sim))
     app.add_route("/_sim/symbols", Symbols(sim))

@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from engine.clock import Clock
 from engine.exchanges.mexc import channels
 from engine.exchanges.mexc.codec import Push
 from engine.exchanges.mexc_sim import pushes
-from engine.exchanges.mexc_sim.core import SimExchange, SimListener
+from engine.exchanges.mexc_sim.core import Level, SimExchange, SimListener
 from engine.exchanges.mexc_sim.model import AccountChange, BookTop, Kline, PublicDeal, SimOrder, SimTrade
 
 
@@ -25,7 +26,7 @@ class _Window:
 
     def __init__(self) -> None:
         self.deals: dict[str, tuple[str, list[PublicDeal]]] = {}
-        self.depth: dict[str, list] = {}  # channel -> [symbol, from, to, bids, asks]
+        self.depth: dict[str, list[Any]] = {}  # channel -> [symbol, from, to, bids, asks]
         self.tops: dict[str, BookTop] = {}
 
 
@@ -47,7 +48,7 @@ class PushHub(SimListener):
             for interval, window in self._windows.items():
                 window.deals.setdefault(channels.deals(symbol, interval), (symbol, []))[1].extend(deals)
 
-    def on_depth(self, symbol, from_version, to_version, bids, asks) -> None:  # type: ignore[no-untyped-def]
+    def on_depth(self, symbol: str, from_version: int, to_version: int, bids: list[Level], asks: list[Level]) -> None:
         with self._lock:
             for interval, window in self._windows.items():
                 name = channels.depth(symbol, interval)

@@ -8,7 +8,7 @@ Weeks start on Monday 00:00 UTC and months on the 1st, like MEXC's 1W and 1M.
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from engine.exchanges.mexc_sim.model import Kline
@@ -44,10 +44,10 @@ def window(interval: str, t: int) -> tuple[int, int]:
     """(open time, close time) of the candle of ``interval`` holding ``t``."""
     length = INTERVALS[interval][0]
     if length == 0:
-        d = datetime.fromtimestamp(t / 1000, tz=timezone.utc)
-        start = datetime(d.year, d.month, 1, tzinfo=timezone.utc)
-        end = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=timezone.utc)
-        return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        d = datetime.fromtimestamp(t / 1000, tz=UTC)
+        month = datetime(d.year, d.month, 1, tzinfo=UTC)
+        following = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=UTC)
+        return int(month.timestamp() * 1000), int(following.timestamp() * 1000)
     offset = MONDAY_OFFSET if interval == "1W" else 0
     start = (t - offset) // length * length + offset
     return start, start + length
@@ -125,7 +125,7 @@ class KlineSeries:
 
     @staticmethod
     def _flat(interval: str, from_open: int, until_open: int, price: Decimal) -> list[Kline]:
-        out = []
+        out: list[Kline] = []
         t = from_open
         while t < until_open and len(out) < KEEP_DEFAULT * 2:
             start, end = window(interval, t)

@@ -6,6 +6,7 @@ server (``owner`` of a key on connect). Thread-safe; time comes from the clock.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import threading
 
@@ -63,7 +64,7 @@ class ListenKeys:
             found = self._keys.get(key)
             return None if found is None else found[0]
 
-    def _owned(self, api_key: str) -> list[str]:
+    def _owned(self, api_key: str) -> builtins.list[str]:  # `list` here is the method above
         return [k for k, (owner, _) in self._keys.items() if owner == api_key]
 
     def _expire(self) -> None:

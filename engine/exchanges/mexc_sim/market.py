@@ -19,6 +19,7 @@ Paths use floats internally (shape only); prices leave as Decimals on the tick.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import random
 import zlib
@@ -156,7 +157,7 @@ class CandlePath(PricePath):
         # Each loop carries on from where the last one closed, so the seam is no jump.
         scale = self._scale * self._loop_ratio**loop
         fraction = within / self._duration
-        for (t0, p0), (t1, p1) in zip(points, points[1:]):
+        for (t0, p0), (t1, p1) in itertools.pairwise(points):
             if fraction <= t1:
                 return (p0 + (p1 - p0) * (fraction - t0) / (t1 - t0)) * scale
         return points[-1][1] * scale

@@ -221,8 +221,8 @@ class PushFaults:
         now = self._clock.now_ms()
         with self._lock:
             out, self._released = self._released, []
-            for key, account in self._accounts.items():
-                out.extend((key, channel, push) for channel, push in account.due(now))
+            for key, faulty in self._accounts.items():
+                out.extend((key, channel, push) for channel, push in faulty.due(now))
             for key, channel, push in private:
                 account = self._accounts.get(key)
                 if account is None or not subscribed(key, channel):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import falcon
@@ -37,6 +37,9 @@ from engine.exchanges.mexc_sim.rejects import SimReject, message_for
 from engine.exchanges.mexc_sim.rest_account import AccountApi
 from engine.exchanges.mexc_sim.rest_market import MarketData
 from engine.exchanges.mexc_sim.rest_trade import Trading
+
+if TYPE_CHECKING:
+    from engine.exchanges.mexc_sim.control import SimControls
 
 log = structlog.get_logger(__name__)
 
@@ -198,7 +201,7 @@ class _NoContracts:
         resp.data = msgspec.json.encode({"success": True, "code": 0, "data": []})
 
 
-def build_app(api: MexcRestApi, control: object | None = None) -> falcon.App:
+def build_app(api: MexcRestApi, control: SimControls | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app: MEXC's API, and the simulator's own controls under /_sim/."""
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     app.add_sink(api, prefix=r"^/api/v3/")

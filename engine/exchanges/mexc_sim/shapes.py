@@ -13,7 +13,7 @@ ORDER_TYPES_LISTED = ["LIMIT", "MARKET", "LIMIT_MAKER"]
 
 
 def num(value: Decimal | None) -> str:
-    return fmt(value if value is not None else ZERO)  # type: ignore[return-value]
+    return fmt(value if value is not None else ZERO)
 
 
 def symbol_info(info: SimSymbol, maker_fee: Decimal, taker_fee: Decimal) -> dict[str, Any]:

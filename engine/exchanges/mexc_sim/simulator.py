@@ -244,7 +244,11 @@ class Simulator:
         if kept:
             price = kept[-1].close
             factor = price / rows[0][1] if rows else price / path.price_at(now)
-            rows = [(t, *(_on_tick(p * factor, info.tick) for p in ohlc)) for t, *ohlc in rows]
+
+            def scaled(p: Decimal) -> Decimal:
+                return _on_tick(p * factor, info.tick)
+
+            rows = [(t, scaled(o), scaled(h), scaled(lo), scaled(c)) for t, o, h, lo, c in rows]
             path.jump(now, _on_tick(path.price_at(now) * factor, info.tick))
         past = [
             Kline("1m", c.open_time, c.open_time + MINUTE_MS, c.open, c.high, c.low, c.close, c.volume, c.quote_volume)

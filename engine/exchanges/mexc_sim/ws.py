@@ -33,11 +33,10 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import parse_qs
 
+import msgspec
 import structlog
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
-
-import msgspec
 
 from engine.clock import Clock
 from engine.exchanges.mexc import channels
