@@ -14,12 +14,12 @@ from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Fill, Order
 from engine.orders import PlaceOrder
 
-if TYPE_CHECKING:  # named only in replies: importing them here would be circular
-    from actors.market import MarketView
-    from engine.candles import Candle
-    from engine.model import BookTicker
-    from engine.risk import RiskState
-    from persistence.journal import StreamLoad
+if TYPE_CHECKING:  # named only in replies (strings the linter does not read): importing them here would be circular
+    from actors.market import MarketView  # noqa: F401
+    from engine.candles import Candle  # noqa: F401
+    from engine.model import BookTicker  # noqa: F401
+    from engine.risk import RiskState  # noqa: F401
+    from persistence.journal import StreamLoad  # noqa: F401
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -307,9 +307,9 @@ class FindOrder(Ask["Order | None"], frozen=True):
     idempotency_key: str | None = None
 
 
-class LoadOrderKeys(Ask["list[tuple[str, str, str | None]]"], frozen=True):
-    """ask -> list of (order id, client order id, idempotency key | None), one per
-    order of the user in the journal's projection"""
+class LoadOrderKeys(Ask["list[tuple[str, str, str | None, str | None]]"], frozen=True):
+    """ask -> list of (order id, client order id, idempotency key | None, exchange
+    client id | None), one per order of the user in the journal's projection"""
 
     user_id: str
 

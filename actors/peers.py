@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from actors.conflation import Conflator
     from actors.gateway import ExchangeIO
     from actors.messages import Ask
-    from engine.events import Reconciliation
     from engine.candles import Candle
+    from engine.events import Reconciliation
 
 R = TypeVar("R")
 

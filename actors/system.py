@@ -31,8 +31,8 @@ from actors.hosting import Activate, DropAll, FailEntity, PassivateIdle, Refused
 from actors.market import MarketActor
 from actors.messages import (
     ActorFailed,
-    Ask,
     Append,
+    Ask,
     AwaitRestored,
     CheckWritable,
     Drain,

@@ -114,6 +114,7 @@ def test_a_stream_heartbeat_makes_a_quiet_markets_book_current_without_changing_
     assert moved is not None
     assert msgspec.structs.replace(moved, time=book.time) == book  # prices untouched
     market = system.ask_market(symbol, GetMarket(depth=1, trades=0))
+    assert market.depth is not None
     assert market.updated_at == later and market.depth.time == later
 
 

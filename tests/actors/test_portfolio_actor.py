@@ -7,13 +7,14 @@ import functools
 import time
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
 
 from actors import portfolio as portfolio_actor
 from actors.client import EngineClient
-from actors.messages import FindOrder, GetRiskStatus, ListOrders, Passivate
+from actors.messages import Ask, FindOrder, GetRiskStatus, ListOrders, Passivate
 from actors.system import ActorSystem
 from engine.config import Config
 from engine.errors import EngineTimeout, ExchangeUnavailable, OrderNotCancelable, OrderNotFound, RiskLimitExceeded, TradingHalted
@@ -197,7 +198,7 @@ def asks_to_the_journal(system: ActorSystem, monkeypatch: pytest.MonkeyPatch) ->
     asked: list[object] = []
     ask = system.ask_persistence
 
-    def recording(message: object, timeout: float | None = None) -> object:
+    def recording(message: Ask[Any], timeout: float | None = None) -> Any:
         asked.append(message)
         return ask(message, timeout)
 
