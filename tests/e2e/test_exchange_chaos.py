@@ -30,7 +30,11 @@ Why it is built this way
   canceled there with nothing executed (counted in the tally; none seen so far).
 - No shrinking by default: an example takes seconds, and hypothesis' shrinker
   would run hundreds of them. ``CHAOS_SHRINK=1`` turns it on.
-- ``CHAOS_EXAMPLES`` (default 25) sets the number of schedules.
+- ``CHAOS_EXAMPLES`` (default 25) sets the number of schedules, run over each of
+  ``CHAOS_TRANSPORTS`` (default ``loopback,inprocess``): the paper venue over loopback
+  HTTP and a WebSocket per account, where a timeout and a dropped user stream are
+  real, and in process, the default path, where pushes race the answers differently
+  (a delay there only slows an answer: no client timeout fires in process).
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ EXAMPLES = int(os.environ.get("CHAOS_EXAMPLES", "25"))
 SEED = int(os.environ.get("CHAOS_SEED", "20250101"))
 VERBOSE = os.environ.get("CHAOS_VERBOSE", "") not in ("", "0")  # each schedule and what it did, as it passes
 SHRINK = os.environ.get("CHAOS_SHRINK", "") not in ("", "0")
+# Over loopback HTTP and a WebSocket per account (timeouts and dropped user streams are
+# real there), and in process (the default paper path: pushes race the answers differently).
+TRANSPORTS = os.environ.get("CHAOS_TRANSPORTS", "loopback,inprocess").split(",")
 
 BASE_PRICE = Decimal(50000)
 TICK = Decimal("0.01")
@@ -224,21 +231,23 @@ def describe(schedule: list[Step]) -> str:
 # -- the engine under test -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActorSystem]:
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def system(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ActorSystem]:
     config = make_config(
         tmp_path_factory.mktemp("chaos"),
+        PAPER_TRANSPORT=request.param,
         ORDER_RATE_LIMIT="0",
         MEXC_TIMEOUT_SECONDS=str(MEXC_TIMEOUT_SECONDS),
         PAPER_PRICES="walk",
         PAPER_SYMBOLS=SYMBOL,
     )
     system = ActorSystem(config).start()
+    TALLY.clear()
     try:
         yield system
     finally:
         system.stop()
-        print(f"\nchaos summary (CHAOS_SEED={SEED}): " + ", ".join(f"{k}: {v}" for k, v in sorted(TALLY.items())))
+        print(f"\nchaos summary ({request.param}, CHAOS_SEED={SEED}): " + ", ".join(f"{k}: {v}" for k, v in sorted(TALLY.items())))
 
 
 TALLY: Counter[str] = Counter()  # what the schedules came to, printed at the end (pytest -s)
