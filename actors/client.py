@@ -153,7 +153,7 @@ class EngineClient:
 
     def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
         self._known(symbol)
-        return self.system.set_paper_price(symbol, price)
+        return self.system.markets.set_paper_price(symbol, price)
 
     # -- operations ----------------------------------------------------------------------
 

@@ -206,7 +206,7 @@ class AccountGateway(Entity):
             return True
         if order.type != "LIMIT" or order.price is None:
             return False
-        book = self.system.latest_book(order.symbol)
+        book = self.system.markets.latest_book(order.symbol)
         if book is None:
             return False
         return order.price >= book.ask if order.side == "BUY" else order.price <= book.bid

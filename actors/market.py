@@ -54,19 +54,19 @@ class MarketActor(EngineActor):
         self.updates = 0
 
     def started(self) -> None:
-        for candle in self.system.candle_history(self.symbol):
+        for candle in self.system.markets.candle_history(self.symbol):
             self._candle(candle)
         # What the exchange had from before is kept too, so a later start (or a
         # simulator that starts afresh) has the same past to carry on from.
         closed = [(self.symbol, c) for s in self.series.values() for c in s.last(len(s))[:-1]]
         if closed:
-            self.system.store_candles(closed)
+            self.system.markets.store_candles(closed)
         for interval, series in self.series.items():
             last = series.last(2)
             if len(last) == 2:
                 self._saved[interval] = last[0].open_time
         # After a restart, begin from what the feed has sent so far.
-        pending = self.system.conflator.last(self.symbol)
+        pending = self.system.markets.conflator.last(self.symbol)
         if pending is not None:
             self._apply(pending)
 
@@ -78,7 +78,7 @@ class MarketActor(EngineActor):
         and every few seconds against a crash (stored again, final, once closed)."""
         open_candles = [(self.symbol, last[0]) for last in (s.last(1) for s in self.series.values()) if last]
         if open_candles:
-            self.system.store_candles(open_candles)
+            self.system.markets.store_candles(open_candles)
         self._open_stored_at = self.system.clock.now_ms()
         self._stored_close = self._close()
 
@@ -93,7 +93,7 @@ class MarketActor(EngineActor):
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Drain):
-            data = self.system.conflator.take(self.symbol)
+            data = self.system.markets.conflator.take(self.symbol)
             if data is not None:
                 self._apply(data)
             return None
@@ -132,7 +132,7 @@ class MarketActor(EngineActor):
             newest = max(newest, self._confirm(data.live_at))
         self.updated_at = newest or None
         if self.book is not None:
-            self.system.publish_book(self.symbol, self.book)
+            self.system.markets.publish_book(self.symbol, self.book)
         self._store_closed()
         if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS or self._moved():
             self._store_open()
@@ -158,7 +158,7 @@ class MarketActor(EngineActor):
                 closed.extend((self.symbol, c) for c in newly)
                 self._saved[interval] = last[0].open_time
         if closed:
-            self.system.store_candles(closed)
+            self.system.markets.store_candles(closed)
 
     def _candle(self, candle: Candle) -> None:
         series = self.series.get(candle.interval)

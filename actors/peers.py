@@ -8,9 +8,12 @@ The ActorSystem satisfies every view structurally (nothing here is inherited).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import pykka
 
 from engine.clock import Clock
 from engine.config import Config
@@ -19,6 +22,7 @@ from engine.risk import RiskState
 from engine.symbols import SymbolCatalog
 
 if TYPE_CHECKING:
+    from actors.bridge import TrioBridge
     from actors.conflation import Conflator
     from actors.gateway import ExchangeIO
     from actors.messages import Ask
@@ -92,16 +96,57 @@ class GatewayPeers(HostPeers, Protocol):
     def start_account_stream(self, account: str) -> None: ...
     def stop_account_stream(self, account: str) -> None: ...
     def record_finding(self, user_id: str, order_id: str | None, note: str) -> None: ...
+
+    @property
+    def markets(self) -> PublishedBooks: ...
+
+
+class PublishedBooks(Protocol):
+    """The tops of book the market actors publish, read without asking them."""
+
     def latest_book(self, symbol: str) -> BookTicker | None: ...
 
 
-class MarketPeers(Supervised, Protocol):
-    clock: Clock
+class MarketFeed(Protocol):
+    """What a market actor uses of the feed's plumbing (``MarketFeeds``, actors/market_data.py)."""
+
     conflator: Conflator
 
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def store_candles(self, candles: list[tuple[str, Candle]]) -> None: ...
     def publish_book(self, symbol: str, book: BookTicker) -> None: ...
+
+
+class MarketPeers(Supervised, Protocol):
+    clock: Clock
+
+    @property
+    def markets(self) -> MarketFeed: ...
+
+
+class MarketVenue(Protocol):
+    """What the feed's plumbing asks of the venue: history, and paper prices."""
+
+    def candle_history(self, symbol: str) -> list[Candle]: ...
+    def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
+    def current_minute(self, symbol: str) -> Candle | None: ...
+
+
+class MarketRegistry(Protocol):
+    """What ``MarketFeeds`` uses of the system: the registry, to find and start the
+    market actors and to reach the candle store."""
+
+    bridge: TrioBridge
+
+    @property
+    def catalog(self) -> SymbolCatalog: ...
+    @property
+    def venue(self) -> MarketVenue: ...
+
+    def find(self, kind: str, key: str) -> pykka.ActorRef | None: ...
+    def start_singleton(self, kind: str, key: str) -> pykka.ActorRef: ...
+    def ref(self, kind: str, key: str) -> pykka.ActorRef: ...
+    def ask(self, ref: pykka.ActorRef, message: Ask[R], timeout: float | None = None) -> R: ...
 
 
 class RiskPeers(Supervised, Protocol):

@@ -25,28 +25,25 @@ import structlog
 
 from actors.bridge import TaskHandle, TrioBridge
 from actors.candle_store import CandleStoreActor
-from actors.conflation import Conflator
 from actors.gateway import ExchangeIO, GatewayHost
 from actors.hosting import Activate, DropAll, FailEntity, PassivateIdle, Refused, Reloading, ToEntity, host_index
 from actors.market import MarketActor
+from actors.market_data import MarketFeeds
 from actors.messages import (
     ActorFailed,
     Append,
     Ask,
     AwaitRestored,
     CheckWritable,
-    Drain,
     GatewayStatus,
     GatewayTick,
     GetRiskStatus,
     Halt,
-    LoadCandles,
     LoadNewest,
     OpenAccounts,
     PrivatePush,
     PruneMarketData,
     Reconcile,
-    SaveCandles,
     StreamReconnected,
     SupervisionTick,
     UsersWithOpenOrders,
@@ -57,14 +54,10 @@ from actors.portfolio import PortfolioHost
 from actors.risk import RiskEngine
 from actors.supervisor import Supervisor
 from actors.venue import NoExchangeAccount, Venue, make_venue
-from engine import market as market_data
-from engine.candles import Candle
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
 from engine.events import RECONCILIATION_STREAM, Reconciliation, ReconciliationFound
-from engine.market import MarketData
-from engine.model import BookTicker
 from engine.risk import RiskState
 from engine.symbols import SymbolCatalog
 from persistence.backup import BackupScheduler
@@ -88,11 +81,9 @@ class ActorSystem:
         self.venue = venue or make_venue(config, self.clock)
         self.bridge = TrioBridge()
         self.exchange_io = ExchangeIO(config.exchange_io_threads)
-        self.conflator = Conflator(self._notify_market, merge=market_data.merge)
         self._lock = threading.RLock()
         self._stream_lock = threading.Lock()  # never taken on the trio thread
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
-        self._books: dict[str, BookTicker] = {}  # symbol -> newest top of book, published by its market actor
         self._live: dict[str, dict[str, int]] = {"portfolio": {}, "gateway": {}}  # kind -> key -> activation
         self._activations = 0
         self._last_failure: dict[tuple[str, str], str] = {}
@@ -105,6 +96,7 @@ class ActorSystem:
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
+        self.markets = MarketFeeds(self)  # the feed's sink, the market actors' plumbing
         # Replaced whole (one reference, atomically) by the risk engine; read by portfolios.
         self.risk_state = RiskState(max_order_notional=config.max_order_notional)
         # Replaced whole by the journal's writer around each commit; read by /health.
@@ -120,11 +112,11 @@ class ActorSystem:
     def start(self) -> ActorSystem:
         self._db_lock.acquire()
         try:
-            self._start_singleton("persistence", "journal")
+            self.start_singleton("persistence", "journal")
             # Opening verifies what was written since the last check: allow for it.
             self.ask_persistence(CheckWritable(), timeout=max(START_TIMEOUT_SECONDS, self.config.ask_timeout_seconds))
-            self._start_singleton("verifier", "journal")
-            self._start_singleton("candles", "candles")  # after the journal: it moves old candles there
+            self.start_singleton("verifier", "journal")
+            self.start_singleton("candles", "candles")  # after the journal: it moves old candles there
             if self.config.backup_interval_seconds > 0:
                 self.backups = BackupScheduler(
                     self.config.database_path,
@@ -144,17 +136,17 @@ class ActorSystem:
                     clock=self.clock,
                 ).start()
             self._load_reconciliations()
-            self._start_singleton("supervisor", "supervisor")
-            self._start_singleton("risk", "risk")
+            self.start_singleton("supervisor", "supervisor")
+            self.start_singleton("risk", "risk")
             self.ask_risk(GetRiskStatus())  # its state is published before any order
             for index in range(self.config.gateway_hosts):
-                self._start_singleton("gateways", str(index))
+                self.start_singleton("gateways", str(index))
             for index in range(self.config.portfolio_hosts):
-                self._start_singleton("portfolios", str(index))
+                self.start_singleton("portfolios", str(index))
             for symbol in self.venue.market_symbols:
-                self._start_singleton("market", symbol)
+                self.start_singleton("market", symbol)
             self.bridge.start()
-            self.bridge.spawn("feed", self.venue.feed(self))
+            self.bridge.spawn("feed", self.venue.feed(self.markets))
             for name, task in self.venue.background(self):
                 self.bridge.spawn(name, task)
             for account in self.venue.accounts_at_start():
@@ -238,68 +230,11 @@ class ActorSystem:
     def running(self) -> bool:
         return self._running
 
-    # -- the market data sink (called on the trio thread) --------------------------------------
-
-    def on_book(self, book: BookTicker) -> None:
-        self.on_market(MarketData(book.symbol, book=book))
-
-    def on_market(self, data: MarketData) -> None:
-        self.conflator.offer(data.symbol, data)
-
-    def candle_history(self, symbol: str) -> list[Candle]:
-        """Candles a new MarketActor starts from: what was stored, then the
-        exchange's history where it has one (newer, and it wins where both have a window)."""
-        from actors.market import SERIES_INTERVALS
-
-        stored: list[Candle] = []
-        for interval in SERIES_INTERVALS:
-            try:
-                stored.extend(self.ask(self.ref("candles", "candles"), LoadCandles(symbol, interval, 1000)))
-            except EngineError as exc:
-                log.warning("market.history_unavailable", symbol=symbol, error=exc.message)
-        return stored + self.venue.candle_history(symbol)
-
-    def store_candles(self, candles: list[tuple[str, Candle]]) -> None:
-        try:
-            self.ref("candles", "candles").tell(SaveCandles(tuple(candles)))
-        except (ActorUnavailable, pykka.ActorDeadError):
-            pass  # history is a nicety; the candle store's own failures are reported elsewhere
-
-    def _notify_market(self, symbol: Any) -> bool:
-        ref = self._refs.get(("market", symbol))
-        if ref is None:
-            return False
-        try:
-            ref.tell(Drain())
-            return True
-        except pykka.ActorDeadError:
-            return False
-
-    def start_market(self, symbol: str) -> None:
-        """A MarketActor for a symbol that starts streaming while running."""
-        if ("market", symbol) not in self._refs:
-            self._start_singleton("market", symbol)
-
-    def latest_book(self, symbol: str) -> BookTicker | None:
-        """The newest top of book the symbol's market actor applied, read without
-        asking it: a gateway deciding how to follow an order never waits on a busy
-        market actor (an ask that timed out made a crossing LIMIT look resting)."""
-        return self._books.get(symbol)
-
-    def publish_book(self, symbol: str, book: BookTicker) -> None:
-        self._books[symbol] = book  # one writer per symbol; readers take the whole (frozen) value
-
-    def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
-        self.catalog.get(symbol)
-        top = self.venue.set_price(symbol, price, self.bridge.run_sync)
-        # Durable before it is acknowledged: a crash right after must not bring the
-        # market back to where it was, under orders placed at the new price since.
-        minute = self.venue.current_minute(symbol)
-        if minute is not None:
-            self.ask(self.ref("candles", "candles"), SaveCandles(((symbol, minute),)))
-        return top
-
     # -- finding actors ------------------------------------------------------------------------
+
+    def find(self, kind: str, key: str) -> pykka.ActorRef | None:
+        """The actor registered for ``kind``/``key``, alive or not (None if there is none)."""
+        return self._refs.get((kind, key))
 
     def ref(self, kind: str, key: str) -> pykka.ActorRef:
         ref = self._refs.get((kind, key))
@@ -628,13 +563,13 @@ class ActorSystem:
             if old is not None and old.is_alive():
                 return False
             log.warning("actor.restarting", kind=kind, key=key, reason=reason)
-            self._start_singleton(kind, key)
+            self.start_singleton(kind, key)
         self._after_restart(kind, key)
         return True
 
     def _after_restart(self, kind: str, key: str) -> None:
         if kind == "market":
-            self.conflator.renotify(key)
+            self.markets.renotify(key)
         elif kind == "gateway":
             # Its followed orders died with it: each owner hands them over again.
             self._reconcile_owners(lambda account: account == key, also=self.users_of(key))
@@ -665,7 +600,7 @@ class ActorSystem:
         for user_id in owners:
             self.tell_portfolio(user_id, Reconcile(quiet=True))
 
-    def _start_singleton(self, kind: str, key: str) -> pykka.ActorRef:
+    def start_singleton(self, kind: str, key: str) -> pykka.ActorRef:
         factories: dict[str, Callable[[], pykka.ActorRef]] = {
             "persistence": lambda: PersistenceActor.start(self, self.config.database_path),
             "verifier": lambda: JournalVerifier.start(self, self.config.database_path),

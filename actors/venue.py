@@ -127,7 +127,7 @@ class MexcVenue:
                     log.warning("mexc.exchange_info_failed", error=repr(exc))
                     continue
                 for symbol in wanted:
-                    system.start_market(symbol)
+                    system.markets.start_market(symbol)
                 if wanted and self.streams is not None:
                     self.streams.add_symbols(wanted)
 

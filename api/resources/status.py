@@ -69,7 +69,7 @@ class Actors:
         send(resp, {
             "actors": system.actor_health(),
             "portfolios": system.live_portfolios(),
-            "conflation": {"offered": system.conflator.offered, "delivered": system.conflator.delivered},
+            "conflation": {"offered": system.markets.conflator.offered, "delivered": system.markets.conflator.delivered},
         })
 
 

@@ -107,7 +107,7 @@ def test_fills_found_by_a_reconciliation_slower_than_its_caller_are_still_applie
         first_book(system)
         order = settled(place(system, limit_buy("0.001", "90000")))
         sim.faults.pushes(api_key(system), "drop", probability=1.0)  # the fill's pushes never come
-        system.set_paper_price(SYMBOL, Decimal(89000))
+        system.markets.set_paper_price(SYMBOL, Decimal(89000))
         assert get_order(system, order.id).status == "NEW"  # the engine has not heard
         sim.faults.delay(1.5, count=4)  # and the exchange answers slower than the caller waits
         with pytest.raises((EngineTimeout, TimeoutError)):

@@ -45,24 +45,24 @@ def test_a_flood_of_updates_is_conflated_to_the_newest_with_a_small_inbox(system
     symbol = "BTCUSDT"
     wait_for(lambda: ticker(system, symbol), timeout=5)  # the feed's first book is in
     ref = market_ref(system, symbol)
-    offered0, delivered0 = system.conflator.offered, system.conflator.delivered
+    offered0, delivered0 = system.markets.conflator.offered, system.markets.conflator.delivered
 
     books = [make_book(symbol, n) for n in range(FLOOD)]
     largest_inbox = 0
     for book in books:
-        system.on_book(book)
+        system.markets.on_book(book)
         size = ref.actor_inbox.qsize()  # type: ignore[attr-defined]  # pykka's default inbox is a queue.Queue
         if size > largest_inbox:
             largest_inbox = size
     newest = books[-1]
 
     wait_for(lambda: ticker(system, symbol) == newest, timeout=10, message="the actor holds the newest book")
-    offered = system.conflator.offered - offered0
-    delivered = system.conflator.delivered - delivered0
+    offered = system.markets.conflator.offered - offered0
+    delivered = system.markets.conflator.delivered - delivered0
     assert offered == FLOOD
     assert 1 <= delivered <= offered // 10, (delivered, offered)
     assert largest_inbox <= 2
-    assert system.conflator.take(symbol) is None  # nothing left waiting
+    assert system.markets.conflator.take(symbol) is None  # nothing left waiting
     assert ref.is_alive() and market_ref(system, symbol) is ref  # conflation, not a crash
 
 
@@ -79,7 +79,7 @@ def test_a_crashed_market_actor_is_restarted_and_receives_new_updates(system: Ac
     new = wait_for(replaced, timeout=5, message="a new market actor")
     assert not old.is_alive()
     book = make_book(symbol, 7)
-    system.on_book(book)
+    system.markets.on_book(book)
     wait_for(lambda: new.ask(GetTicker(), timeout=1) == book, timeout=5, message="the new actor got the update")
     assert ticker(system, symbol) == book
 
@@ -93,7 +93,7 @@ def test_a_value_offered_while_the_market_actor_was_down_reaches_its_successor(t
         old = market_ref(system, symbol)
         old.stop()
         book = make_book(symbol, 3)
-        system.on_book(book)  # nobody to tell now: it waits in the conflator
+        system.markets.on_book(book)  # nobody to tell now: it waits in the conflator
         system.supervise_once()  # finds the actor dead and restarts it
         new = market_ref(system, symbol)
         assert new is not old
@@ -108,7 +108,7 @@ def test_a_stream_heartbeat_makes_a_quiet_markets_book_current_without_changing_
     symbol = "BTCUSDT"
     book = wait_for(lambda: ticker(system, symbol), timeout=5)
     later = book.time + 60_000
-    system.on_market(MarketData(symbol, live_at=later))
+    system.markets.on_market(MarketData(symbol, live_at=later))
     wait_for(lambda: (t := ticker(system, symbol)) is not None and t.time == later, message="the book's time moved to the heartbeat")
     moved = ticker(system, symbol)
     assert moved is not None
@@ -127,7 +127,7 @@ def test_every_minute_a_merged_update_closes_is_stored_not_only_the_newest(syste
     wait_for(lambda: ticker(system, symbol), timeout=5)
     future = 4_000_000_000_000  # newer than anything the feed sends
     minutes = [Candle("1m", future + n * 60_000, *(Decimal(90_000 + n),) * 4, Decimal(1), Decimal(90_000 + n)) for n in range(3)]
-    system.on_market(MarketData(symbol, klines=tuple(minutes)))  # one update: two minutes closed at once
+    system.markets.on_market(MarketData(symbol, klines=tuple(minutes)))  # one update: two minutes closed at once
 
     def stored() -> list[Candle]:
         candles = system.ask(system.ref("candles", "candles"), LoadCandles(symbol, "1m", 1000))

@@ -123,7 +123,7 @@ def test_limit_buy_below_the_market_rests_until_the_price_falls_through_it(syste
     assert order.status == "NEW" and order.fills == []
     assert wallet(system) == {"USDT": (START - 90, Decimal(90))}
 
-    system.set_paper_price(SYMBOL, Decimal(89000))
+    system.markets.set_paper_price(SYMBOL, Decimal(89000))
     filled = wait_for(
         lambda: (o := get_order(system, order.id)).status == "FILLED" and o, timeout=5, message="the resting order fills"
     )
@@ -281,7 +281,7 @@ def test_wallet_and_orders_are_identical_after_a_restart_from_the_journal(system
         # The resting order is back on the (in-process) simulator too.
         resting = placed["resting"]
         wait_for(lambda: any(o.client_order_id == sent_as(resting) and o.is_open for o in sim_venue(again).exchange_orders(USER)))
-        again.set_paper_price(SYMBOL, Decimal(79000))
+        again.markets.set_paper_price(SYMBOL, Decimal(79000))
         wait_for(lambda: get_order(again, resting.id).status == "FILLED", timeout=5)
         assert wallet(again)["USDT"] == (wallet_before["USDT"][0], Decimal(0))
     finally:
@@ -297,7 +297,7 @@ def test_resting_orders_are_back_on_the_exchange_by_the_time_start_returns(syste
     try:
         # No waiting: the API serves only after start, and its first request may move the price.
         assert any(o.client_order_id == sent_as(resting) and o.is_open for o in sim_venue(again).exchange_orders(USER))
-        again.set_paper_price(SYMBOL, Decimal(79000))
+        again.markets.set_paper_price(SYMBOL, Decimal(79000))
         filled = wait_for(lambda: (o := get_order(again, resting.id)).status == "FILLED" and o)
         assert all(f.price == Decimal(80000) and f.is_maker for f in filled.fills)  # at its own price, as maker
     finally:
@@ -459,7 +459,7 @@ def test_a_passivated_users_exchange_account_lets_go_of_its_gateway_and_stream_u
         order = settled(place(system, limit_buy("0.001", "90000")))
         wait_for(lambda: sim.websocket_connections == market_streams + 1, message="the user's stream is back")
         wait_for(lambda: any(o.client_order_id == sent_as(order) for o in sim_venue(system).exchange_orders(USER)))
-        system.set_paper_price(SYMBOL, Decimal(89000))
+        system.markets.set_paper_price(SYMBOL, Decimal(89000))
         wait_for(lambda: get_order(system, order.id).status == "FILLED", message="the fill arrived")
     finally:
         system.stop()
@@ -499,7 +499,7 @@ def test_a_sleeping_users_resting_order_fills_wakes_it_and_is_applied_durably(tm
         assert asleep is None
         wait_for(lambda: system.ask_account("sim:alice", Passivate(0.0)) is True, message="the gateway lets go")
         assert "sim:alice" not in system.live_gateways() and USER not in system.live_portfolios()
-        system.set_paper_price(SYMBOL, Decimal(79000))  # the order fills on the exchange
+        system.markets.set_paper_price(SYMBOL, Decimal(79000))  # the order fills on the exchange
         woken = wait_for(lambda: system.activation("portfolio", USER), message="the fill woke the portfolio")
         assert woken is not None
         filled = wait_for(lambda: (o := get_order(system, order.id)).status == "FILLED" and o, message="the fill applied")
@@ -533,7 +533,7 @@ def test_after_a_restart_sleeping_users_resting_orders_are_on_the_exchange_and_a
         on_exchange = {o.client_order_id: o for o in sim_venue(again).exchange_orders(USER)}
         assert on_exchange[sent_as(resting)].status == "NEW"
         assert [o.client_order_id for o in sim_venue(again).exchange_orders("bob")] == [sent_as(other)]
-        again.set_paper_price(SYMBOL, Decimal(79000))  # alice's order fills; bob's still rests
+        again.markets.set_paper_price(SYMBOL, Decimal(79000))  # alice's order fills; bob's still rests
         woken = wait_for(lambda: again.activation("portfolio", USER), message="the fill woke its user")
         assert woken is not None
         filled = wait_for(lambda: (o := get_order(again, resting.id)).status == "FILLED" and o, message="the fill applied")

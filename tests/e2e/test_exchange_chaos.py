@@ -286,7 +286,7 @@ class Run:
         return (BASE_PRICE * (1 + Decimal(bps) / 10000)).quantize(TICK)
 
     def run(self) -> None:
-        self.system.set_paper_price(SYMBOL, BASE_PRICE)
+        self.system.markets.set_paper_price(SYMBOL, BASE_PRICE)
         self.system.ask_portfolio(self.user, GetWallet())  # the portfolio, its account, gateway and stream
         # Something to sell: a fault-free buy first.
         setup = self.place(PlaceOrder(symbol=SYMBOL, side="BUY", type="MARKET", quote_quantity=Decimal(3000)))
@@ -333,7 +333,7 @@ class Run:
                 return f"cancel {order_id}: refused {exc.code}"
             return f"cancel {order_id}: asked"
         if isinstance(step, Move):
-            top = self.system.set_paper_price(SYMBOL, self.price(step.bps))
+            top = self.system.markets.set_paper_price(SYMBOL, self.price(step.bps))
             return f"price -> {self.price(step.bps)} (bid {top.bid}, ask {top.ask})"
         if isinstance(step, Wait):
             return f"waited: {self.wait_settled()}"

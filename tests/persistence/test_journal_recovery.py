@@ -269,7 +269,7 @@ def test_closed_candles_are_stored_and_a_restart_starts_from_them(tmp_path: Path
         for n, price in enumerate(("95000", "95100", "94900", "95050")):
             clock.set(t0 + (n + 1) * 50_000)
             minute = t0 + (n + 1) * 50_000 // 60_000 * 60_000
-            system.set_paper_price("BTCUSDT", Decimal(price))
+            system.markets.set_paper_price("BTCUSDT", Decimal(price))
             # The kline is what this test is about (the book comes on another channel).
             wait_for(lambda: client.candles("BTCUSDT", "1m", 1)[-1].open_time == minute,
                      message=f"the kline of minute {n} reached the market actor")
@@ -299,7 +299,7 @@ def test_a_clean_restart_within_the_minute_keeps_the_paper_price_and_the_open_ca
     try:
         client = EngineClient(system)
         wait_for(lambda: client.ticker("ETHUSDT"))
-        book = system.set_paper_price("ETHUSDT", Decimal("3000"))
+        book = system.markets.set_paper_price("ETHUSDT", Decimal("3000"))
         wait_for(lambda: (t := client.ticker("ETHUSDT")) is not None and t.time == book.time)
         wait_for(lambda: client.candles("ETHUSDT", "1m", 1)[-1].low <= Decimal("3000.01"))
     finally:
@@ -331,7 +331,7 @@ def test_a_price_set_by_hand_is_stored_before_it_is_acknowledged(tmp_path: Path)
     system = ActorSystem(config, clock=ManualClock(1_800_000_010_000)).start()
     try:
         wait_for(lambda: EngineClient(system).ticker("ETHUSDT"))
-        system.set_paper_price("ETHUSDT", Decimal("3000"))
+        system.markets.set_paper_price("ETHUSDT", Decimal("3000"))
         # No waiting: a crash right now must not bring the market back above orders placed at 3000.
         close = stored_close(config, "ETHUSDT")
         assert close is not None and abs(close - Decimal("3000")) <= Decimal("0.02")
