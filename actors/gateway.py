@@ -187,7 +187,7 @@ class AccountGateway(Entity):
         for user_id in dict.fromkeys(fx.handovers):
             self.system.tell_portfolio(user_id, Reconcile(quiet=True))  # wakes a sleeping owner
         for finding in fx.findings:
-            self.system.record_finding(finding.user_id, finding.order_id, f"{finding.kind}: {finding.detail}")
+            self.system.reconciliations.record_finding(finding.user_id, finding.order_id, f"{finding.kind}: {finding.detail}")
 
     def _probe_refused_key(self) -> None:
         """While MEXC refuses the key, ask again now and then (off this thread), so a

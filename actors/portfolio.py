@@ -519,7 +519,7 @@ class Portfolio(Entity):
                 balances_adjusted=adjusted,
                 orders_adopted=rec.adopted,
             )
-            self.system.record_reconciliation(record)
+            self.system.reconciliations.record(record)
             self.log.warning("portfolio.reconciled", **msgspec.structs.asdict(record))
         count = len(rec.updated) + len(rec.resent) + len(rec.adopted) + len(adjusted)
         for future in [rec.future, *rec.covered]:
@@ -578,7 +578,7 @@ class Portfolio(Entity):
         record = Reconciliation(user_id=self.user_id, time=now, orders_updated=[], orders_resent=[],
                                 balances_adjusted={}, orders_adopted=[order.id],
                                 notes=[f"adopted {found.client_order_id}: on the exchange, not in the journal"])
-        self.system.record_reconciliation(record)
+        self.system.reconciliations.record(record)
 
     def _adopted_as(self, cmd: Any) -> str | None:
         """A retry whose exchange id names an order already here (adopted after a crash

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -39,7 +38,6 @@ from actors.messages import (
     GatewayTick,
     GetRiskStatus,
     Halt,
-    LoadNewest,
     OpenAccounts,
     PrivatePush,
     PruneMarketData,
@@ -51,13 +49,13 @@ from actors.messages import (
 )
 from actors.persistence import JournalStatus, JournalVerifier, PersistenceActor
 from actors.portfolio import PortfolioHost
+from actors.reconciliation_log import ReconciliationLog
 from actors.risk import RiskEngine
 from actors.supervisor import Supervisor
 from actors.venue import NoExchangeAccount, Venue, make_venue
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
-from engine.events import RECONCILIATION_STREAM, Reconciliation, ReconciliationFound
 from engine.risk import RiskState
 from engine.symbols import SymbolCatalog
 from persistence.backup import BackupScheduler
@@ -89,7 +87,7 @@ class ActorSystem:
         self._last_failure: dict[tuple[str, str], str] = {}
         self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
         self._account_streams: dict[str, TaskHandle] = {}
-        self.reconciliations: deque[Reconciliation] = deque(maxlen=200)
+        self.reconciliations = ReconciliationLog(self)  # what reconciliation found, for operators
         self._next_prune = 0.0
         self.backups: BackupScheduler | None = None
         self.turso: TursoSync | None = None
@@ -135,7 +133,7 @@ class ActorSystem:
                     interval=self.config.turso_sync_interval_seconds,
                     clock=self.clock,
                 ).start()
-            self._load_reconciliations()
+            self.reconciliations.load()
             self.start_singleton("supervisor", "supervisor")
             self.start_singleton("risk", "risk")
             self.ask_risk(GetRiskStatus())  # its state is published before any order
@@ -401,30 +399,6 @@ class ActorSystem:
         restarts it as it would after a crash."""
         host = self.portfolio_host(key) if kind == "portfolio" else self.gateway_host(key)
         self._ask(host, FailEntity(key, reason))
-
-    def record_finding(self, user_id: str, order_id: str | None, note: str) -> None:
-        """Something the gateway found that operators must hear of (an order's fills
-        never added up, an order the exchange lost)."""
-        self.record_reconciliation(Reconciliation(
-            user_id=user_id, time=self.clock.now_ms(), orders_updated=[order_id] if order_id else [],
-            orders_resent=[], balances_adjusted={}, notes=[note],
-        ))
-
-    def record_reconciliation(self, record: Reconciliation) -> None:
-        self.reconciliations.append(record)  # deque.append is atomic: no lock
-        finding = ReconciliationFound(time=record.time, record=record)
-        # Not waited for: what reconciliation applied is durable in the user's own stream;
-        # this is the operators' record of it.
-        try:
-            self.append(RECONCILIATION_STREAM, [finding])
-        except EngineError as exc:
-            log.warning("reconciliation.not_journaled", user_id=record.user_id, error=exc.message)
-
-    def _load_reconciliations(self) -> None:
-        """Earlier runs' findings, so a restart does not hide them from operators."""
-        for event in self.ask_persistence(LoadNewest(RECONCILIATION_STREAM, self.reconciliations.maxlen or 200)):
-            if isinstance(event, ReconciliationFound):
-                self.reconciliations.append(event.record)
 
     def users_of(self, account: str) -> list[str]:
         return self.venue.users_of(account, self.live_portfolios())
