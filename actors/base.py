@@ -84,4 +84,4 @@ class EngineActor(pykka.ThreadingActor):
         # And stop before reporting, so the supervisor never finds this actor alive.
         if not self.actor_stopped.is_set():
             self._stop()
-        self.system.report_failure(self.kind, self.key, exc)
+        self.system.supervision.report_failure(self.kind, self.key, exc)

@@ -205,7 +205,7 @@ class EntityHost(EngineActor):
         entity = self._live.get(key)
         if entity is not None:
             return entity
-        self.system.check_not_quarantined(self.entity_kind, key)
+        self.system.supervision.check_not_quarantined(self.entity_kind, key)
         if len(self._live) >= self._max_live:
             self._evict(len(self._live) - self._max_live + 1)
         entity = self._factory(key)
@@ -229,7 +229,7 @@ class EntityHost(EngineActor):
         if self._live.get(entity.key) is entity:
             del self._live[entity.key]
         self._deactivate(entity)
-        self.system.report_failure(self.entity_kind, entity.key, exc)
+        self.system.supervision.report_failure(self.entity_kind, entity.key, exc)
 
     def _forget(self, key: str) -> None:
         self._live.pop(key, None)

@@ -196,7 +196,7 @@ class PersistenceActor(EngineActor):
                 append.done.set_exception(error)
             self.log.error("journal.commit_failed", error=repr(exc), appends=len(batch))
             self._publish(committing_since=None, failure=repr(exc))
-            self.system.journal_failed(exc)
+            self.system.supervision.journal_failed(exc)
             return
         if batch:
             self.batches += 1

@@ -1,4 +1,4 @@
-"""ActorSystem: the composition root. Builds, wires, supervises and stops the actors.
+"""ActorSystem: the composition root. Builds, registers, finds, starts and stops the actors.
 
 Actors never hold references to each other: they find their peers here by role
 at the moment they need them, so a restarted actor is reached at once. The
@@ -18,40 +18,31 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import msgspec
 import pykka
 import structlog
 
 from actors.bridge import TaskHandle, TrioBridge
 from actors.candle_store import CandleStoreActor
 from actors.gateway import ExchangeIO, GatewayHost
-from actors.hosting import Activate, DropAll, FailEntity, PassivateIdle, Refused, Reloading, ToEntity, host_index
+from actors.hosting import Activate, FailEntity, Refused, Reloading, ToEntity, host_index
 from actors.market import MarketActor
 from actors.market_data import MarketFeeds
 from actors.messages import (
-    ActorFailed,
     Append,
     Ask,
     AwaitRestored,
     CheckWritable,
     GatewayStatus,
-    GatewayTick,
     GetRiskStatus,
-    Halt,
     OpenAccounts,
     PrivatePush,
-    PruneMarketData,
-    Reconcile,
     StreamReconnected,
-    SupervisionTick,
-    UsersWithOpenOrders,
-    VerifyJournal,
 )
 from actors.persistence import JournalStatus, JournalVerifier, PersistenceActor
 from actors.portfolio import PortfolioHost
 from actors.reconciliation_log import ReconciliationLog
 from actors.risk import RiskEngine
-from actors.supervisor import Supervisor
+from actors.supervisor import Supervision, Supervisor
 from actors.venue import NoExchangeAccount, Venue, make_venue
 from engine.clock import Clock, SystemClock
 from engine.config import Config
@@ -65,7 +56,6 @@ from persistence.turso import TursoSync
 R = TypeVar("R")
 log = structlog.get_logger(__name__)
 
-PRUNE_EVERY_SECONDS = 3600.0
 START_TIMEOUT_SECONDS = 300.0
 RESTORE_WAIT_SECONDS = 20.0  # open orders back on the exchange before serving (gunicorn's boot timeout is 60 s)
 STOP_TIMEOUT_SECONDS = 10.0
@@ -84,16 +74,14 @@ class ActorSystem:
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
         self._live: dict[str, dict[str, int]] = {"portfolio": {}, "gateway": {}}  # kind -> key -> activation
         self._activations = 0
-        self._last_failure: dict[tuple[str, str], str] = {}
-        self._quarantined: set[tuple[str, str]] = set()  # crashed too often: not restarted
         self._account_streams: dict[str, TaskHandle] = {}
         self.reconciliations = ReconciliationLog(self)  # what reconciliation found, for operators
-        self._next_prune = 0.0
         self.backups: BackupScheduler | None = None
         self.turso: TursoSync | None = None
         self._db_lock = DatabaseLock(config.database_path)
         self._running = False
         self.started_at: int | None = None
+        self.supervision = Supervision(self)  # the restart policy, quarantine and periodic jobs
         self.markets = MarketFeeds(self)  # the feed's sink, the market actors' plumbing
         # Replaced whole (one reference, atomically) by the risk engine; read by portfolios.
         self.risk_state = RiskState(max_order_notional=config.max_order_notional)
@@ -149,8 +137,8 @@ class ActorSystem:
                 self.bridge.spawn(name, task)
             for account in self.venue.accounts_at_start():
                 self.ask_account(account, GatewayStatus())  # started, with its user stream
-            self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervise_tick)
-            self.bridge.every("gateway-timers", GATEWAY_TICK_SECONDS, self.tick_gateways)
+            self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervision.tick)
+            self.bridge.every("gateway-timers", GATEWAY_TICK_SECONDS, self.supervision.tick_gateways)
             # Whoever has orders open is on the exchange before prices move: a paper venue
             # rebuilds those accounts in bulk (their portfolios sleep on); users it cannot,
             # and every user of a real exchange, are reconciled now, not at their next request.
@@ -237,7 +225,7 @@ class ActorSystem:
     def ref(self, kind: str, key: str) -> pykka.ActorRef:
         ref = self._refs.get((kind, key))
         if ref is None or not ref.is_alive():
-            reason = self._last_failure.get((kind, key))
+            reason = self.supervision.last_failure(kind, key)
             raise ActorUnavailable(f"{kind} {key} is not running" + (f" ({reason})" if reason else ""))
         return ref
 
@@ -276,11 +264,6 @@ class ActorSystem:
         with self._lock:
             self._live.setdefault(kind, {}).pop(key, None)
 
-    def check_not_quarantined(self, kind: str, key: str) -> None:
-        if (kind, key) in self._quarantined:
-            what = "the gateway of account" if kind == "gateway" else f"the {kind} of"
-            raise ActorUnavailable(f"{what} {key} keeps failing; trading is halted")
-
     # -- talking to actors ---------------------------------------------------------------------
 
     def ask(self, ref: pykka.ActorRef, message: Ask[R], timeout: float | None = None) -> R:
@@ -295,7 +278,7 @@ class ActorSystem:
         try:
             answer = ref.ask(message, timeout=timeout)
         except pykka.ActorDeadError:
-            reason = next((self._last_failure.get(k) for k, r in list(self._refs.items()) if r is ref), None)
+            reason = next((self.supervision.last_failure(*k) for k, r in list(self._refs.items()) if r is ref), None)
             suffix = f": {reason}" if reason else ""
             raise ActorUnavailable(f"{self._name_of(ref, message)} stopped before answering{suffix}") from None
         except pykka.Timeout:
@@ -368,7 +351,7 @@ class ActorSystem:
     def account_of(self, user_id: str) -> str:
         """The user's exchange account (NoExchangeAccount if they have none)."""
         account = self.venue.account_for(user_id)
-        self.check_not_quarantined("gateway", account)
+        self.supervision.check_not_quarantined("gateway", account)
         return account
 
     def ask_gateway(self, user_id: str, message: Ask[R], timeout: float | None = None) -> R:
@@ -437,142 +420,25 @@ class ActorSystem:
     def opening_deposits(self) -> dict[str, Decimal]:
         return self.venue.opening_deposits()
 
-    # -- supervision -----------------------------------------------------------------------------
+    # -- the registry's primitives (the supervisor decides when to use them) -------------------
 
-    def report_failure(self, kind: str, key: str, exc: Exception) -> None:
-        self._last_failure[(kind, key)] = repr(exc)
-        self._tell_singleton("supervisor", "supervisor", ActorFailed(kind, key, repr(exc)))
+    def refs(self) -> list[tuple[tuple[str, str], pykka.ActorRef]]:
+        """Every registered actor, alive or not (a copy)."""
+        return list(self._refs.items())
 
-    def journal_failed(self, exc: Exception) -> None:
-        """A commit failed: what portfolios hold in memory may not be durable.
-        Halt trading and drop them; they reload from the journal when used."""
-        self.publish_risk(msgspec.structs.replace(self.risk_state, halted=True, halt_reason=f"journal failure: {exc}",
-                                                  halted_by="system", halted_at=self.clock.now_ms()))
-        self.tell_risk(Halt(reason=f"journal failure: {exc}", by="system"))
-        for (kind, _), ref in list(self._refs.items()):
-            if kind == "portfolios":
-                try:
-                    ref.tell(DropAll())
-                except pykka.ActorDeadError:
-                    pass
-
-    def supervise_tick(self) -> None:
-        """On the bridge's timer: keep the supervisor itself alive, then let it work."""
-        if not self._running:
-            return
-        supervisor = self._refs.get(("supervisor", "supervisor"))
-        if supervisor is None or not supervisor.is_alive():
-            self.restart("supervisor", "supervisor", reason="found dead")
-            return
-        try:
-            supervisor.tell(SupervisionTick())
-        except pykka.ActorDeadError:
-            pass
-
-    def supervise_once(self) -> None:
-        """Called by the Supervisor: restart singletons that died silently, ask
-        idle portfolios to passivate, and now and then prune old market data."""
-        if not self._running:
-            return
-        try:
-            self.ref("verifier", "journal").tell(VerifyJournal())
-        except (ActorUnavailable, pykka.ActorDeadError):
-            pass
-        now = time.monotonic()
-        if now >= self._next_prune:
-            self._next_prune = now + PRUNE_EVERY_SECONDS
-            window_ms = int(self.config.market_data_retention_days * 86_400_000)
-            try:
-                self.ref("candles", "candles").tell(PruneMarketData(self.clock.now_ms() - window_ms))
-            except (ActorUnavailable, pykka.ActorDeadError):
-                pass
-        for (kind, key), ref in list(self._refs.items()):
-            if kind != "supervisor" and not ref.is_alive() and (kind, key) not in self._quarantined:
-                self.restart(kind, key, reason=self._last_failure.get((kind, key), "found dead"))
-        for kind in ("portfolios", "gateways"):
-            for ref in self._refs_of(kind):
-                try:
-                    ref.tell(PassivateIdle(self.config.portfolio_idle_seconds))
-                except pykka.ActorDeadError:
-                    pass
-
-    def _refs_of(self, kind: str) -> list[pykka.ActorRef]:
+    def refs_of(self, kind: str) -> list[pykka.ActorRef]:
         return [ref for (k, _), ref in list(self._refs.items()) if k == kind]
 
-    def tick_gateways(self) -> None:
-        """On the bridge's timer: each gateway looks at what is due (re-checks,
-        resends, its periodic sweep)."""
-        for ref in self._refs_of("gateways"):
-            try:
-                ref.tell(GatewayTick())
-            except pykka.ActorDeadError:
-                pass
-
-    def quarantine(self, kind: str, key: str) -> None:
-        """Stop restarting this actor (it keeps crashing) until trading resumes."""
-        self._quarantined.add((kind, key))
-
-    def release_quarantine(self) -> list[tuple[str, str]]:
-        released, self._quarantined = sorted(self._quarantined), set()
-        return released
-
-    def restart(self, kind: str, key: str, *, reason: str) -> bool:
-        """Replace a failed actor or entity with a fresh one built from the journal.
-        For an actor the check and the start happen under the lock: two threads
-        never start two. An entity (a portfolio, an account's gateway) was dropped by
-        its host when it failed: activating it again is the restart."""
-        if not self._running or (kind, key) in self._quarantined:
-            return False
-        if kind in ("portfolio", "gateway"):
-            log.warning("actor.restarting", kind=kind, key=key, reason=reason)
-            host = self.portfolio_host(key) if kind == "portfolio" else self.gateway_host(key)
-            try:
-                host.tell(Activate(key))  # a portfolio hands its open orders to the gateway as it starts
-            except pykka.ActorDeadError:
-                return False
-            self._after_restart(kind, key)
-            return True
+    def replace_dead(self, kind: str, key: str, *, reason: str) -> bool:
+        """Start a fresh actor in place of a dead (or missing) one. The check and the
+        start happen under the lock: two threads never start two."""
         with self._lock:
             old = self._refs.get((kind, key))
             if old is not None and old.is_alive():
                 return False
             log.warning("actor.restarting", kind=kind, key=key, reason=reason)
             self.start_singleton(kind, key)
-        self._after_restart(kind, key)
         return True
-
-    def _after_restart(self, kind: str, key: str) -> None:
-        if kind == "market":
-            self.markets.renotify(key)
-        elif kind == "gateway":
-            # Its followed orders died with it: each owner hands them over again.
-            self._reconcile_owners(lambda account: account == key, also=self.users_of(key))
-        elif kind == "gateways":
-            # Every account it hosted lost what it followed.
-            index = int(key)
-            self._reconcile_owners(lambda account: host_index(account, self.config.gateway_hosts) == index,
-                                   also=[u for a in self.venue.accounts_at_start() for u in self.users_of(a)])
-        elif kind == "persistence":
-            # Appends queued in the dead actor are lost: nothing in memory is trusted.
-            self.journal_failed(RuntimeError(f"persistence actor restarted: {self._last_failure.get((kind, key))}"))
-
-    def _reconcile_owners(self, lost: Callable[[str], bool], also: list[str]) -> None:
-        """Users (sleeping or not) with orders open on an account whose gateway lost
-        what it followed hand those orders over again; so do the users in ``also``."""
-        try:
-            users: list[str] = self.ask_persistence(UsersWithOpenOrders())
-        except EngineError as exc:
-            log.warning("supervisor.open_orders_unread", error=exc.message)
-            users = []
-        owners = dict.fromkeys(also)
-        for user_id in users + self.live_portfolios():
-            try:
-                if lost(self.venue.account_for(user_id)):
-                    owners[user_id] = None
-            except EngineError:
-                continue
-        for user_id in owners:
-            self.tell_portfolio(user_id, Reconcile(quiet=True))
 
     def start_singleton(self, kind: str, key: str) -> pykka.ActorRef:
         factories: dict[str, Callable[[], pykka.ActorRef]] = {

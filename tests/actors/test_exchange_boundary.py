@@ -138,7 +138,7 @@ def test_a_market_order_that_never_reached_the_exchange_is_rejected_and_its_user
             if second == 12:
                 sim.faults.clear()  # back, past the order's send window
             clock.advance(1_000)
-            system.tick_gateways()  # the gateway looks at the new time; then its calls are answered
+            system.supervision.tick_gateways()  # the gateway looks at the new time; then its calls are answered
             wait_for(lambda: system.ask_gateway(USER, GatewayStatus())["busy"] == 0, message="the gateway's calls are back")
             if ticket.settled.done():
                 break

@@ -94,7 +94,7 @@ def test_a_value_offered_while_the_market_actor_was_down_reaches_its_successor(t
         old.stop()
         book = make_book(symbol, 3)
         system.markets.on_book(book)  # nobody to tell now: it waits in the conflator
-        system.supervise_once()  # finds the actor dead and restarts it
+        system.supervision.supervise_once()  # finds the actor dead and restarts it
         new = market_ref(system, symbol)
         assert new is not old
         wait_for(lambda: new.ask(GetTicker(), timeout=1) == book, timeout=5, message="the successor was renotified")

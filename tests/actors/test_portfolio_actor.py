@@ -328,7 +328,7 @@ def test_a_crash_is_restarted_even_if_the_supervisor_handles_the_report_at_once(
 ) -> None:
     wallet(system)
     old = system.activation("portfolio", USER)
-    report = system.report_failure
+    report = system.supervision.report_failure
 
     def report_then_let_the_supervisor_run(kind: str, key: str, exc: Exception) -> None:
         report(kind, key, exc)
@@ -336,7 +336,7 @@ def test_a_crash_is_restarted_even_if_the_supervisor_handles_the_report_at_once(
         # before the crashing thread reaches its own _stop().
         system.ask_risk(GetRiskStatus())
 
-    monkeypatch.setattr(system, "report_failure", report_then_let_the_supervisor_run)
+    monkeypatch.setattr(system.supervision, "report_failure", report_then_let_the_supervisor_run)
     system.tell_portfolio(USER, object())
 
     def successor():

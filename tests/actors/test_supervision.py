@@ -204,13 +204,13 @@ def test_crashes_of_different_actors_do_not_add_up_to_a_storm(quiet_system: Acto
 
 def test_an_actor_in_a_restart_storm_is_not_restarted_again(system: ActorSystem, monkeypatch: pytest.MonkeyPatch) -> None:
     ticks = []
-    supervise_once = system.supervise_once
+    supervise_once = system.supervision.supervise_once
 
     def counting() -> None:
         ticks.append(time.monotonic())
         supervise_once()
 
-    monkeypatch.setattr(system, "supervise_once", counting)
+    monkeypatch.setattr(system.supervision, "supervise_once", counting)
     crash_until_halted(system)
     seen = len(ticks)
     wait_for(lambda: len(ticks) >= seen + 3, timeout=5, message="three supervision ticks after the storm")

@@ -46,7 +46,7 @@ def test_a_stopped_market_actor_gives_503_at_once_and_recovers_after_restart(app
     assert health.status_code == 503
     assert "market:BTCUSDT" in health.json["error"]["message"]
 
-    system.supervise_once()  # what the supervisor's timer does
+    system.supervision.supervise_once()  # what the supervisor's timer does
     assert wait_for(lambda: http.simulate_get("/api/v1/market/ticker/BTCUSDT").status_code == 200)
     assert http.simulate_get("/health").status_code == 200
 
@@ -71,7 +71,7 @@ def test_a_stopped_journal_makes_orders_and_health_503(app_and_system) -> None:
     assert http.simulate_get("/health").status_code == 503
     assert http.simulate_get("/api/v1/trading/orders").status_code == 503  # history lives in the journal
     # Nothing was accepted without the journal: once it is back, there is no order.
-    system.supervise_once()
+    system.supervision.supervise_once()
     listed = wait_for(lambda: (r := http.simulate_get("/api/v1/trading/orders")).status_code == 200 and r)
     assert listed.json["data"] == []
 
