@@ -99,10 +99,10 @@ class AccountGateway(Entity):
     def activate(self) -> None:
         self.activation = next(_activations)
         self.adapter = self.system.venue.make_adapter(self.account)
-        self.system.start_account_stream(self.account)
+        self.system.account_streams.start(self.account)
 
     def deactivate(self) -> None:
-        self.system.stop_account_stream(self.account)
+        self.system.account_streams.stop(self.account)
         if self.adapter is not None:
             self.system.venue.release_adapter(self.adapter)
             self.adapter = None

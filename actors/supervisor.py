@@ -2,8 +2,9 @@
 
 Two parts. ``Supervision`` is the policy and its state: why each actor last failed,
 which actors are quarantined, what a restart must set right afterwards (a market's
-pending update, the orders a gateway followed, a journal that lost appends), and
-the periodic jobs (journal verification, pruning, passivation, the gateways'
+pending update, the orders a gateway followed, a journal that lost appends), the
+same for the engine's own start (every user with open orders reconciled before it
+serves), and the periodic jobs (journal verification, pruning, passivation, the gateways'
 timers). It is a plain object the system builds and holds (``system.supervision``),
 not actor state, because it must outlive the Supervisor actor: the trio-side timer
 restarts that actor through it, and hosts and the API read the quarantine from any
@@ -21,6 +22,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import msgspec
@@ -31,9 +34,11 @@ from actors.base import EngineActor
 from actors.hosting import Activate, DropAll, PassivateIdle, host_index
 from actors.messages import (
     ActorFailed,
+    AwaitRestored,
     GatewayTick,
     GetSupervision,
     Halt,
+    OpenAccounts,
     PruneMarketData,
     Reconcile,
     ReleaseQuarantine,
@@ -43,6 +48,7 @@ from actors.messages import (
 )
 from actors.peers import SupervisorPeers
 from actors.risk import FailureRecord
+from actors.venue import NoExchangeAccount
 from engine.errors import ActorUnavailable, EngineError
 
 log = structlog.get_logger(__name__)
@@ -50,6 +56,7 @@ log = structlog.get_logger(__name__)
 RESTART_LIMIT = 5
 RESTART_WINDOW_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 3600.0
+RESTORE_WAIT_SECONDS = 20.0  # open orders back on the exchange before serving (gunicorn's boot timeout is 60 s)
 
 
 class Supervision:
@@ -154,6 +161,43 @@ class Supervision:
                     ref.tell(PassivateIdle(peers.config.portfolio_idle_seconds))
                 except pykka.ActorDeadError:
                     pass
+
+    # -- the engine's own start: reconciliation before serving ------------------------------
+
+    def restore_at_start(self, *, read_timeout: float) -> None:
+        """A paper venue rebuilds the accounts of users with open orders in bulk (their
+        portfolios sleep on); users it cannot, and every user of a real exchange, are
+        reconciled now, not at their next request."""
+        peers = self._peers
+        restoring = peers.venue.restore_accounts(peers.ask_persistence(OpenAccounts(), timeout=read_timeout))
+        # The owner of a real account is reconciled now too: its balances are the
+        # exchange's, and its first order must not meet a wallet not yet read.
+        for account in peers.venue.accounts_at_start():
+            restoring += [u for u in peers.venue.users_of(account, []) if u not in restoring]
+        for user_id in restoring:
+            peers.portfolio_host(user_id).tell(Activate(user_id))  # they start (and reconcile) side by side
+        self._await_restored(restoring)
+
+    def _await_restored(self, users: list[str]) -> None:
+        """Wait, within RESTORE_WAIT_SECONDS, until the open orders of ``users`` are
+        back on the exchange: a request served earlier could move a price through an
+        order the exchange does not hold yet. An exchange that cannot answer in time
+        does not keep the engine down; those orders follow when it can."""
+        deadline = time.monotonic() + RESTORE_WAIT_SECONDS
+        late = []
+        for user_id in users:
+            try:
+                # The portfolio's start reconciliation is over once its gateway has swept
+                # the account and every order it sent again has its answer.
+                restored: Future[int] = self._peers.ask_portfolio(user_id, AwaitRestored(),
+                                                                  timeout=max(deadline - time.monotonic(), 0.01))
+                restored.result(timeout=max(deadline - time.monotonic(), 0.01))
+            except NoExchangeAccount:
+                continue
+            except (EngineError, FutureTimeout) as exc:
+                late.append(user_id)
+                log.warning("engine.restore_pending", user_id=user_id, error=getattr(exc, "message", repr(exc)))
+        log.info("engine.orders_restored", users=len(users) - len(late), pending=len(late))
 
     # -- restarts ----------------------------------------------------------------------------
 

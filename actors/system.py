@@ -14,36 +14,33 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import pykka
 import structlog
 
-from actors.bridge import TaskHandle, TrioBridge
+from actors.account_streams import AccountStreams
+from actors.bridge import TrioBridge
 from actors.candle_store import CandleStoreActor
 from actors.gateway import ExchangeIO, GatewayHost
-from actors.hosting import Activate, FailEntity, Refused, Reloading, ToEntity, host_index
+from actors.hosting import FailEntity, Refused, Reloading, ToEntity, host_index
 from actors.market import MarketActor
 from actors.market_data import MarketFeeds
 from actors.messages import (
     Append,
     Ask,
-    AwaitRestored,
     CheckWritable,
     GatewayStatus,
     GetRiskStatus,
-    OpenAccounts,
     PrivatePush,
-    StreamReconnected,
 )
 from actors.persistence import JournalStatus, JournalVerifier, PersistenceActor
 from actors.portfolio import PortfolioHost
 from actors.reconciliation_log import ReconciliationLog
 from actors.risk import RiskEngine
 from actors.supervisor import Supervision, Supervisor
-from actors.venue import NoExchangeAccount, Venue, make_venue
+from actors.venue import Venue, make_venue
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
@@ -57,7 +54,6 @@ R = TypeVar("R")
 log = structlog.get_logger(__name__)
 
 START_TIMEOUT_SECONDS = 300.0
-RESTORE_WAIT_SECONDS = 20.0  # open orders back on the exchange before serving (gunicorn's boot timeout is 60 s)
 STOP_TIMEOUT_SECONDS = 10.0
 GATEWAY_TICK_SECONDS = 0.25  # how often gateways look at due re-checks and resends
 
@@ -70,12 +66,9 @@ class ActorSystem:
         self.bridge = TrioBridge()
         self.exchange_io = ExchangeIO(config.exchange_io_threads)
         self._lock = threading.RLock()
-        self._stream_lock = threading.Lock()  # never taken on the trio thread
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
         self._live: dict[str, dict[str, int]] = {"portfolio": {}, "gateway": {}}  # kind -> key -> activation
         self._activations = 0
-        self._account_streams: dict[str, TaskHandle] = {}
-        self.reconciliations = ReconciliationLog(self)  # what reconciliation found, for operators
         self.backups: BackupScheduler | None = None
         self.turso: TursoSync | None = None
         self._db_lock = DatabaseLock(config.database_path)
@@ -83,6 +76,8 @@ class ActorSystem:
         self.started_at: int | None = None
         self.supervision = Supervision(self)  # the restart policy, quarantine and periodic jobs
         self.markets = MarketFeeds(self)  # the feed's sink, the market actors' plumbing
+        self.account_streams = AccountStreams(self)  # each account's user stream, for its gateway
+        self.reconciliations = ReconciliationLog(self)  # what reconciliation found, for operators
         # Replaced whole (one reference, atomically) by the risk engine; read by portfolios.
         self.risk_state = RiskState(max_order_notional=config.max_order_notional)
         # Replaced whole by the journal's writer around each commit; read by /health.
@@ -139,17 +134,8 @@ class ActorSystem:
                 self.ask_account(account, GatewayStatus())  # started, with its user stream
             self.bridge.every("supervisor", self.config.supervisor_interval_seconds, self.supervision.tick)
             self.bridge.every("gateway-timers", GATEWAY_TICK_SECONDS, self.supervision.tick_gateways)
-            # Whoever has orders open is on the exchange before prices move: a paper venue
-            # rebuilds those accounts in bulk (their portfolios sleep on); users it cannot,
-            # and every user of a real exchange, are reconciled now, not at their next request.
-            restoring = self.venue.restore_accounts(self.ask_persistence(OpenAccounts(), timeout=START_TIMEOUT_SECONDS))
-            # The owner of a real account is reconciled now too: its balances are the
-            # exchange's, and its first order must not meet a wallet not yet read.
-            for account in self.venue.accounts_at_start():
-                restoring += [u for u in self.venue.users_of(account, []) if u not in restoring]
-            for user_id in restoring:
-                self.portfolio_host(user_id).tell(Activate(user_id))  # they start (and reconcile) side by side
-            self._await_restored(restoring)
+            # Whoever has orders open is on the exchange before prices move.
+            self.supervision.restore_at_start(read_timeout=START_TIMEOUT_SECONDS)
         except BaseException:
             self.stop()
             raise
@@ -157,27 +143,6 @@ class ActorSystem:
         self.started_at = self.clock.now_ms()
         log.info("engine.started", venue=self.venue.name, symbols=self.venue.market_symbols, database=self.config.database_path)
         return self
-
-    def _await_restored(self, users: list[str]) -> None:
-        """Wait, within RESTORE_WAIT_SECONDS, until the open orders of ``users`` are
-        back on the exchange: a request served earlier could move a price through an
-        order the exchange does not hold yet. An exchange that cannot answer in time
-        does not keep the engine down; those orders follow when it can."""
-        deadline = time.monotonic() + RESTORE_WAIT_SECONDS
-        late = []
-        for user_id in users:
-            try:
-                # The portfolio's start reconciliation is over once its gateway has swept
-                # the account and every order it sent again has its answer.
-                restored: Future[int] = self.ask_portfolio(user_id, AwaitRestored(),
-                                                           timeout=max(deadline - time.monotonic(), 0.01))
-                restored.result(timeout=max(deadline - time.monotonic(), 0.01))
-            except NoExchangeAccount:
-                continue
-            except (EngineError, FutureTimeout) as exc:
-                late.append(user_id)
-                log.warning("engine.restore_pending", user_id=user_id, error=getattr(exc, "message", repr(exc)))
-        log.info("engine.orders_restored", users=len(users) - len(late), pending=len(late))
 
     def stop(self) -> None:
         """Stop everything in reverse order; the journal flushes last."""
@@ -385,25 +350,6 @@ class ActorSystem:
 
     def users_of(self, account: str) -> list[str]:
         return self.venue.users_of(account, self.live_portfolios())
-
-    def start_account_stream(self, account: str) -> None:
-        """The account's user stream, once (its gateway's activation asks for it)."""
-        with self._stream_lock:  # one stream per account, however many threads ask
-            if account in self._account_streams or not self.bridge.alive:
-                return
-            runner = self.venue.account_streams(
-                account,
-                on_push=lambda push: self.tell_account(account, PrivatePush(push)),
-                on_connected=lambda: self.tell_account(account, StreamReconnected(), live_only=True),
-            )
-            if runner is not None:
-                self._account_streams[account] = self.bridge.spawn(f"user-stream:{account}", runner)
-
-    def stop_account_stream(self, account: str) -> None:
-        with self._stream_lock:
-            stream = self._account_streams.pop(account, None)
-        if stream is not None:
-            stream.cancel()
 
     def ask_persistence(self, message: Ask[R], timeout: float | None = None) -> R:
         return self.ask(self.ref("persistence", "journal"), message, timeout)

@@ -196,7 +196,7 @@ def test_threads_racing_for_a_new_accounts_gateway_start_one(engine: ActorSystem
     assert engine.live_gateways().count("sim:bob") == 1
     # Over loopback the account has one user stream; in process it needs none.
     streams = ["sim:bob"] if engine.config.paper_transport == "loopback" else []
-    assert [a for a in engine._account_streams if a == "sim:bob"] == streams
+    assert [a for a in engine.account_streams.accounts() if a == "sim:bob"] == streams
 
 
 # -- defect 4: an engine order the journal lacks is found and adopted --------------------------
