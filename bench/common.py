@@ -195,7 +195,9 @@ class Server:
         self.log_path = data_dir / f"server-{self.port}.log"
         self.startup_s: float | None = None
 
-    def start(self, timeout: float = 120.0) -> Server:
+    def start(self, timeout: float = 120.0, *, give_up: bool = True) -> Server:
+        """Start and wait for /health 200. Past ``timeout``: stop and raise, or with
+        ``give_up=False`` leave it running with ``startup_s`` None."""
         import httpx
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -217,6 +219,8 @@ class Server:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
+                    if not give_up:
+                        return self
                     self.stop()
                     raise RuntimeError(f"engine not healthy within {timeout} s:\n{self.logs()[-3000:]}")
                 time.sleep(0.02)
