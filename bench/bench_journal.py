@@ -13,7 +13,8 @@ resolves after the batch's commit. Two ways of calling:
   per thread): at most THREADS appends can share a commit.
 Beside it, `journal_raw`: rows/s of plain apsw 1,000-row transactions (same
 pragmas, same directory, one INSERT of a payload the size of an event per row),
-and the fsync cost of an empty commit. Never fails.
+and the fsync cost of a one-row commit; and `journal_direct`: Journal.commit itself
+(encoding, projections, savepoints) in one thread, 1,000 appends a commit. Never fails.
 """
 
 from __future__ import annotations
@@ -118,12 +119,37 @@ def raw(path: Path, seconds: float) -> dict:
     return {"rows_per_s": round(rows_per_s), "one_row_commit_ms": round(one_row * 1000, 3)}
 
 
+def direct(path: Path, seconds: float) -> dict:
+    """Journal.commit itself, no actor, no threads: 1,000 appends per commit."""
+    from persistence.journal import Journal
+
+    journal = Journal.open(path)
+    base = template()
+    stream = user_stream("direct")
+    journal.commit([(stream, [decide_open(PortfolioState("direct"), {"USDT": Decimal(10**9)}, 1, "bench")])])
+    n = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        batch = []
+        for _ in range(RAW_ROWS):
+            n += 1
+            order = msgspec.structs.replace(base.order, id=f"d{n}", client_order_id=f"d{n}")
+            batch.append((stream, [msgspec.structs.replace(base, order=order, time=n)]))
+        journal.commit(batch)
+    rate = n / (time.perf_counter() - started)
+    journal.close()
+    return {"appends_per_s": round(rate)}
+
+
 def main() -> None:
     load = loadavg()
     with tempfile.TemporaryDirectory(dir=None) as tmp:
         figures = raw(Path(tmp) / "raw.db", SECONDS)
         emit("journal_raw", rows_per_transaction=RAW_ROWS, synchronous="FULL", journal_mode="WAL", disk=tmp, **figures,
              loadavg=load)
+        load = loadavg()
+        emit("journal_direct", appends_per_commit=RAW_ROWS, note="Journal.commit in one thread: no actor, no futures",
+             **direct(Path(tmp) / "direct.db", SECONDS), loadavg=load)
     with engine() as (system, _client):
         for mode in ("pipelined", "closed"):
             for threads in THREADS:

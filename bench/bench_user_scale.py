@@ -42,9 +42,9 @@ from persistence.journal import Journal  # noqa: E402
 
 USERS = 2_000 if QUICK else 10_000
 ACTIVE = 200 if QUICK else 1_000
-ACTIVE_READS = 1_000 if QUICK else 3_000
+ACTIVE_READS = 500 if QUICK else 1_000
 SLEEPING = 100 if QUICK else 300
-START_TIMEOUT = 120.0 if QUICK else 240.0  # bounds the whole run's time; past it, startup_s is null
+START_TIMEOUT = 100.0 if QUICK else 150.0  # bounds the whole run's time; past it, startup_s is null
 START_BALANCE = Decimal(10_000)
 ORDER = PlaceOrder(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity=Decimal("0.001"), price=Decimal(1000))
 
