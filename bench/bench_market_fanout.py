@@ -107,6 +107,9 @@ class FeedVenue:
     def users_of(self, account: str, live_users: list[str]) -> list[str]:
         return []
 
+    def restore_accounts(self, accounts: list) -> list[str]:
+        return [user for user, _, _ in accounts]  # none here: no user has an order
+
     def candle_history(self, symbol: str) -> list:
         return []
 
