@@ -158,7 +158,8 @@ def main() -> None:
                 fields = {"mode": mode, "threads": threads, "window": WINDOW if mode == "pipelined" else 1,
                           "seconds": SECONDS, **figures, "loadavg": load}
                 if mode == "pipelined" and threads == 8:
-                    fields.update(met=target(figures["appends_per_s"], TARGET, at_least=True), targets={"appends_per_s": f">={TARGET}"})
+                    fields.update(met=target(figures["appends_per_s"], TARGET, at_least=True),
+                                  targets={"appends_per_s": f">={TARGET}"})
                 emit("journal", **fields)
 
 

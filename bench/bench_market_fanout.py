@@ -162,7 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = config_module.load({"DATABASE_URL": str(Path(tmp) / "bench.db"), "PAPER_SYMBOLS": "BTCUSDT"}, isatty=False)
         venue = FeedVenue(SYMBOLS)
-        system = ActorSystem(config, venue=venue).start()
+        system = ActorSystem(config, venue=venue).start()  # type: ignore[arg-type]  # only what a feed needs
         try:
             phase(system, venue, 1.0, None)  # warm up: every actor has its series
             load = loadavg()

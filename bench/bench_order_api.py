@@ -40,8 +40,9 @@ def run(cpus: str | None) -> dict:
             tokens = [server.token(u) for u in users]
             with httpx.Client(base_url=server.url, timeout=30) as http:
                 for token in tokens:  # portfolios started, accounts opened, outside the timing
-                    http.get("/api/v1/account/wallet", headers={"Authorization": f"Bearer {token}"}).raise_for_status()
-                    http.post("/api/v1/trading/orders", json=ORDER, headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+                    auth = {"Authorization": f"Bearer {token}"}
+                    http.get("/api/v1/account/wallet", headers=auth).raise_for_status()
+                    http.post("/api/v1/trading/orders", json=ORDER, headers=auth).raise_for_status()
             wenv = {"BENCH_TOKENS": ",".join(tokens)}
             wrk(f"{server.url}/version", seconds=WARMUP_SECONDS, connections=CONNECTIONS)
             version = wrk(f"{server.url}/version", seconds=SECONDS, connections=CONNECTIONS)

@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.client import EngineClient  # noqa: E402
-from bench.common import QUICK, Server, emit, latency_ms, loadavg, target  # noqa: E402
 from actors.messages import LoadAllEvents  # noqa: E402
 from actors.system import ActorSystem  # noqa: E402
+from bench.common import QUICK, Server, emit, latency_ms, loadavg, target  # noqa: E402
 from engine import config as config_module  # noqa: E402
 from engine import logs  # noqa: E402
 from engine.events import user_stream  # noqa: E402

@@ -36,7 +36,7 @@ import httpx  # noqa: E402
 
 from bench.common import QUICK, Server, emit, latency_ms, loadavg, target  # noqa: E402
 from engine import logs  # noqa: E402
-from engine.events import user_stream  # noqa: E402
+from engine.events import AnyEvent, user_stream  # noqa: E402
 from engine.orders import PlaceOrder, exchange_client_id, new_order_id  # noqa: E402
 from engine.portfolio import PortfolioState, decide_open, decide_place, evolve  # noqa: E402
 from engine.symbols import paper_symbol  # noqa: E402
@@ -58,7 +58,7 @@ def seed(path: Path, users: int) -> float:
     journal = Journal.open(path)
     started = time.perf_counter()
     now = int(time.time() * 1000) - 120_000  # placed two minutes ago
-    batch = []
+    batch: list[tuple[str, list[AnyEvent], None]] = []
     for n in range(users):
         user = f"user-{n}"
         state = PortfolioState(user)
