@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from actors.client import EngineClient
+from actors.embedded import embedded_engine
 from actors.system import ActorSystem
 from engine import config as config_module
 from engine import logs
@@ -35,17 +36,17 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def system(config: Config) -> Iterator[ActorSystem]:
-    system = ActorSystem(config).start()
-    try:
-        yield system
-    finally:
-        system.stop()
+def client(config: Config) -> Iterator[EngineClient]:
+    """An engine in this process through its embedded entry point, as a notebook or a
+    tool would start one."""
+    with embedded_engine(config) as client:
+        yield client
 
 
 @pytest.fixture
-def client(system: ActorSystem) -> EngineClient:
-    return EngineClient(system)
+def system(client: EngineClient) -> ActorSystem:
+    """The actors behind ``client``, for tests that look inside."""
+    return client.system
 
 
 @pytest.fixture(scope="session")

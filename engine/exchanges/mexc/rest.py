@@ -656,7 +656,10 @@ class MexcRestClient:
         if signed and (not self.api_key or not self._secret):
             raise MexcAuthError(400, "api key required", 0)
         if signed and self._offset_ms is None:
-            self.sync_time()
+            # Another client of the venue may have measured it since this one was made.
+            self._offset_ms = self._offsets.get(self.base_url)
+            if self._offset_ms is None:
+                self.sync_time()
         self._wait_for_backoff(block)
         self._wait_for_weight(endpoint, weight, "uid" if signed else "ip", block)
 
