@@ -175,7 +175,7 @@ def main() -> None:
             over = phase(system, venue, OVERLOAD_SECONDS, rate if rate < flat["absorbed_per_s"] else None)
             emit("market_fanout", phase="overload", symbols=len(SYMBOLS), seconds=OVERLOAD_SECONDS,
                  paced_at=rate if rate < flat["absorbed_per_s"] else "flat out", **over,
-                 conflator_offered=system.conflator.offered, conflator_delivered=system.conflator.delivered,
+                 conflator_offered=system.markets.conflator.offered, conflator_delivered=system.markets.conflator.delivered,
                  met=target(over["rss_growth_mb"], 50) and over["overload"] >= OVERLOAD * 0.8,
                  targets={"rss_growth_mb": "<=50", "overload": f">={OVERLOAD}x applied"}, loadavg=load)
         finally:
