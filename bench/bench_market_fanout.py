@@ -4,7 +4,7 @@ than its market actors can apply.
 
 An engine in this process (`ActorSystem` with every actor, its journal on a
 temporary file) on a venue whose feed is a trio task on the engine's trio thread:
-it hands the sink (`ActorSystem.on_market`, the call the MEXC streams make)
+it hands the sink (`MarketFeeds.on_market`, the call the MEXC streams make)
 ready-made updates (a book ticker; every fourth also a trade) round-robin over
 SYMBOLS, yielding to trio every YIELD_EVERY updates, as a stream does between
 messages. The rest of the engine is real: the merging conflator, 200

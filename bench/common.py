@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from actors.client import EngineClient  # noqa: E402
-from actors.system import ActorSystem  # noqa: E402
+from actors.embedded import embedded_engine  # noqa: E402
 from engine import config as config_module  # noqa: E402
 from engine import logs  # noqa: E402
 
@@ -155,11 +154,8 @@ def engine(**env: str):
     with tempfile.TemporaryDirectory() as tmp:
         base = {"DATABASE_URL": str(Path(tmp) / "bench.db"), "PAPER_SPEED": "0", "ORDER_RATE_LIMIT": "0"}
         base.update(env)
-        system = ActorSystem(config_module.load(base, isatty=False)).start()
-        try:
-            yield system, EngineClient(system)
-        finally:
-            system.stop()
+        with embedded_engine(config_module.load(base, isatty=False)) as client:  # as a notebook or tool starts one
+            yield client.system, client
 
 
 # -- the real server: `cryptobot serve` (gunicorn, one worker) ----------------------------
