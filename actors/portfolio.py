@@ -84,11 +84,13 @@ from persistence.journal import StreamLoad
 RECONCILE_FORGET_SECONDS = 120.0  # a reconciliation the gateway never answered (it died) is let go
 
 
+BALANCE_REREADS = 3  # a balance read overtaken by the user's own trading is asked for again, this often
+
 class _Reconciling:
     """One reconciliation under way: the gateway sweeps, then (with nothing open) the
     balances are read; ``future`` resolves with the number of differences."""
 
-    __slots__ = ("future", "quiet", "since", "updated", "resent", "adopted", "swept", "covered")
+    __slots__ = ("future", "quiet", "since", "updated", "resent", "adopted", "swept", "covered", "moves", "rereads")
 
     def __init__(self, future: Future[int] | None, quiet: bool) -> None:
         self.future = future
@@ -99,6 +101,8 @@ class _Reconciling:
         self.updated: list[str] = []
         self.resent: list[str] = []
         self.adopted: list[str] = []
+        self.moves = -1  # the portfolio's count of journaled events when the balances were asked for
+        self.rereads = 0
 
 
 def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
@@ -140,6 +144,7 @@ class Portfolio(Entity):
         self._last_append: Future[int] | None = None
         self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
         self._since_snapshot = 0  # events since the newest snapshot
+        self._moves = 0  # events journaled by this activation: a balance read older than one is stale
         rate = system.config.order_rate_limit
         self._bucket = TokenBucket(rate, burst=max(rate * 2, 1))
 
@@ -485,6 +490,7 @@ class Portfolio(Entity):
                 return
         if self._nothing_open():
             try:
+                rec.moves = self._moves
                 self.system.tell_gateway(self.user_id, FetchBalances(self.user_id, token))
                 return
             except EngineError as exc:
@@ -502,8 +508,23 @@ class Portfolio(Entity):
                 rec.future.set_exception(ExchangeUnavailable(message.error or "the exchange could not answer"))
                 return
         # With orders open, a fill can land between reading the exchange and applying
-        # its push; compare only when nothing can move the balances.
-        adjusted = self._adjust_balances(message.totals) if message.totals is not None and self._nothing_open() else {}
+        # its push; compare only when nothing can move the balances. A read asked for
+        # before an order this portfolio has journaled since (placed and filled while
+        # the read was out) may predate that order's trades: read again, not adjust.
+        adjusted: dict[str, str] = {}
+        if message.totals is not None and self._nothing_open():
+            if rec.moves != self._moves:
+                if rec.rereads < BALANCE_REREADS:
+                    rec.rereads += 1
+                    rec.moves = self._moves
+                    try:
+                        self.system.tell_gateway(self.user_id, FetchBalances(self.user_id, message.token))
+                        return
+                    except EngineError as exc:
+                        self.log.warning("portfolio.balances_unread", user_id=self.user_id, error=exc.message)
+                self.log.info("portfolio.balances_not_compared", user_id=self.user_id, reason="they moved while read")
+            else:
+                adjusted = self._adjust_balances(message.totals)
         self._finish_reconciliation(message.token, adjusted)
 
     def _finish_reconciliation(self, token: int, adjusted: dict[str, str]) -> None:
@@ -635,6 +656,7 @@ class Portfolio(Entity):
         (its actor is down), the state is ahead of it: restart from the journal."""
         for event in events:
             evolve(self.state, event)
+        self._moves += len(events)
         self._since_snapshot += len(events)
         snapshot = None
         if self._since_snapshot >= self.system.config.snapshot_every_events:
