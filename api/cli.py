@@ -99,6 +99,13 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     if refusal is not None:
         print(f"cryptobot: MEXC refused MEXC_API_KEY/MEXC_SECRET_KEY: {refusal}", file=sys.stderr)
         return EXIT_USAGE
+    if config.cpu_affinity:
+        try:
+            os.sched_setaffinity(0, config.cpu_affinity)  # gunicorn and its worker inherit it across exec and fork
+        except OSError as exc:
+            print(f"cryptobot: CPU_AFFINITY {','.join(map(str, config.cpu_affinity))} cannot be applied: {exc}",
+                  file=sys.stderr)
+            return EXIT_USAGE
     gunicorn_args = [sys.executable, "-m", "gunicorn", "--config", "python:api.gunicorn_conf", "api.wsgi:app"]
     os.execv(sys.executable, gunicorn_args)
     return 0  # not reached

@@ -70,6 +70,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     reconcile_interval_seconds: float = 60.0  # the gateway sweeps each account this often
     orphan_policy: Literal["adopt", "cancel"] = "adopt"  # an engine order the journal lacks
     exchange_io_threads: int = 8  # workers that carry out every gateway's REST calls
+    # CPUs `cryptobot serve` keeps the engine on (empty: wherever the OS schedules it). One
+    # process's threads hand the GIL to each other; on one core that hand-off is cheaper.
+    cpu_affinity: tuple[int, ...] = ()
     turso_enabled: bool = False
     turso_url: str | None = None
     turso_auth_token: str | None = None
@@ -171,6 +174,18 @@ def _bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _cpus(text: str) -> tuple[int, ...]:
+    """CPU numbers, comma separated ("0", "0,1"); "" means no pinning."""
+    cpus: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if not part.isdigit() or int(part) > 4095:
+            raise ValueError("expected CPU numbers separated by commas, such as 0 or 0,1")
+        cpus.append(int(part))
+    return tuple(sorted(set(cpus)))
+
+
 def _symbols(text: str) -> tuple[str, ...]:
     symbols = tuple(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
     if not symbols:
@@ -266,6 +281,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RECONCILE_INTERVAL_SECONDS": ("reconcile_interval_seconds", _float(1, 86400)),
     "ORPHAN_POLICY": ("orphan_policy", _choice("adopt", "cancel")),
     "EXCHANGE_IO_THREADS": ("exchange_io_threads", _int(1, 256)),
+    "CPU_AFFINITY": ("cpu_affinity", _cpus),
     "TURSO_ENABLED": ("turso_enabled", _bool),
     "TURSO_URL": ("turso_url", _url),
     "TURSO_AUTH_TOKEN": ("turso_auth_token", _nonempty),
