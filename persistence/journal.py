@@ -74,6 +74,18 @@ class Journal:
         the failed one's effects. Raises if the transaction itself fails, in
         which case nothing of the batch is durable.
         """
+        # Almost every batch commits whole: try it as one transaction, with no savepoint
+        # per append (they were a sixth of an append's cost). Only if one append fails
+        # is the batch rolled back and done again append by append, each in a savepoint
+        # of its own, so that the failure is that stream's alone.
+        try:
+            with self.conn:
+                fast = [self._append(item[0], item[1], item[2] if len(item) > 2 else None) for item in batch]
+                for key, value in (marks or {}).items():
+                    self._set_meta(key, value)
+            return list(fast)
+        except Exception:  # noqa: BLE001 - redone below, where each append's own error is found
+            pass
         results: list[int | Exception] = []
         failed: dict[str, Exception] = {}
         with self.conn:
