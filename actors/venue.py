@@ -340,11 +340,14 @@ def make_venue(config: Config, clock: Clock) -> Venue:
 
 
 class SimulatorVenue(MexcVenue):
-    """Paper trading on the loopback MEXC simulator, run in-process, through the
-    real MEXC client and streams: what a user sees is what MEXC would do.
+    """Paper trading on the MEXC simulator, run in-process, through the real MEXC
+    client: what a user sees is what MEXC would do. The client reaches it through
+    its REST app and stream server in this process (PAPER_TRANSPORT=inprocess), or
+    over loopback HTTP and a WebSocket per account (loopback).
 
     Each user has an account of their own on the simulator. The simulator lives
-    and dies with the engine, so an account is (re)created from the journal the
+    and dies with the engine, so at start the accounts with open orders are rebuilt
+    from the journal in one pass (``restore_accounts``), and any other account the
     first time its portfolio starts: the journal is the paper account's record.
     """
 
