@@ -18,9 +18,10 @@ for the account starts it again. Where pushes reach an account with no gateway
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import structlog
@@ -53,6 +54,7 @@ log = structlog.get_logger(__name__)
 _activations = itertools.count(1)  # numbers each gateway activation (next() is atomic under the GIL)
 
 PROBE_EVERY_SECONDS = 1.0  # a refused key is asked about again at most this often
+CLOSE_WAIT_SECONDS = 3.0  # how long a stopping engine waits for REST calls under way
 
 
 class ExchangeIO:
@@ -64,19 +66,35 @@ class ExchangeIO:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange-io")
+        self._out: set[Future[Any]] = set()  # jobs submitted and not done
+        self._lock = threading.Lock()
 
     def run(self, rest: Any, job: Job, reply: Callable[[JobDone], None], activation: int = 0) -> None:
         def done(future: Future[Any]) -> None:
+            with self._lock:
+                self._out.discard(future)
             error = future.exception()
             reply(JobDone(job, None if error else future.result(), error, activation))
 
         try:
-            self._pool.submit(account_io.run, rest, job).add_done_callback(done)
+            future = self._pool.submit(account_io.run, rest, job)
         except RuntimeError:  # shutting down
             log.info("gateway.job_dropped", kind=job.kind, client_order_id=job.client_id)
+            return
+        with self._lock:
+            self._out.add(future)
+        future.add_done_callback(done)
 
-    def close(self) -> None:
+    def close(self, timeout: float = CLOSE_WAIT_SECONDS) -> None:
+        """Cancel the jobs not started, and give those under way ``timeout`` to end:
+        a call the exchange is answering finishes (its answer is dropped) rather than
+        outliving the engine; one that hangs is left to its own REST timeout."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = [f for f in self._out if not f.done()]
+        _, late = wait(running, timeout=timeout)
+        if late:
+            log.warning("gateway.jobs_outlive_stop", jobs=len(late))
 
 
 class AccountGateway(Entity):
