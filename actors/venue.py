@@ -312,11 +312,12 @@ class _AccountsTap:
     simulator's stream thread: decodes each frame as the user stream would and hands
     it on (a tell: nothing here blocks)."""
 
-    def __init__(self, venue: SimulatorVenue) -> None:
-        self._venue = venue
+    def __init__(self, account_of_key: dict[str, str], sink: Callable[[str, Any], None]) -> None:
+        self._account_of_key = account_of_key  # the venue's, filled as accounts are made
+        self._sink = sink
 
     def wants(self, api_key: str) -> bool:
-        return api_key in self._venue._account_of_key
+        return api_key in self._account_of_key
 
     def deliver(self, api_key: str, channel: str, frame: bytes) -> None:
         from engine.exchanges.mexc import channels
@@ -324,10 +325,9 @@ class _AccountsTap:
 
         if channel == channels.PRIVATE_ACCOUNT:
             return  # balances are read, not pushed, into a gateway: this would only wake one
-        sink = self._venue._push_sink
-        account = self._venue._account_of_key.get(api_key)
-        if sink is not None and account is not None:
-            sink(account, decode_push(frame))
+        account = self._account_of_key.get(api_key)
+        if account is not None:
+            self._sink(account, decode_push(frame))
 
 
 def make_venue(config: Config, clock: Clock) -> Venue:
@@ -379,7 +379,7 @@ class SimulatorVenue(MexcVenue):
         self.pushes_wake_accounts = self._in_process
         self._wsgi: Any = None
         self._account_of_key: dict[str, str] = {}
-        self._push_sink: Callable[[str, Any], None] | None = None
+        self._tapped = False
         rest_url = IN_PROCESS_URL if self._in_process else self.simulator.rest_url
         simulated = msgspec.structs.replace(
             config, mexc_base_url=rest_url, mexc_ws_url=self.simulator.ws_url, mexc_symbols=config.paper_symbols
@@ -409,11 +409,11 @@ class SimulatorVenue(MexcVenue):
         return api_key, digest[32:64]
 
     def background(self, system: Any) -> list[tuple[str, Callable[[], Any]]]:
-        if self._in_process and self._push_sink is None:
+        if self._in_process and not self._tapped:
             # Every account's user data, from the stream server itself: an account costs
             # no connection, listen key or task, and a sleeping one is woken by its push.
-            self._push_sink = system.deliver_push
-            self.simulator.tap_private(_AccountsTap(self))
+            self._tapped = True
+            self.simulator.tap_private(_AccountsTap(self._account_of_key, system.deliver_push))
         return super().background(system)
 
     def account_for(self, user_id: str) -> str:

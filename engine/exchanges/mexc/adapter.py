@@ -71,6 +71,7 @@ from engine.exchanges.mexc.order_state import (
     Swept,
     Tracked,
     describe,
+    first_time,
     unanswered,
 )
 from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcTrade
@@ -112,7 +113,7 @@ class MexcAccountAdapter(AccountSweeps):
         self._sweep_due = clock.now_ms() + sweep_every_ms
         self._orphans_told: OrderedDict[str, None] = OrderedDict()
         # client ids an owner was asked about (None for a push that names no client id)
-        self._handovers_asked: OrderedDict[str | None, None] = OrderedDict()
+        self._handovers_asked: OrderedDict[str, None] = OrderedDict()
         self._swept_once = False  # a sweep of the account has finished since this adapter was made
 
     # -- what the gateway asks ----------------------------------------------------------
@@ -594,10 +595,7 @@ class MexcAccountAdapter(AccountSweeps):
             # The owner hands over its open orders (whose looks read what the push
             # said), and a sweep finds the order if the journal lacks it.
             log.info("mexc.push_for_untracked_order", account=self._name, client_order_id=client_id)
-            if client_id not in self._handovers_asked:
-                self._handovers_asked[client_id] = None
-                while len(self._handovers_asked) > RECENT_ENDS:
-                    self._handovers_asked.popitem(last=False)
+            if first_time(self._handovers_asked, client_id or "", RECENT_ENDS):
                 fx.handovers.append(owner)
             self._sweep_due = min(self._sweep_due, now)
         else:

@@ -7,6 +7,7 @@ step of the adapter produces, which the gateway turns into messages and REST cal
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -157,6 +158,16 @@ class SweepState:
     pending: set[str] = field(default_factory=set)  # resends it started, not answered yet
     updated: dict[str, str] = field(default_factory=dict)  # client id -> user
     resent: dict[str, str] = field(default_factory=dict)
+
+
+def first_time(seen: OrderedDict[str, None], key: str, keep: int) -> bool:
+    """Whether ``key`` is new to ``seen``, which then holds it among its newest ``keep``."""
+    if key in seen:
+        return False
+    seen[key] = None
+    while len(seen) > keep:
+        seen.popitem(last=False)
+    return True
 
 
 def unanswered(error: Exception) -> str:

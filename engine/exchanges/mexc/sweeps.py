@@ -33,6 +33,7 @@ from engine.exchanges.mexc.order_state import (
     SweepState,
     Swept,
     Tracked,
+    first_time,
     unanswered,
 )
 from engine.exchanges.mexc.rest import MexcOrder, MexcTrade
@@ -155,12 +156,9 @@ class AccountSweeps:
                 continue
             user = self._is_ours(cid)
             closed_empty = STATUS.get(found.status or "") == "CANCELED" and not found.executed_qty
-            if user is not None and cid not in self._orphans_told and not closed_empty:
-                # (One that ended with nothing done moved no money: nothing to adopt.)
-                # Its owner says whether the journal has it; trades are read if it adopts it.
-                self._orphans_told[cid] = None
-                while len(self._orphans_told) > RECENT_ENDS * 5:
-                    self._orphans_told.popitem(last=False)
+            # (One that ended with nothing done moved no money: nothing to adopt.)
+            # Its owner says whether the journal has it; trades are read if it adopts it.
+            if user is not None and not closed_empty and first_time(self._orphans_told, cid, RECENT_ENDS * 5):
                 fx.orphans.append(Orphan(user, self._venue_order(found)))
         for cid in result.missing:
             tracked = self._orders.get(cid)
