@@ -1,9 +1,11 @@
 """What each actor may use of the rest of the engine: narrow, typed views of the
 ActorSystem, one per kind of actor. An actor is handed the system typed as its
-view, so it cannot reach past what its job needs, and a change to the system that
-breaks what an actor relies on is a type error at the place that builds it.
+view, so the checker refuses a use past what its job needs.
 
-The ActorSystem satisfies every view structurally (nothing here is inherited).
+The ActorSystem satisfies every view structurally (nothing here is inherited). That
+it does is checked where the system hands itself to a plain object (``Supervision``,
+``MarketFeeds``, ...); pykka's ``Actor.start(*args)`` is untyped, so an actor's own
+start is not checked against its view.
 """
 
 from __future__ import annotations
