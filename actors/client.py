@@ -22,6 +22,7 @@ from actors.messages import (
     GetCandles,
     GetMarket,
     GetOrder,
+    GetPositions,
     GetRiskStatus,
     GetSupervision,
     GetTicker,
@@ -39,6 +40,7 @@ from engine.candles import Candle
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, SymbolNotFound
 from engine.model import BookTicker, Order
 from engine.orders import PlaceOrder
+from engine.positions import Position
 from engine.risk import RiskState
 
 
@@ -118,6 +120,21 @@ class EngineClient:
     def wallet(self, user_id: str) -> list[WalletLine]:
         lines = self.system.ask_portfolio(user_id, GetWallet())
         return [WalletLine(asset, free, locked) for asset, free, locked in lines]
+
+    def positions(self, user_id: str, symbol: str | None = None) -> list[tuple[Position, Decimal | None]]:
+        """The user's positions, each with the last price it is valued at (None before
+        the symbol's first market data). One symbol's: a known symbol never traded is
+        a position of zero."""
+        if symbol is not None:
+            self._known(symbol)
+        positions = self.system.ask_portfolio(user_id, GetPositions(symbol))
+        if symbol is not None and not positions:
+            positions = [Position(symbol)]
+        out = []
+        for position in positions:
+            book = self.system.markets.latest_book(position.symbol)
+            out.append((position, None if book is None else book.last))
+        return out
 
     # -- market ------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # named only in replies (strings the linter does not read): i
     from actors.market import MarketView  # noqa: F401
     from engine.candles import Candle  # noqa: F401
     from engine.model import BookTicker  # noqa: F401
+    from engine.positions import Position  # noqa: F401
     from engine.risk import RiskState  # noqa: F401
     from persistence.journal import StreamLoad  # noqa: F401
 
@@ -50,6 +51,12 @@ class Cancel(Ask["Ticket"], frozen=True):
 
 class GetWallet(Ask["list[tuple[str, Decimal, Decimal]]"], frozen=True):
     """ask -> list[tuple[asset, free, locked]]"""
+
+
+class GetPositions(Ask["list[Position]"], frozen=True):
+    """ask -> list[Position] (copies), by symbol; only ``symbol``'s if given"""
+
+    symbol: str | None = None
 
 
 class GetOrder(Ask["Order"], frozen=True):

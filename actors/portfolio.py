@@ -28,6 +28,7 @@ from actors.messages import (
     FetchBalances,
     FindOrder,
     GetOrder,
+    GetPositions,
     GetTicker,
     GetWallet,
     ListOrders,
@@ -210,6 +211,11 @@ class Portfolio(Entity):
             return self._cancel(message)
         if isinstance(message, GetWallet):
             return self._wallet()
+        if isinstance(message, GetPositions):
+            positions = self.state.positions
+            chosen = [positions[message.symbol]] if message.symbol in positions else [] if message.symbol else [
+                positions[s] for s in sorted(positions)]
+            return [p.copy() for p in chosen]
         if isinstance(message, GetOrder):
             return self._any_order(message.order_id)
         if isinstance(message, ListOrders):

@@ -35,6 +35,8 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/market/trades/{{symbol}}", market.Trades(client))
     app.add_route(f"{v1}/trading/orders", trading.Orders(client))
     app.add_route(f"{v1}/trading/orders/{{order_id}}", trading.Order(client))
+    app.add_route(f"{v1}/trading/positions", trading.Positions(client))
+    app.add_route(f"{v1}/trading/positions/{{symbol}}", trading.PositionOfSymbol(client))
     app.add_route(f"{v1}/status/risk", status.Risk(client))
     app.add_route(f"{v1}/status/halt", status.HaltTrading(client))
     app.add_route(f"{v1}/status/resume", status.ResumeTrading(client))

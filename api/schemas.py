@@ -20,6 +20,7 @@ from engine.market import Trade
 from engine.model import BookTicker, Fill, Order, SymbolInfo
 from engine.money import divide, fmt
 from engine.orders import PlaceOrder
+from engine.positions import Position
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -138,6 +139,18 @@ class OrderOut(msgspec.Struct, rename="camel"):
     reason: str | None
     created_at: int
     updated_at: int
+
+
+class PositionOut(msgspec.Struct, rename="camel"):
+    symbol: str
+    quantity: str
+    average_price: str | None
+    cost_basis: str
+    realized_pnl: str
+    unrealized_pnl: str | None
+    last_price: str | None
+    fees: str
+    updated_at: int | None
 
 
 class BalanceOut(msgspec.Struct):
@@ -288,6 +301,31 @@ def order_out(order: Order) -> OrderOut:
         reason=order.reason,
         created_at=order.created_at,
         updated_at=order.updated_at,
+    )
+
+
+# Quote amounts of positions are exact sums and average-cost divisions; ten decimal
+# places say more than any quote asset's precision without the division's tail.
+PNL_PLACES = Decimal("1e-10")
+
+
+def _pnl(value: Decimal) -> str:
+    return fmt(value.quantize(PNL_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+def position_out(position: Position, last: Decimal | None) -> PositionOut:
+    average = position.average_price
+    unrealized = position.unrealized(last)
+    return PositionOut(
+        symbol=position.symbol,
+        quantity=fmt(position.quantity),
+        average_price=None if average is None else fmt(AVERAGE_PRICE.create_decimal(average)),
+        cost_basis=_pnl(position.cost_basis),
+        realized_pnl=_pnl(position.realized_pnl),
+        unrealized_pnl=None if unrealized is None else _pnl(unrealized),
+        last_price=fmt(last),
+        fees=_pnl(position.fees),
+        updated_at=position.updated_at or None,
     )
 
 

@@ -29,6 +29,7 @@ from engine.exchanges.base import VenueOrder
 from engine.model import Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
 from engine.money import LEDGER, ZERO, divide, fmt, round_up
 from engine.orders import PlaceOrder
+from engine.positions import Position, apply_fill
 
 # A market order by quantity (BUY) or by quote amount (SELL) does not know its
 # final cost; it reserves this much more than the current price implies. A buy by
@@ -42,7 +43,7 @@ MARKET_RESERVE_BUFFER = Decimal("0.005")
 # projection when asked for. Keeps a long-lived user's memory and snapshots bounded.
 # Their ids stay (see PortfolioState.by_client_id): two short strings per order.
 MAX_CLOSED_IN_MEMORY = 1000
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: positions
 
 
 class PortfolioState:
@@ -60,6 +61,7 @@ class PortfolioState:
         self.by_idempotency_key: dict[str, str] = {}
         self.closed: deque[str] = deque()  # closed orders in memory, oldest first
         self.max_closed = max_closed
+        self.positions: dict[str, Position] = {}  # symbol -> position, folded from fills
 
     def balance(self, asset: str) -> Balance:
         return self.balances.get(asset) or Balance()
@@ -117,6 +119,7 @@ class PortfolioSnapshot(msgspec.Struct):
     balances: dict[str, Balance]
     orders: list[Order]
     closed: list[str]
+    positions: list[Position] = []
 
 
 def snapshot_of(state: PortfolioState) -> bytes:
@@ -126,6 +129,7 @@ def snapshot_of(state: PortfolioState) -> bytes:
         balances=state.balances,
         orders=list(state.orders.values()),
         closed=list(state.closed),
+        positions=list(state.positions.values()),
     )
     return msgspec.json.encode(snapshot)
 
@@ -148,6 +152,7 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
         if order.idempotency_key is not None:
             state.by_idempotency_key[order.idempotency_key] = order.id
     state.closed = deque(snapshot.closed)
+    state.positions = {p.symbol: p for p in snapshot.positions}
     return state
 
 
@@ -174,6 +179,7 @@ def _evolve(state: PortfolioState, event: AnyEvent) -> None:
         order.status = event.status
         order.updated_at = event.time
         _track_reservation(order, event.changes)
+        apply_fill(state.positions, order, fill)
     elif isinstance(event, (OrderCanceled, OrderRejected)):
         order = state.orders[event.order_id]
         order.status = "CANCELED" if isinstance(event, OrderCanceled) else "REJECTED"

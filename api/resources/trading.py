@@ -7,7 +7,7 @@ import falcon
 from actors.client import EngineClient
 from api.auth import principal
 from api.resources import query_int, read, send
-from api.schemas import OrderRequest, order_out
+from api.schemas import OrderRequest, order_out, position_out
 from engine.errors import ValidationFailed
 
 
@@ -53,3 +53,24 @@ class Order:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         send(resp, order_out(self.client.cancel_order(principal(req).user_id, order_id)))
+
+
+class Positions:
+    roles = {"GET": "viewer"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, [position_out(p, last) for p, last in self.client.positions(principal(req).user_id)])
+
+
+class PositionOfSymbol:
+    roles = {"GET": "viewer"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, symbol: str) -> None:
+        [(position, last)] = self.client.positions(principal(req).user_id, symbol.strip().upper())
+        send(resp, position_out(position, last))
