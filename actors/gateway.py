@@ -49,6 +49,7 @@ from engine.exchanges.base import ExchangeOrder
 from engine.exchanges.mexc import account_io
 from engine.exchanges.mexc.account_io import Job
 from engine.exchanges.mexc.adapter import Effects
+from engine.model import IMMEDIATE_TYPES
 
 log = structlog.get_logger(__name__)
 _activations = itertools.count(1)  # numbers each gateway activation (next() is atomic under the GIL)
@@ -217,10 +218,11 @@ class AccountGateway(Entity):
         self._run(Job("probe"))
 
     def _marketable(self, order: ExchangeOrder) -> bool:
-        """A MARKET order, or a LIMIT order priced through the book, fills as it
-        lands; its ack alone would report it NEW, and its fills would rest on pushes
-        of a user stream that may not be connected yet."""
-        if order.type == "MARKET":
+        """A MARKET, IMMEDIATE_OR_CANCEL or FILL_OR_KILL order, or a LIMIT order priced
+        through the book, is done or filled as it lands; its ack alone would report it
+        NEW, and its fills would rest on pushes of a user stream that may not be
+        connected yet. (A LIMIT_MAKER that would cross is refused, never filled.)"""
+        if order.type in IMMEDIATE_TYPES:
             return True
         if order.type != "LIMIT" or order.price is None:
             return False

@@ -60,7 +60,7 @@ from engine.errors import (
 )
 from engine.events import AnyEvent, Reconciliation, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
-from engine.model import Order
+from engine.model import IMMEDIATE_TYPES, Order
 from engine.money import fmt
 from engine.orders import differences, exchange_client_id, new_order_id, validate
 from engine.portfolio import (
@@ -352,10 +352,10 @@ class Portfolio(Entity):
         for event in events:
             self._log_event(order, event)
         snapshot = order.snapshot()
-        # A MARKET order is done at once on any exchange: answer its caller with the
-        # outcome, not with the acknowledgement or a first partial fill that the
-        # user stream brings ahead of the order's final state.
-        still_executing = order.type == "MARKET" and order.is_open
+        # A MARKET, IOC or FOK order is done at once on any exchange: answer its caller
+        # with the outcome, not with the acknowledgement or a first partial fill that
+        # the user stream brings ahead of the order's final state.
+        still_executing = order.type in IMMEDIATE_TYPES and order.is_open
         placing = None if still_executing else self._placing.pop(order.id, None)
         if placing is not None:
             _resolve_after(durable, placing.settled, snapshot)

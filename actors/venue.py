@@ -23,7 +23,7 @@ from engine.candles import Candle
 from engine.clock import Clock
 from engine.config import Config
 from engine.errors import Conflict, MarketDataUnavailable, NotSupported
-from engine.model import BookTicker
+from engine.model import RESTING_TYPES, BookTicker
 from engine.symbols import SymbolCatalog
 
 log = structlog.get_logger(__name__)
@@ -448,8 +448,8 @@ class SimulatorVenue(MexcVenue):
         pending: list[str] = []
         placed = 0
         for user_id, totals, orders in accounts:
-            if any(order.type != "LIMIT" for order in orders):
-                pending.append(user_id)  # a MARKET order's resend has a deadline the sweep keeps
+            if any(order.type not in RESTING_TYPES for order in orders):
+                pending.append(user_id)  # an immediate order's resend has a deadline the sweep keeps
                 continue
             api_key, secret = self._credentials(self.account_for(user_id))
             if self.simulator.has_account(api_key):

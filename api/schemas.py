@@ -17,7 +17,7 @@ from actors.market import MarketView
 from engine.candles import Candle
 from engine.errors import InvalidJson, InvalidPrice, InvalidQuantity, ValidationFailed
 from engine.market import Trade
-from engine.model import BookTicker, Fill, Order, SymbolInfo
+from engine.model import ORDER_TYPES, BookTicker, Fill, Order, SymbolInfo
 from engine.money import divide, fmt
 from engine.orders import PlaceOrder
 from engine.positions import Position
@@ -45,8 +45,8 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
         side, type_ = self.side.upper(), self.type.upper()
         if side not in ("BUY", "SELL"):
             raise ValidationFailed(f"side must be BUY or SELL, not {self.side!r}")
-        if type_ not in ("MARKET", "LIMIT"):
-            raise ValidationFailed(f"type must be MARKET or LIMIT, not {self.type!r}")
+        if type_ not in ORDER_TYPES:
+            raise ValidationFailed(f"type must be one of {', '.join(ORDER_TYPES)}, not {self.type!r}")
         return PlaceOrder(
             symbol=self.symbol.strip().upper(),
             side=side,  # type: ignore[arg-type]

@@ -13,7 +13,16 @@ from typing import Literal
 import msgspec
 
 Side = Literal["BUY", "SELL"]
-OrderType = Literal["MARKET", "LIMIT"]
+# The exchange's own order types, by MEXC's names: IOC and FOK are types there, not a
+# time in force, and LIMIT_MAKER is post-only (refused if it would take).
+OrderType = Literal["MARKET", "LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER"]
+ORDER_TYPES: tuple[str, ...] = ("MARKET", "LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER")
+# Orders with a quantity and a limit price.
+PRICED_TYPES: frozenset[str] = frozenset({"LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER"})
+# Orders that are done as they land: filled as far as they go, the rest canceled.
+IMMEDIATE_TYPES: frozenset[str] = frozenset({"MARKET", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"})
+# Orders that rest on the book.
+RESTING_TYPES: frozenset[str] = frozenset({"LIMIT", "LIMIT_MAKER"})
 OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED"]
 Role = Literal["viewer", "trader", "admin"]
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 import msgspec
 
 from engine.errors import InvalidPrice, InvalidQuantity, ValidationFailed
-from engine.model import Order, OrderType, Side, SymbolInfo
+from engine.model import PRICED_TYPES, Order, OrderType, Side, SymbolInfo
 from engine.money import amount_problem, fits_places
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,36}$")
@@ -45,16 +45,16 @@ def validate(cmd: PlaceOrder, info: SymbolInfo) -> None:
     if info.status != "TRADING":
         raise ValidationFailed(f"{info.symbol} is not trading now")
 
-    if cmd.type == "LIMIT":
+    if cmd.type in PRICED_TYPES:
         if cmd.quote_quantity is not None:
             raise ValidationFailed("quoteQuantity is only for MARKET orders; give quantity and price")
         if cmd.quantity is None:
-            raise InvalidQuantity("a LIMIT order needs quantity")
+            raise InvalidQuantity(f"a {cmd.type} order needs quantity")
         if cmd.price is None:
-            raise InvalidPrice("a LIMIT order needs price")
+            raise InvalidPrice(f"a {cmd.type} order needs price")
     else:
         if cmd.price is not None:
-            raise InvalidPrice("price is only for LIMIT orders")
+            raise InvalidPrice("price is not for MARKET orders")
         if (cmd.quantity is None) == (cmd.quote_quantity is None):
             raise InvalidQuantity("a MARKET order needs exactly one of quantity or quoteQuantity")
 

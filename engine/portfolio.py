@@ -26,7 +26,7 @@ from engine.events import (
     OrderRejected,
 )
 from engine.exchanges.base import VenueOrder
-from engine.model import Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
+from engine.model import PRICED_TYPES, Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
 from engine.money import LEDGER, ZERO, divide, fmt, round_up
 from engine.orders import PlaceOrder
 from engine.positions import Position, apply_fill
@@ -368,9 +368,9 @@ def decide_adopt(state: PortfolioState, found: VenueOrder, info: SymbolInfo, *, 
         side=found.side,
         type=found.type,
         status="NEW",
-        quantity=found.quantity if found.type == "LIMIT" or found.quote_quantity is None else None,
+        quantity=found.quantity if found.type in PRICED_TYPES or found.quote_quantity is None else None,
         quote_quantity=found.quote_quantity if found.type == "MARKET" else None,
-        price=found.price if found.type == "LIMIT" else None,
+        price=found.price if found.type in PRICED_TYPES else None,
         reserved_asset=asset,
         reserved=ZERO,
         created_at=found.created_at,

@@ -77,7 +77,7 @@ from engine.exchanges.mexc.order_state import (
 from engine.exchanges.mexc.rest import MexcOrder, MexcOrderAck, MexcTrade
 from engine.exchanges.mexc.rules import format_price, format_quantity, format_quote
 from engine.exchanges.mexc.sweeps import AccountSweeps
-from engine.model import Fill, OrderStatus
+from engine.model import IMMEDIATE_TYPES, Fill, OrderStatus
 from engine.money import truncate
 from engine.symbols import SymbolCatalog
 
@@ -350,7 +350,7 @@ class MexcAccountAdapter(AccountSweeps):
         if tracked.phase == "to_send":
             if tracked.cancel_wanted:
                 self._close(tracked, "CANCELED", "canceled before it reached the exchange", fx)
-            elif order.type == "MARKET" and now - tracked.origin(now) > MARKET_SEND_WINDOW_MS:
+            elif order.type in IMMEDIATE_TYPES and now - tracked.origin(now) > MARKET_SEND_WINDOW_MS:
                 self._close(tracked, "REJECTED", "the order did not reach the exchange in time", fx)
             else:
                 tracked.first_sent = tracked.first_sent or now
@@ -443,7 +443,7 @@ class MexcAccountAdapter(AccountSweeps):
             self._close(tracked, "REJECTED", tracked.refusal, fx)
         elif tracked.cancel_wanted:
             self._close(tracked, "CANCELED", "canceled before it reached the exchange", fx)
-        elif tracked.order.type == "MARKET" and now - tracked.origin(now) > MARKET_SEND_WINDOW_MS:
+        elif tracked.order.type in IMMEDIATE_TYPES and now - tracked.origin(now) > MARKET_SEND_WINDOW_MS:
             self._close(tracked, "REJECTED", "the order did not reach the exchange in time", fx)
         else:
             log.warning("mexc.order_resend", account=self._name, order_id=tracked.order.order_id,

@@ -37,6 +37,7 @@ from engine.exchanges.mexc.order_state import (
     unanswered,
 )
 from engine.exchanges.mexc.rest import MexcOrder, MexcTrade
+from engine.model import ORDER_TYPES, PRICED_TYPES
 
 if TYPE_CHECKING:
     from engine.clock import Clock
@@ -204,13 +205,14 @@ class AccountSweeps:
             ))
 
     def _venue_order(self, found: MexcOrder) -> VenueOrder:
-        kind: OrderType = "MARKET" if found.type == "MARKET" else "LIMIT"
+        # The exchange's type as it is (a MARKET buy by quantity went as IMMEDIATE_OR_CANCEL).
+        kind: OrderType = found.type if found.type in ORDER_TYPES else "LIMIT"  # type: ignore[assignment]
         quote = found.orig_quote_order_qty if found.orig_quote_order_qty else None
         return VenueOrder(
             client_order_id=found.client_order_id or found.orig_client_order_id or "",
             exchange_id=found.order_id, symbol=found.symbol, side="SELL" if found.side == "SELL" else "BUY",
             type=kind, status=STATUS.get(found.status or "", "NEW"),
             quantity=found.orig_qty if found.orig_qty else None, quote_quantity=quote,
-            price=found.price if kind == "LIMIT" else None, executed_quantity=found.executed_qty or Decimal(0),
+            price=found.price if kind in PRICED_TYPES else None, executed_quantity=found.executed_qty or Decimal(0),
             created_at=found.time or self._clock.now_ms(),
         )
