@@ -1,8 +1,11 @@
-"""MarketActor: one per symbol; owns its latest book, depth, trades and candles.
+"""MarketActor: one per symbol; owns its latest book, depth, trades and candles, and
+the index of the price triggers users hold on the symbol.
 
 Updates arrive through a merging conflator, so a flood of ticks costs this actor
 one message per update it can actually process, and nothing it is sent is lost
-but the superseded.
+but the superseded. Each update is judged against the trigger index by the lowest
+and highest price merged into it; only the owners of the triggers it crosses are
+told (a sleeping one is woken by that), and they decide.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import Any
 import msgspec
 
 from actors.base import EngineActor
-from actors.messages import Drain, GetCandles, GetMarket, GetTicker
+from actors.messages import Drain, DropTrigger, GetCandles, GetMarket, GetTicker, HoldTrigger, LoadTriggers, TriggerCrossed
 from actors.peers import MarketPeers
 from engine.candles import Candle, CandleSeries, normalize_interval
-from engine.market import MAX_PENDING_KLINES, DepthSnapshot, MarketData, Trade
+from engine.errors import EngineError
+from engine.market import MAX_PENDING_KLINES, DepthSnapshot, MarketData, Trade, extremes
 from engine.model import BookTicker
+from engine.triggers import Crossing, Trigger, TriggerIndex
 
 SERIES_INTERVALS = ("1m", "5m", "15m", "30m", "60m", "4h", "1d")
 OPEN_CANDLES_EVERY_MS = 5_000  # what a crash can lose of the open candles...
@@ -52,6 +57,8 @@ class MarketActor(EngineActor):
         self._stored_close: Decimal | None = None  # the open minute's close when last stored
         self.updated_at: int | None = None
         self.updates = 0
+        self.triggers = TriggerIndex()
+        self.crossings = 0
 
     def started(self) -> None:
         for candle in self.system.markets.candle_history(self.symbol):
@@ -65,10 +72,44 @@ class MarketActor(EngineActor):
             last = series.last(2)
             if len(last) == 2:
                 self._saved[interval] = last[0].open_time
-        # After a restart, begin from what the feed has sent so far.
+        # After a restart, begin from what the feed has sent so far (before the triggers
+        # are loaded: that piece merges everything since the engine started).
         pending = self.system.markets.conflator.last(self.symbol)
         if pending is not None:
             self._apply(pending)
+        self._load_triggers()
+
+    def _load_triggers(self) -> None:
+        """The triggers the journal holds on this symbol: those of sleeping users too."""
+        try:
+            held = self.system.ask_persistence(LoadTriggers(self.symbol))
+        except EngineError as exc:
+            # Raised, so the supervisor restarts this actor and it loads them then:
+            # a market actor that watched none of them would miss their crossings.
+            self.log.error("market.triggers_unloaded", symbol=self.symbol, error=exc.message)
+            raise
+        for trigger in held:
+            self._hold(self._anchored(trigger))
+        if held:
+            self.log.info("market.triggers_loaded", symbol=self.symbol, triggers=len(held))
+
+    def _anchored(self, trigger: Trigger) -> Trigger:
+        """A trailing stop's anchor raised to the highest price since it was placed that
+        the candles here know of (its anchor is journaled only at placement)."""
+        if trigger.trailing is None or trigger.anchor is None:
+            return trigger
+        since = trigger.since - trigger.since % 60_000
+        highs = [c.high for c in self.series["1m"].last(len(self.series["1m"])) if c.open_time >= since]
+        best = max([trigger.anchor, *highs])
+        return trigger if best == trigger.anchor else msgspec.structs.replace(trigger, anchor=best)
+
+    def _hold(self, trigger: Trigger) -> None:
+        self.triggers.add(trigger)
+        last = self.book.last if self.book is not None and self.book.last > 0 else None
+        if last is not None:
+            # Already reached (the price moved while it was being placed, or while the
+            # engine was down): it crosses now, not at the next update.
+            self._fire(self.triggers.crossed_one(trigger, last, self.system.clock.now_ms()))
 
     def stopping(self) -> None:
         self._store_open()
@@ -96,6 +137,12 @@ class MarketActor(EngineActor):
             data = self.system.markets.conflator.take(self.symbol)
             if data is not None:
                 self._apply(data)
+            return None
+        if isinstance(message, HoldTrigger):
+            self._hold(message.trigger)
+            return None
+        if isinstance(message, DropTrigger):
+            self.triggers.remove(message.user_id, message.key)
             return None
         if isinstance(message, GetTicker):
             return self.book
@@ -131,11 +178,20 @@ class MarketActor(EngineActor):
         if data.live_at is not None:
             newest = max(newest, self._confirm(data.live_at))
         self.updated_at = newest or None
+        if len(self.triggers):
+            span = extremes(data)
+            if span is not None:
+                self._fire(self.triggers.crossed(span[0], span[1], newest or self.system.clock.now_ms()))
         if self.book is not None:
             self.system.markets.publish_book(self.symbol, self.book)
         self._store_closed()
         if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS or self._moved():
             self._store_open()
+
+    def _fire(self, crossings: list[Crossing]) -> None:
+        for crossing in crossings:
+            self.crossings += 1
+            self.system.tell_portfolio(crossing.trigger.user_id, TriggerCrossed(crossing))
 
     def _confirm(self, live_at: int) -> int:
         """The book and depth are known current at ``live_at``: their time says so."""

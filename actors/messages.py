@@ -13,6 +13,7 @@ import msgspec
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Fill, Order
 from engine.orders import PlaceOrder
+from engine.triggers import Crossing, Trigger
 
 if TYPE_CHECKING:  # named only in replies (strings the linter does not read): importing them here would be circular
     from actors.market import MarketView  # noqa: F401
@@ -143,6 +144,26 @@ class Drain(msgspec.Struct, frozen=True):
 
 class GetTicker(Ask["BookTicker | None"], frozen=True):
     """ask -> BookTicker | None"""
+
+
+class HoldTrigger(msgspec.Struct, frozen=True):
+    """tell: watch ``trigger`` (replacing one of the same user and key); it fires at once
+    if the last price has already reached it."""
+
+    trigger: Trigger
+
+
+class DropTrigger(msgspec.Struct, frozen=True):
+    """tell: stop watching the user's trigger ``key``."""
+
+    user_id: str
+    key: str
+
+
+class TriggerCrossed(msgspec.Struct, frozen=True):
+    """tell (to the trigger's owner): the market reached it; the portfolio decides."""
+
+    crossing: Crossing
 
 
 # -- ExchangeGateway ---------------------------------------------------------------------
@@ -328,6 +349,12 @@ class UsersWithOpenOrders(Ask["list[str]"], frozen=True):
 class OpenAccounts(Ask["list[tuple[str, dict[str, Decimal], list[Order]]]"], frozen=True):
     """ask -> list of (user id, {asset: free + locked}, open orders): every user the
     journal has open orders for (Journal.open_accounts)"""
+
+
+class LoadTriggers(Ask["list[Trigger]"], frozen=True):
+    """ask -> list[Trigger]: every trigger users hold on ``symbol`` (the projection)"""
+
+    symbol: str
 
 
 class LoadOrders(Ask["list[Order]"], frozen=True):

@@ -41,6 +41,7 @@ from actors.messages import (
     LoadOrderKeys,
     LoadOrders,
     LoadStream,
+    LoadTriggers,
     OpenAccounts,
     UsersWithOpenOrders,
     Verified,
@@ -154,6 +155,8 @@ class PersistenceActor(EngineActor):
             return self.journal.users_with_open_orders()
         if isinstance(message, OpenAccounts):
             return self.journal.open_accounts()
+        if isinstance(message, LoadTriggers):
+            return self.journal.triggers_of(message.symbol)
         if isinstance(message, LoadOrders):
             return self.journal.orders_for(
                 message.user_id, symbol=message.symbol, open_only=message.open_only, limit=message.limit

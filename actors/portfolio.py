@@ -24,6 +24,7 @@ from actors.messages import (
     BalancesFetched,
     Cancel,
     CancelAtExchange,
+    DropTrigger,
     Execution,
     FetchBalances,
     FindOrder,
@@ -31,6 +32,7 @@ from actors.messages import (
     GetPositions,
     GetTicker,
     GetWallet,
+    HoldTrigger,
     ListOrders,
     LoadAllEvents,
     LoadOrderKeys,
@@ -43,6 +45,7 @@ from actors.messages import (
     Submit,
     Ticket,
     Track,
+    TriggerCrossed,
 )
 from actors.peers import PortfolioPeers
 from actors.venue import NoExchangeAccount
@@ -58,9 +61,9 @@ from engine.errors import (
     OrderNotFound,
     RateLimited,
 )
-from engine.events import AnyEvent, Reconciliation, user_stream
+from engine.events import AnyEvent, OrderCanceled, Reconciliation, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
-from engine.model import IMMEDIATE_TYPES, Order
+from engine.model import CONDITIONAL_TYPES, IMMEDIATE_TYPES, Order
 from engine.money import fmt
 from engine.orders import differences, exchange_client_id, new_order_id, validate
 from engine.portfolio import (
@@ -68,11 +71,13 @@ from engine.portfolio import (
     PortfolioState,
     decide_adjust,
     decide_adopt,
+    decide_bracket,
     decide_close,
     decide_complete,
     decide_fill,
     decide_open,
     decide_place,
+    decide_trigger,
     estimate_notional,
     evolve,
     snapshot_of,
@@ -80,6 +85,7 @@ from engine.portfolio import (
 )
 from engine.ratelimit import TokenBucket
 from engine.risk import check_order
+from engine.triggers import Crossing, order_trigger
 from persistence.journal import StreamLoad
 
 RECONCILE_FORGET_SECONDS = 120.0  # a reconciliation the gateway never answered (it died) is let go
@@ -177,7 +183,11 @@ class Portfolio(Entity):
         self.system.venue.prepare_account(self.user_id, totals)
         # Its gateway learns the open orders and sweeps the account; the answers come as
         # messages, so an exchange that is slow or down does not keep the portfolio down.
-        if self.state.open_orders() or self.system.venue.accounts_outlive_engine:
+        # Its conditional orders' triggers again (the market actors loaded them from the
+        # journal; this makes good a registration lost to a market actor's restart).
+        for order in self.state.held_orders():
+            self._hold(order)
+        if self.state.exchange_orders() or self.system.venue.accounts_outlive_engine:
             self._restored = self._reconcile_now(quiet=True)
         else:
             # A paper account lives in this process's simulator, made from the journal
@@ -194,6 +204,8 @@ class Portfolio(Entity):
             raise Reloading("the portfolio is reloading from the journal; retry")
         if isinstance(message, Execution):
             return self._on_execution(message.report)
+        if isinstance(message, TriggerCrossed):
+            return self._on_crossing(message.crossing)
         if isinstance(message, OrphanFound):
             return self._on_orphan(message.order)
         if isinstance(message, Reconciled):
@@ -264,7 +276,8 @@ class Portfolio(Entity):
             raise ExchangeUnavailable(f"{problem}; the order was not placed, retry later")
         now = self.system.clock.now_ms()
         book = None
-        if cmd.type == "MARKET":
+        if cmd.type == "MARKET" or cmd.type in CONDITIONAL_TYPES or (
+                cmd.price is None and (cmd.stop_loss_price is not None or cmd.take_profit_price is not None)):
             book = self.system.ask_market(cmd.symbol, GetTicker())
             if book is not None and now - book.time > self.system.config.market_stale_seconds * 1000:
                 raise MarketDataUnavailable(f"market data for {cmd.symbol} is stale; refusing a MARKET order")
@@ -280,7 +293,11 @@ class Portfolio(Entity):
         order = self.state.orders[order_id]
         ticket = Ticket(order_id)
         _resolve_after(durable, ticket.accepted, order.snapshot())
-        self._placing[order_id] = ticket
+        if order.is_conditional:
+            # Held here until its trigger: its answer is its acceptance, durable.
+            _resolve_after(durable, ticket.settled, order.snapshot())
+        else:
+            self._placing[order_id] = ticket
         self.log.info(
             "order.accepted",
             user_id=self.user_id,
@@ -292,9 +309,78 @@ class Portfolio(Entity):
             quantity=fmt(cmd.quantity),
             quote_quantity=fmt(cmd.quote_quantity),
             price=fmt(cmd.price),
+            trigger_price=fmt(order.trigger_price),
         )
-        self._submit(order)
+        if order.is_conditional:
+            self._hold(order)
+        else:
+            self._submit(order)
         return ticket
+
+    # -- conditional orders ------------------------------------------------------------
+
+    def _hold(self, order: Order) -> None:
+        """Have the symbol's market actor watch the order's trigger."""
+        trigger = order_trigger(order)
+        if trigger is not None:
+            self.system.tell_market(order.symbol, HoldTrigger(trigger))
+
+    def _on_crossing(self, crossing: Crossing) -> None:
+        """The market reached a trigger of this user's: decide, and act."""
+        order = self.state.orders.get(crossing.trigger.key)
+        if order is None or not order.is_open or order.on_exchange:
+            return  # canceled or triggered meanwhile: a crossing is only a hint
+        events = decide_trigger(self.state, order, crossing.price, self.system.clock.now_ms(), crossing.anchor)
+        if not events:
+            self._hold(order)  # not reached by its own measure: watched again
+            return
+        self._record(events)
+        self.log.info("order.triggered", user_id=self.user_id, order_id=order.id, type=order.type,
+                      trigger_price=fmt(order.trigger_price), price=fmt(crossing.price), symbol=order.symbol)
+        for event in events[1:]:
+            if isinstance(event, OrderCanceled):
+                self.system.tell_market(order.symbol, DropTrigger(self.user_id, event.order_id))
+                self.log.info("order.canceled", user_id=self.user_id, order_id=event.order_id, reason=event.reason)
+        self._submit(order)
+
+    def _cancel_held(self, order: Order) -> Ticket:
+        """Cancel a conditional order still waiting for its trigger (and its
+        one-cancels-the-other partner): the exchange never had it."""
+        now = self.system.clock.now_ms()
+        events: list[AnyEvent] = [decide_close(order, "CANCELED", "canceled by the user", now)]
+        partner = self.state.orders.get(order.oco_id) if order.oco_id else None
+        if partner is not None and partner.is_open and not partner.on_exchange:
+            events.append(decide_close(partner, "CANCELED", f"one-cancels-the-other: {order.id} was canceled", now))
+        durable = self._record(events)
+        for closed in (order, partner):
+            if closed is not None:
+                self.system.tell_market(order.symbol, DropTrigger(self.user_id, closed.id))
+        self.log.info("order.canceled", user_id=self.user_id, order_id=order.id, held=True)
+        ticket = Ticket(order.id)
+        _resolve_after(durable, ticket.accepted, order.snapshot())
+        _resolve_after(durable, ticket.settled, order.snapshot())
+        return ticket
+
+    def _protect(self, order: Order) -> None:
+        """Once a BUY with a stop-loss or take-profit price is done, its pair is placed
+        for what it bought, in the same journal batch as nothing else needs."""
+        if order.side != "BUY" or order.is_open or (order.stop_loss_price is None and order.take_profit_price is None):
+            return
+        now = self.system.clock.now_ms()
+        info = self.system.catalog.get(order.symbol)
+        legs = decide_bracket(self.state, order, info, now, [new_order_id(now), new_order_id(now)])
+        if not legs:
+            if order.id not in self.state.bracketed and order.executed_quantity > 0:
+                self.log.warning("order.protection_not_placed", user_id=self.user_id, order_id=order.id,
+                                 reason="what it bought is below the symbol's minimum")
+            return
+        self._record(list(legs))
+        for leg in legs:
+            placed = self.state.orders[leg.order.id]
+            self.log.info("order.accepted", user_id=self.user_id, order_id=placed.id, symbol=placed.symbol,
+                          side=placed.side, type=placed.type, quantity=fmt(placed.quantity),
+                          trigger_price=fmt(placed.trigger_price), parent_id=order.id)
+            self._hold(placed)
 
     def _throttle(self) -> None:
         wait = self._bucket.take(time.monotonic())
@@ -325,6 +411,8 @@ class Portfolio(Entity):
         if not order.is_open:
             raise OrderNotCancelable(f"order {order.id} is {order.status} and cannot be canceled",
                                      details={"status": order.status})
+        if not order.on_exchange:
+            return self._cancel_held(order)
         pending = self._canceling.get(order.id)
         if pending is not None:
             ticket, sent = pending
@@ -351,11 +439,13 @@ class Portfolio(Entity):
         durable = self._record(events) if events else self._last_append
         for event in events:
             self._log_event(order, event)
+        if events and not order.is_open:
+            self._protect(order)
         snapshot = order.snapshot()
         # A MARKET, IOC or FOK order is done at once on any exchange: answer its caller
         # with the outcome, not with the acknowledgement or a first partial fill that
         # the user stream brings ahead of the order's final state.
-        still_executing = order.type in IMMEDIATE_TYPES and order.is_open
+        still_executing = order.exchange_type in IMMEDIATE_TYPES and order.is_open
         placing = None if still_executing else self._placing.pop(order.id, None)
         if placing is not None:
             _resolve_after(durable, placing.settled, snapshot)
@@ -438,7 +528,8 @@ class Portfolio(Entity):
             return future
         self._forget_stale_reconciliations()
         token = next(self._tokens)
-        orders = tuple(ExchangeOrder.from_order(o) for o in self.state.open_orders())
+        # Never an untriggered conditional order: the exchange must not hold it yet.
+        orders = tuple(ExchangeOrder.from_order(o) for o in self.state.exchange_orders())
         try:
             self.system.tell_gateway(self.user_id, Track(self.user_id, orders, token, sweep=not quiet))
             # A cancel still waiting for its answer goes again: a gateway that restarted
@@ -554,7 +645,7 @@ class Portfolio(Entity):
                 _resolve_after(self._last_append, future, count)
 
     def _nothing_open(self) -> bool:
-        return not (self.state.open_orders() or self._placing or self._canceling)
+        return not (self.state.exchange_orders() or self._placing or self._canceling)
 
     def _adjust_balances(self, totals: dict[str, Any]) -> dict[str, str]:
         """asset -> the difference journaled (the exchange's total minus ours)."""

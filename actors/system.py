@@ -287,6 +287,17 @@ class ActorSystem:
         except pykka.ActorDeadError:
             log.error("entity.message_lost", key=key, message=type(envelope.message).__name__)
 
+    def tell_market(self, symbol: str, message: Any) -> None:
+        """A tell to the symbol's market actor; dropped if it has none running (one that
+        starts loads what it must watch from the journal's projection)."""
+        ref = self._refs.get(("market", symbol))
+        if ref is None:
+            return
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            log.info("market.message_dropped", symbol=symbol, message=type(message).__name__)
+
     def ask_market(self, symbol: str, message: Ask[R], timeout: float | None = None) -> R:
         if ("market", symbol) not in self._refs and symbol in self.catalog:
             raise MarketDataUnavailable(f"{symbol} is listed but not streamed here (see MEXC_SYMBOLS)")

@@ -447,7 +447,8 @@ class SimulatorVenue(MexcVenue):
 
         pending: list[str] = []
         placed = 0
-        for user_id, totals, orders in accounts:
+        for user_id, totals, all_open in accounts:
+            orders = [order for order in all_open if order.on_exchange]  # held conditional orders stay here
             if any(order.type not in RESTING_TYPES for order in orders):
                 pending.append(user_id)  # an immediate order's resend has a deadline the sweep keeps
                 continue

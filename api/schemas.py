@@ -15,7 +15,7 @@ import msgspec
 
 from actors.market import MarketView
 from engine.candles import Candle
-from engine.errors import InvalidJson, InvalidPrice, InvalidQuantity, ValidationFailed
+from engine.errors import InvalidJson, InvalidPrice, InvalidQuantity, InvalidTrigger, ValidationFailed
 from engine.market import Trade
 from engine.model import ORDER_TYPES, BookTicker, Fill, Order, SymbolInfo
 from engine.money import divide, fmt
@@ -23,6 +23,7 @@ from engine.orders import PlaceOrder
 from engine.positions import Position
 
 MAX_BODY_BYTES = 64 * 1024
+_TRIGGER_FIELDS = frozenset({"triggerPrice", "trailingPercent", "stopLossPrice", "takeProfitPrice"})
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -40,6 +41,10 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     quote_quantity: Decimal | None = None
     price: Decimal | None = None
     client_order_id: str | None = None
+    trigger_price: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
 
     def to_command(self, idempotency_key: str | None) -> PlaceOrder:
         side, type_ = self.side.upper(), self.type.upper()
@@ -56,6 +61,10 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
             price=self.price,
             client_order_id=self.client_order_id,
             idempotency_key=idempotency_key,
+            trigger_price=self.trigger_price,
+            trailing_percent=self.trailing_percent,
+            stop_loss_price=self.stop_loss_price,
+            take_profit_price=self.take_profit_price,
         )
 
 
@@ -101,7 +110,7 @@ def _check_numbers_are_plain(raw: bytes, type_: type) -> None:
         value = fields.get(name)
         text = msgspec.json.decode(value) if value is not None and bytes(value).startswith(b'"') else None
         if text is not None and not _PLAIN_NUMBER.fullmatch(text):
-            error = InvalidPrice if name == "price" else InvalidQuantity
+            error = InvalidPrice if name == "price" else InvalidTrigger if name in _TRIGGER_FIELDS else InvalidQuantity
             raise error(f"{name} must be a decimal number in ASCII digits such as \"0.25\", not {text[:40]!r}",
                         details={"field": name})
 
@@ -139,6 +148,15 @@ class OrderOut(msgspec.Struct, rename="camel"):
     reason: str | None
     created_at: int
     updated_at: int
+    trigger_price: str | None = None
+    trailing_percent: str | None = None
+    triggered: bool | None = None  # for conditional orders only
+    triggered_at: int | None = None
+    triggered_order_id: str | None = None  # the order that went to the exchange: the same one
+    stop_loss_price: str | None = None
+    take_profit_price: str | None = None
+    oco_order_id: str | None = None
+    parent_order_id: str | None = None
 
 
 class PositionOut(msgspec.Struct, rename="camel"):
@@ -301,6 +319,15 @@ def order_out(order: Order) -> OrderOut:
         reason=order.reason,
         created_at=order.created_at,
         updated_at=order.updated_at,
+        trigger_price=fmt(order.trigger_price),
+        trailing_percent=fmt(order.trailing_percent),
+        triggered=order.triggered if order.is_conditional else None,
+        triggered_at=order.triggered_at,
+        triggered_order_id=order.id if order.triggered else None,
+        stop_loss_price=fmt(order.stop_loss_price),
+        take_profit_price=fmt(order.take_profit_price),
+        oco_order_id=order.oco_id,
+        parent_order_id=order.parent_id,
     )
 
 

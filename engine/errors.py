@@ -46,6 +46,13 @@ class InvalidPrice(ValidationFailed):
     code = "INVALID_PRICE"
 
 
+class InvalidTrigger(ValidationFailed):
+    """A conditional order's trigger (or a BUY's stop-loss or take-profit price) is
+    missing, malformed, or already reached."""
+
+    code = "INVALID_TRIGGER"
+
+
 class UnknownSymbol(ValidationFailed):
     code = "UNKNOWN_SYMBOL"
 

@@ -10,6 +10,8 @@ changing an event's shape means a new version and an upcaster in persistence.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 
 from engine.model import BalanceChange, Fill, Order, OrderStatus
@@ -45,6 +47,17 @@ class OrderCanceled(Event, frozen=True):
 class OrderRejected(Event, frozen=True):
     order_id: str
     reason: str
+
+
+class OrderTriggered(Event, frozen=True):
+    """A conditional order's trigger was reached at ``price``: it goes to the exchange
+    as what it becomes (engine.model.Order.exchange_type). ``changes`` reserve for it
+    what its one-cancels-the-other partner held, when the partner held the pair's
+    reservation."""
+
+    order_id: str
+    price: Decimal
+    anchor: Decimal | None = None  # a TRAILING_STOP's highest price then
 
 
 class OrderCompleted(Event, frozen=True):
@@ -104,5 +117,6 @@ RECONCILIATION_STREAM = "system:reconciliation"
 
 UserEvent = (
     AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected | OrderCompleted | BalanceAdjusted
+    | OrderTriggered
 )
 AnyEvent = UserEvent | SystemEvent

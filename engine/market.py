@@ -47,6 +47,24 @@ class MarketData(msgspec.Struct, frozen=True):
     # The stream vouched at this time (ms) that the symbol's book and depth are still
     # current: a quiet market sends no pushes, yet its data is not old.
     live_at: int | None = None
+    # Set by ``merge``: the lowest and highest price of everything merged into this
+    # piece, trades beyond the bound included (see ``extremes``).
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+
+def extremes(data: MarketData) -> tuple[Decimal, Decimal] | None:
+    """The lowest and highest price ``data`` saw: of its trades, its last price, and of
+    everything merged into it, so a wick between two updates a slow consumer takes is
+    still seen (price triggers are judged on these). None if it carries no price."""
+    if data.low is not None and data.high is not None:
+        return data.low, data.high  # a merged piece: they cover all of it
+    prices = [t.price for t in data.trades]
+    if data.book is not None and data.book.last > 0:
+        prices.append(data.book.last)
+    if not prices:
+        return None
+    return min(prices), max(prices)
 
 
 def merge(waiting: MarketData, newer: MarketData) -> MarketData:
@@ -55,6 +73,7 @@ def merge(waiting: MarketData, newer: MarketData) -> MarketData:
     for k in newer.klines:
         klines[(k.interval, k.open_time)] = k
     kept = sorted(klines.values(), key=lambda k: (k.open_time, k.interval))[-MAX_PENDING_KLINES:]
+    ranges = [r for r in (extremes(waiting), extremes(newer)) if r is not None]
     return MarketData(
         symbol=newer.symbol,
         book=newer.book or waiting.book,
@@ -62,4 +81,6 @@ def merge(waiting: MarketData, newer: MarketData) -> MarketData:
         trades=(waiting.trades + newer.trades)[-MAX_PENDING_TRADES:],
         klines=tuple(kept),
         live_at=max(waiting.live_at or 0, newer.live_at or 0) or None,
+        low=min(r[0] for r in ranges) if ranges else None,
+        high=max(r[1] for r in ranges) if ranges else None,
     )

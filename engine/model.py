@@ -15,10 +15,17 @@ import msgspec
 Side = Literal["BUY", "SELL"]
 # The exchange's own order types, by MEXC's names: IOC and FOK are types there, not a
 # time in force, and LIMIT_MAKER is post-only (refused if it would take).
-OrderType = Literal["MARKET", "LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER"]
-ORDER_TYPES: tuple[str, ...] = ("MARKET", "LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER")
+# The engine's conditional orders are held by the portfolio, off the exchange, until
+# the price reaches their trigger; then they go as MARKET (or, STOP_LIMIT, as LIMIT).
+ExchangeType = Literal["MARKET", "LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER"]
+OrderType = Literal["MARKET", "LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER",
+                    "STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT", "TRAILING_STOP"]
+EXCHANGE_TYPES: tuple[str, ...] = ("MARKET", "LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER")
+CONDITIONAL_TYPES: tuple[str, ...] = ("STOP_LOSS", "TAKE_PROFIT", "STOP_LIMIT", "TRAILING_STOP")
+ORDER_TYPES: tuple[str, ...] = EXCHANGE_TYPES + CONDITIONAL_TYPES
+Direction = Literal["FALL", "RISE"]  # a trigger fires when the price falls to its level, or rises to it
 # Orders with a quantity and a limit price.
-PRICED_TYPES: frozenset[str] = frozenset({"LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER"})
+PRICED_TYPES: frozenset[str] = frozenset({"LIMIT", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL", "LIMIT_MAKER", "STOP_LIMIT"})
 # Orders that are done as they land: filled as far as they go, the rest canceled.
 IMMEDIATE_TYPES: frozenset[str] = frozenset({"MARKET", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"})
 # Orders that rest on the book.
@@ -115,10 +122,48 @@ class Order(msgspec.Struct):
     # The id the exchange sees, when it is not ``client_order_id`` (a caller's own
     # clientOrderId is never sent as it is: see engine.orders.exchange_client_id).
     exchange_client_id: str | None = None
+    # Conditional orders (CONDITIONAL_TYPES): the level, which way the price must go
+    # to reach it, and when it did. A TRAILING_STOP's level follows the highest price
+    # since placement, ``trailing_percent`` below it; ``trigger_price`` is its first.
+    trigger_price: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    trailing_anchor: Decimal | None = None  # the price at placement a TRAILING_STOP trails from
+    direction: Direction | None = None
+    triggered: bool = False
+    triggered_at: int | None = None
+    # One-cancels-the-other: the other order of the pair (the first of a pair to
+    # trigger cancels the other; the pair reserves what it sells once).
+    oco_id: str | None = None
+    # A BUY's protective pair, placed for what it bought once it is done; on the pair,
+    # the BUY it protects.
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    parent_id: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.type in CONDITIONAL_TYPES
+
+    @property
+    def on_exchange(self) -> bool:
+        """Whether the exchange holds (or is to hold) this order: a conditional one
+        only once triggered. Reconciliation never sends one that has not."""
+        return self.triggered or self.type not in CONDITIONAL_TYPES
+
+    @property
+    def exchange_type(self) -> ExchangeType:
+        """The type the exchange sees: a triggered STOP_LIMIT is a LIMIT, the other
+        conditional orders MARKET."""
+        if self.type == "STOP_LIMIT":
+            return "LIMIT"
+        kind = self.type
+        if kind == "STOP_LOSS" or kind == "TAKE_PROFIT" or kind == "TRAILING_STOP":
+            return "MARKET"
+        return kind
 
     def snapshot(self) -> Order:
         """An independent copy, safe to hand to another thread."""

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import msgspec
 
-from engine.errors import InvalidPrice, InvalidQuantity, ValidationFailed
-from engine.model import PRICED_TYPES, Order, OrderType, Side, SymbolInfo
+from engine.errors import InvalidPrice, InvalidQuantity, InvalidTrigger, ValidationFailed
+from engine.model import CONDITIONAL_TYPES, PRICED_TYPES, Order, OrderType, Side, SymbolInfo
 from engine.money import amount_problem, fits_places
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,36}$")
@@ -31,6 +31,16 @@ class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True):
     price: Decimal | None = None
     client_order_id: str | None = None
     idempotency_key: str | None = None
+    trigger_price: Decimal | None = None
+    trailing_percent: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+
+
+# Conditional orders that sell at market: what the issue of a stop is, protecting
+# what is held. A STOP_LIMIT goes either way.
+SELL_ONLY = frozenset({"STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP"})
+MAX_TRAILING_PERCENT = Decimal(50)
 
 
 def validate(cmd: PlaceOrder, info: SymbolInfo) -> None:
@@ -52,11 +62,13 @@ def validate(cmd: PlaceOrder, info: SymbolInfo) -> None:
             raise InvalidQuantity(f"a {cmd.type} order needs quantity")
         if cmd.price is None:
             raise InvalidPrice(f"a {cmd.type} order needs price")
-    else:
+    elif cmd.type == "MARKET":
         if cmd.price is not None:
             raise InvalidPrice("price is not for MARKET orders")
         if (cmd.quantity is None) == (cmd.quote_quantity is None):
             raise InvalidQuantity("a MARKET order needs exactly one of quantity or quoteQuantity")
+
+    _validate_trigger(cmd, info)
 
     if cmd.quantity is not None:
         _check_amount(cmd.quantity, "quantity", info.base_precision, InvalidQuantity)
@@ -66,6 +78,52 @@ def validate(cmd: PlaceOrder, info: SymbolInfo) -> None:
         _check_amount(cmd.quote_quantity, "quoteQuantity", info.quote_precision, InvalidQuantity)
     if cmd.price is not None:
         _check_amount(cmd.price, "price", info.quote_precision, InvalidPrice)
+
+
+def _validate_trigger(cmd: PlaceOrder, info: SymbolInfo) -> None:
+    """The fields of a conditional order, and a BUY's protective prices. Whether a
+    trigger is already reached needs the price: that is the portfolio's check."""
+    conditional = cmd.type in CONDITIONAL_TYPES
+    if not conditional:
+        for name, value in (("triggerPrice", cmd.trigger_price), ("trailingPercent", cmd.trailing_percent)):
+            if value is not None:
+                raise InvalidTrigger(f"{name} is only for {', '.join(CONDITIONAL_TYPES)} orders", details={"field": name})
+    if cmd.stop_loss_price is not None or cmd.take_profit_price is not None:
+        if cmd.side != "BUY" or conditional:
+            raise InvalidTrigger("stopLossPrice and takeProfitPrice are for BUY orders of the exchange's types",
+                                 details={"field": "stopLossPrice" if cmd.stop_loss_price is not None else "takeProfitPrice"})
+        for name, value in (("stopLossPrice", cmd.stop_loss_price), ("takeProfitPrice", cmd.take_profit_price)):
+            if value is not None:
+                _check_amount(value, name, info.quote_precision, InvalidTrigger)
+        if (cmd.stop_loss_price is not None and cmd.take_profit_price is not None
+                and cmd.stop_loss_price >= cmd.take_profit_price):
+            raise InvalidTrigger("stopLossPrice must be below takeProfitPrice", details={"field": "stopLossPrice"})
+    if not conditional:
+        return
+    if cmd.type in SELL_ONLY and cmd.side != "SELL":
+        raise ValidationFailed(f"a {cmd.type} order sells what is held; side must be SELL")
+    if cmd.quantity is None:
+        raise InvalidQuantity(f"a {cmd.type} order needs quantity")
+    if cmd.quote_quantity is not None:
+        raise ValidationFailed(f"quoteQuantity is not for {cmd.type} orders; give quantity")
+    if cmd.type != "STOP_LIMIT" and cmd.price is not None:
+        raise InvalidPrice(f"price is only for STOP_LIMIT among conditional orders; a {cmd.type} sells at market")
+    if cmd.type == "TRAILING_STOP":
+        if cmd.trigger_price is not None:
+            raise InvalidTrigger("a TRAILING_STOP has no triggerPrice: its level follows the price",
+                                 details={"field": "triggerPrice"})
+        if cmd.trailing_percent is None:
+            raise InvalidTrigger("a TRAILING_STOP needs trailingPercent", details={"field": "trailingPercent"})
+        problem = amount_problem(cmd.trailing_percent)
+        if problem is not None or cmd.trailing_percent >= MAX_TRAILING_PERCENT or not fits_places(cmd.trailing_percent, 4):
+            raise InvalidTrigger(f"trailingPercent must be above 0 and below {MAX_TRAILING_PERCENT}, with at most 4 "
+                                 "decimal places", details={"field": "trailingPercent"})
+        return
+    if cmd.trailing_percent is not None:
+        raise InvalidTrigger("trailingPercent is only for TRAILING_STOP orders", details={"field": "trailingPercent"})
+    if cmd.trigger_price is None:
+        raise InvalidTrigger(f"a {cmd.type} order needs triggerPrice", details={"field": "triggerPrice"})
+    _check_amount(cmd.trigger_price, "triggerPrice", info.quote_precision, InvalidTrigger)
 
 
 def _check_amount(value: Decimal, name: str, places: int, error: type[ValidationFailed]) -> None:
@@ -85,6 +143,10 @@ def differences(order: Order, cmd: PlaceOrder) -> list[str]:
         ("quantity", order.quantity, cmd.quantity),
         ("quoteQuantity", order.quote_quantity, cmd.quote_quantity),
         ("price", order.price, cmd.price),
+        ("triggerPrice", order.trigger_price if order.type != "TRAILING_STOP" else None, cmd.trigger_price),
+        ("trailingPercent", order.trailing_percent, cmd.trailing_percent),
+        ("stopLossPrice", order.stop_loss_price, cmd.stop_loss_price),
+        ("takeProfitPrice", order.take_profit_price, cmd.take_profit_price),
     )
     return [name for name, was, now in pairs if was != now]
 

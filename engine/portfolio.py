@@ -14,7 +14,7 @@ from decimal import Decimal, localcontext
 
 import msgspec
 
-from engine.errors import AboveMaximum, BelowMinimum, InsufficientBalance, MarketDataUnavailable
+from engine.errors import AboveMaximum, BelowMinimum, InsufficientBalance, InvalidTrigger, MarketDataUnavailable
 from engine.events import (
     AccountOpened,
     AnyEvent,
@@ -24,10 +24,22 @@ from engine.events import (
     OrderCompleted,
     OrderFilled,
     OrderRejected,
+    OrderTriggered,
 )
 from engine.exchanges.base import VenueOrder
-from engine.model import PRICED_TYPES, Balance, BalanceChange, BookTicker, Fill, Order, OrderStatus, SymbolInfo
-from engine.money import LEDGER, ZERO, divide, fmt, round_up
+from engine.model import (
+    CONDITIONAL_TYPES,
+    PRICED_TYPES,
+    Balance,
+    BalanceChange,
+    BookTicker,
+    Direction,
+    Fill,
+    Order,
+    OrderStatus,
+    SymbolInfo,
+)
+from engine.money import LEDGER, ZERO, divide, fmt, round_up, truncate
 from engine.orders import PlaceOrder
 from engine.positions import Position, apply_fill
 
@@ -62,6 +74,15 @@ class PortfolioState:
         self.closed: deque[str] = deque()  # closed orders in memory, oldest first
         self.max_closed = max_closed
         self.positions: dict[str, Position] = {}  # symbol -> position, folded from fills
+        self.bracketed: set[str] = set()  # BUYs whose protective pair has been placed
+
+    def exchange_orders(self) -> list[Order]:
+        """Open orders the exchange holds or is to hold: not an untriggered conditional one."""
+        return [o for o in self.orders.values() if o.is_open and o.on_exchange]
+
+    def held_orders(self) -> list[Order]:
+        """Open conditional orders waiting for their trigger (held here, off the exchange)."""
+        return [o for o in self.orders.values() if o.is_open and not o.on_exchange]
 
     def balance(self, asset: str) -> Balance:
         return self.balances.get(asset) or Balance()
@@ -120,6 +141,7 @@ class PortfolioSnapshot(msgspec.Struct):
     orders: list[Order]
     closed: list[str]
     positions: list[Position] = []
+    bracketed: list[str] = []
 
 
 def snapshot_of(state: PortfolioState) -> bytes:
@@ -130,6 +152,7 @@ def snapshot_of(state: PortfolioState) -> bytes:
         orders=list(state.orders.values()),
         closed=list(state.closed),
         positions=list(state.positions.values()),
+        bracketed=sorted(state.bracketed),
     )
     return msgspec.json.encode(snapshot)
 
@@ -153,6 +176,7 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
             state.by_idempotency_key[order.idempotency_key] = order.id
     state.closed = deque(snapshot.closed)
     state.positions = {p.symbol: p for p in snapshot.positions}
+    state.bracketed = set(snapshot.bracketed)
     return state
 
 
@@ -167,6 +191,16 @@ def _evolve(state: PortfolioState, event: AnyEvent) -> None:
             state.by_client_id[order.exchange_client_id] = order.id  # the exchange's name for it too
         if order.idempotency_key is not None:
             state.by_idempotency_key[order.idempotency_key] = order.id
+        if order.parent_id is not None:
+            state.bracketed.add(order.parent_id)
+        _track_reservation(order, event.changes)
+    elif isinstance(event, OrderTriggered):
+        order = state.orders[event.order_id]
+        order.triggered = True
+        order.triggered_at = event.time
+        order.updated_at = event.time
+        if event.anchor is not None:
+            order.trailing_anchor = event.anchor
         _track_reservation(order, event.changes)
     elif isinstance(event, OrderFilled):
         order = state.orders[event.order_id]
@@ -223,6 +257,8 @@ def estimate_notional(cmd: PlaceOrder, book: BookTicker | None) -> Decimal:
     assert cmd.quantity is not None
     if cmd.price is not None:
         return cmd.quantity * cmd.price
+    if cmd.trigger_price is not None:  # a conditional order that sells at market, at its level
+        return cmd.quantity * cmd.trigger_price
     if book is None:
         raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet; a MARKET order needs a price")
     return cmd.quantity * (book.ask if cmd.side == "BUY" else book.bid)
@@ -243,6 +279,8 @@ def decide_place(
     ``exchange_client_id``: the id the exchange sees, when not ``client_order_id``."""
     if cmd.type == "MARKET" and book is None:
         raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet; a MARKET order needs a price")
+    conditional = _conditional(cmd, info, book)
+    _check_protection(cmd, book)
     notional = estimate_notional(cmd, book)
     minimum, maximum = info.notional_limits(cmd.type)
     if notional < minimum:
@@ -279,9 +317,119 @@ def decide_place(
         updated_at=now,
         idempotency_key=cmd.idempotency_key,
         exchange_client_id=None if exchange_client_id == client_order_id else exchange_client_id,
+        stop_loss_price=cmd.stop_loss_price,
+        take_profit_price=cmd.take_profit_price,
     )
+    if conditional is not None:
+        order.direction, order.trigger_price, order.trailing_anchor = conditional
+        order.trailing_percent = cmd.trailing_percent
     change = BalanceChange(reserved_asset, free=-reserved, locked=reserved)
     return OrderAccepted(time=now, order=order, changes=(change,))
+
+
+def _conditional(cmd: PlaceOrder, info: SymbolInfo, book: BookTicker | None
+                 ) -> tuple[Direction, Decimal, Decimal | None] | None:
+    """(direction, level, trailing anchor) of a conditional order, judged against the
+    last price: one whose trigger is already reached is refused, not fired at once."""
+    if cmd.type not in CONDITIONAL_TYPES:
+        return None
+    if book is None or book.last <= 0:
+        raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet; a {cmd.type} order needs the last price")
+    last = book.last
+    if cmd.type == "TRAILING_STOP":
+        assert cmd.trailing_percent is not None
+        with localcontext(LEDGER):
+            level = truncate(last * (1 - cmd.trailing_percent / 100), info.quote_precision)
+        return "FALL", level, last
+    trigger = cmd.trigger_price
+    assert trigger is not None
+    details = {"field": "triggerPrice", "triggerPrice": fmt(trigger), "lastPrice": fmt(last)}
+    if cmd.type == "STOP_LOSS" and trigger >= last:
+        raise InvalidTrigger(f"a STOP_LOSS triggers when the price falls to triggerPrice; {fmt(trigger)} is not "
+                             f"below the last price {fmt(last)}", details=details)
+    if cmd.type == "TAKE_PROFIT" and trigger <= last:
+        raise InvalidTrigger(f"a TAKE_PROFIT triggers when the price rises to triggerPrice; {fmt(trigger)} is not "
+                             f"above the last price {fmt(last)}", details=details)
+    if trigger == last:
+        raise InvalidTrigger(f"triggerPrice {fmt(trigger)} is the last price: it would trigger at once", details=details)
+    return ("FALL" if trigger < last else "RISE"), trigger, None
+
+
+def _check_protection(cmd: PlaceOrder, book: BookTicker | None) -> None:
+    """A BUY's stop-loss below, and its take-profit above, the price it buys at."""
+    if cmd.stop_loss_price is None and cmd.take_profit_price is None:
+        return
+    reference = cmd.price if cmd.price is not None else (book.ask if book is not None else None)
+    if reference is None:
+        raise MarketDataUnavailable(f"no market data for {cmd.symbol} yet")
+    if cmd.stop_loss_price is not None and cmd.stop_loss_price >= reference:
+        raise InvalidTrigger(f"stopLossPrice {fmt(cmd.stop_loss_price)} must be below the buying price {fmt(reference)}",
+                             details={"field": "stopLossPrice"})
+    if cmd.take_profit_price is not None and cmd.take_profit_price <= reference:
+        raise InvalidTrigger(f"takeProfitPrice {fmt(cmd.take_profit_price)} must be above the buying price "
+                             f"{fmt(reference)}", details={"field": "takeProfitPrice"})
+
+
+def decide_trigger(state: PortfolioState, order: Order, price: Decimal, now: int, anchor: Decimal | None = None,
+                   ) -> list[AnyEvent]:
+    """The events of ``order``'s trigger reached at ``price``: it is triggered, and its
+    one-cancels-the-other partner canceled (what the partner reserved for the pair is
+    reserved for it). None if it is not waiting for a trigger, or ``price`` does not
+    reach its level (the market actor's word is a hint; this is the decision)."""
+    if not order.is_open or order.on_exchange or order.trigger_price is None:
+        return []
+    if order.type == "TRAILING_STOP":
+        if anchor is None or order.trailing_percent is None:
+            return []
+        with localcontext(LEDGER):
+            level = anchor * (1 - order.trailing_percent / 100)
+        if price > level:
+            return []
+    elif (order.direction == "FALL" and price > order.trigger_price) or (
+            order.direction == "RISE" and price < order.trigger_price):
+        return []
+    events: list[AnyEvent] = []
+    changes: tuple[BalanceChange, ...] = ()
+    partner = state.orders.get(order.oco_id) if order.oco_id else None
+    if partner is not None and partner.is_open and not partner.on_exchange:
+        cancel = decide_close(partner, "CANCELED", f"one-cancels-the-other: {order.id} triggered", now)
+        events.append(cancel)
+        if partner.reserved and partner.reserved_asset == order.reserved_asset:
+            changes = (BalanceChange(order.reserved_asset, free=-partner.reserved, locked=partner.reserved),)
+    events.insert(0, OrderTriggered(time=now, order_id=order.id, price=price, anchor=anchor, changes=changes))
+    return events
+
+
+def decide_bracket(state: PortfolioState, parent: Order, info: SymbolInfo, now: int, ids: list[str]) -> list[OrderAccepted]:
+    """The protective pair of a BUY that is done, for what it bought (net of a fee in
+    the base asset): a STOP_LOSS and/or a TAKE_PROFIT selling it, one-cancels-the-other,
+    reserving it once. None if the BUY has none, or bought too little to sell."""
+    if parent.side != "BUY" or parent.is_open or parent.id in state.bracketed:
+        return []
+    if parent.stop_loss_price is None and parent.take_profit_price is None:
+        return []
+    with localcontext(LEDGER):
+        fees = sum((f.fee for f in parent.fills if f.fee_asset == info.base), ZERO)
+        bought = truncate(parent.executed_quantity - fees, info.base_precision)
+        quantity = min(bought, truncate(state.balance(info.base).free, info.base_precision))
+    legs = [(kind, price) for kind, price in (("STOP_LOSS", parent.stop_loss_price), ("TAKE_PROFIT", parent.take_profit_price))
+            if price is not None]
+    if quantity <= 0 or quantity < info.min_quantity or any(quantity * p < info.min_notional for _, p in legs):
+        return []
+    events = []
+    for i, (kind, price) in enumerate(legs):
+        reserve = quantity if i == 0 else ZERO
+        order = Order(
+            id=ids[i], user_id=state.user_id, client_order_id=ids[i], symbol=parent.symbol, side="SELL",
+            type=kind,  # type: ignore[arg-type]
+            status="NEW", quantity=quantity, quote_quantity=None, price=None, reserved_asset=info.base,
+            reserved=ZERO, created_at=now, updated_at=now, trigger_price=price,
+            direction="FALL" if kind == "STOP_LOSS" else "RISE", parent_id=parent.id,
+            oco_id=ids[1 - i] if len(legs) == 2 else None,
+        )
+        changes = (BalanceChange(info.base, free=-reserve, locked=reserve),) if reserve else ()
+        events.append(OrderAccepted(time=now, order=order, changes=changes))
+    return events
 
 
 def _reservation(

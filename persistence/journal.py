@@ -23,8 +23,9 @@ import structlog
 from engine.errors import JournalCorrupted
 from engine.events import AnyEvent
 from engine.model import Order
+from engine.triggers import Trigger
 from persistence import candles, codec, db, migrate
-from persistence.projections import decode_order, project
+from persistence.projections import decode_order, decode_trigger, project
 
 log = structlog.get_logger(__name__)
 
@@ -229,6 +230,11 @@ class Journal:
         else:
             row = None
         return None if row is None else decode_order(row[0])
+
+    def triggers_of(self, symbol: str) -> list[Trigger]:
+        """Every trigger users hold on ``symbol`` (a market actor's start)."""
+        rows = self.conn.execute("SELECT data FROM triggers WHERE symbol = ? ORDER BY user_id, key", (symbol,))
+        return [decode_trigger(data) for (data,) in rows]
 
     def order_keys(self, user_id: str) -> list[tuple[str, str, str | None, str | None]]:
         """(id, client order id, idempotency key, exchange client id or None) of every

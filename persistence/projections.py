@@ -1,4 +1,4 @@
-"""Projection tables (orders, fills, balances) kept in step with the journal.
+"""Projection tables (orders, fills, balances, triggers) kept in step with the journal.
 
 Each event is applied to the affected rows with the same pure ``evolve`` the
 PortfolioActor uses, inside the transaction that appends the event; so the
@@ -15,9 +15,15 @@ import msgspec
 from engine.events import AnyEvent, OrderAccepted, OrderFilled
 from engine.model import Balance, Order
 from engine.portfolio import PortfolioState, evolve
+from engine.triggers import Trigger, trigger_changes
 
 _order_encoder = msgspec.json.Encoder()
 _order_decoder = msgspec.json.Decoder(Order)
+_trigger_decoder = msgspec.json.Decoder(Trigger)
+
+
+def decode_trigger(data: str) -> Trigger:
+    return _trigger_decoder.decode(data)
 
 
 def decode_order(data: str) -> Order:
@@ -52,6 +58,16 @@ def project(conn: apsw.Connection, seq: int, stream: str, event: AnyEvent) -> No
         _write_order(conn, seq, state.orders[order_id])
     if isinstance(event, OrderFilled):
         _write_fill(conn, seq, state.orders[event.order_id], event)
+    puts, drops = trigger_changes(event, user_id)
+    for key in drops:
+        conn.execute("DELETE FROM triggers WHERE user_id = ? AND key = ?", (user_id, key))
+    for trigger in puts:
+        conn.execute(
+            "INSERT INTO triggers (user_id, key, symbol, data, last_seq) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (user_id, key) DO UPDATE SET symbol = excluded.symbol, data = excluded.data,"
+            " last_seq = excluded.last_seq",
+            (user_id, trigger.key, trigger.symbol, _order_encoder.encode(trigger).decode(), seq),
+        )
     for asset in assets:
         balance = state.balances[asset]
         conn.execute(

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import msgspec
 
-from engine.model import Fill, Order, OrderStatus, OrderType, Side
+from engine.model import ExchangeType, Fill, Order, OrderStatus, Side
 
 # A MARKET order that has not reached the exchange this long after it was first sent
 # is not sent at all: a market order traded late trades at a price nobody chose.
@@ -25,7 +25,7 @@ class ExchangeOrder(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str  # the id the exchange sees (engine-prefixed for every new order)
     symbol: str
     side: Side
-    type: OrderType
+    type: ExchangeType
     quantity: Decimal | None  # remaining base quantity, when ordered by quantity
     quote_quantity: Decimal | None
     price: Decimal | None
@@ -37,18 +37,21 @@ class ExchangeOrder(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_order(cls, order: Order) -> ExchangeOrder:
         quantity = None if order.quantity is None else order.quantity - order.executed_quantity
-        capped = order.type == "MARKET" and order.side == "BUY" and order.quantity is not None
+        kind = order.exchange_type  # a triggered conditional order goes as what it became
+        capped = kind == "MARKET" and order.side == "BUY" and order.quantity is not None
         return cls(
             user_id=order.user_id,
             order_id=order.id,
             client_order_id=order.exchange_client_id or order.client_order_id,
             symbol=order.symbol,
             side=order.side,
-            type=order.type,
+            type=kind,
             quantity=quantity,
             quote_quantity=order.quote_quantity,
-            price=order.price,
-            created_at=order.created_at,
+            price=order.price if kind != "MARKET" else None,
+            # An immediate order's send window counts from when it was decided: for a
+            # conditional one, its trigger, not its placement days before.
+            created_at=order.triggered_at or order.created_at,
             max_quote=order.reserved if capped else None,
         )
 
@@ -78,7 +81,7 @@ class VenueOrder(msgspec.Struct, frozen=True, kw_only=True):
     exchange_id: str
     symbol: str
     side: Side
-    type: OrderType
+    type: ExchangeType
     status: OrderStatus
     quantity: Decimal | None
     quote_quantity: Decimal | None

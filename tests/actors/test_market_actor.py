@@ -59,7 +59,7 @@ def test_a_flood_of_updates_is_conflated_to_the_newest_with_a_small_inbox(system
     wait_for(lambda: ticker(system, symbol) == newest, timeout=10, message="the actor holds the newest book")
     offered = system.markets.conflator.offered - offered0
     delivered = system.markets.conflator.delivered - delivered0
-    assert offered == FLOOD
+    assert offered >= FLOOD  # the live paper feed may offer a few of its own meanwhile
     assert 1 <= delivered <= offered // 10, (delivered, offered)
     assert largest_inbox <= 2
     assert system.markets.conflator.take(symbol) is None  # nothing left waiting

@@ -127,7 +127,7 @@ def test_a_journal_written_by_migration_0001_opens_and_upgrades(tmp_path: Path) 
     finally:
         system.stop()
     conn = apsw.Connection(str(db))
-    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
+    assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4, 5]
     conn.close()
 
 
@@ -174,7 +174,7 @@ def test_candles_kept_in_an_old_journal_move_to_their_own_file_once(tmp_path: Pa
     conn = apsw.Connection(str(db))
     try:
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'candles'").get == 0
-        assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 4
+        assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 5
     finally:
         conn.close()
     moved = apsw.Connection(str(candles_path(db)))

@@ -76,10 +76,10 @@ def table_names(conn: apsw.Connection) -> set[str]:
 
 
 def test_open_applies_every_migration_and_records_it(journal: Journal) -> None:
-    assert {"events", "orders", "fills", "balances", "meta", "snapshots", "schema_migrations"} <= table_names(journal.conn)
+    assert {"events", "orders", "fills", "balances", "meta", "snapshots", "schema_migrations", "triggers"} <= table_names(journal.conn)
     assert "candles" not in table_names(journal.conn)  # they have a file of their own
     rows = list(journal.conn.execute("SELECT version, name FROM schema_migrations ORDER BY version"))
-    assert rows == [(1, "initial"), (2, "snapshots"), (3, "market_data"), (4, "market_data_moved")]
+    assert rows == [(1, "initial"), (2, "snapshots"), (3, "market_data"), (4, "market_data_moved"), (5, "triggers")]
     assert journal.conn.execute("PRAGMA journal_mode").get == "wal"
 
 
@@ -88,14 +88,14 @@ def test_reopening_a_migrated_database_applies_nothing_again(db_path: Path) -> N
     conn = db.connect(db_path)
     try:
         assert migrate.apply(conn) == []
-        assert conn.execute("SELECT count(*) FROM schema_migrations").get == 4
+        assert conn.execute("SELECT count(*) FROM schema_migrations").get == 5
     finally:
         conn.close()
 
 
 def test_status_lists_every_migration_as_applied(journal: Journal) -> None:
     status = migrate.status(journal.conn)
-    assert [(s.version, s.name) for s in status] == [(1, "initial"), (2, "snapshots"), (3, "market_data"), (4, "market_data_moved")]
+    assert [(s.version, s.name) for s in status] == [(1, "initial"), (2, "snapshots"), (3, "market_data"), (4, "market_data_moved"), (5, "triggers")]
     assert all(s.applied_at is not None and s.applied_at > 0 for s in status)
 
 
@@ -108,6 +108,7 @@ def test_status_of_an_empty_database_lists_every_migration_as_pending(db_path: P
             (2, "snapshots", None),
             (3, "market_data", None),
             (4, "market_data_moved", None),
+            (5, "triggers", None),
         ]
     finally:
         conn.close()

@@ -37,11 +37,11 @@ from engine.exchanges.mexc.order_state import (
     unanswered,
 )
 from engine.exchanges.mexc.rest import MexcOrder, MexcTrade
-from engine.model import ORDER_TYPES, PRICED_TYPES
+from engine.model import EXCHANGE_TYPES, PRICED_TYPES
 
 if TYPE_CHECKING:
     from engine.clock import Clock
-    from engine.model import Fill, OrderStatus, OrderType
+    from engine.model import ExchangeType, Fill, OrderStatus
 
 log = structlog.get_logger(__name__)
 
@@ -206,7 +206,7 @@ class AccountSweeps:
 
     def _venue_order(self, found: MexcOrder) -> VenueOrder:
         # The exchange's type as it is (a MARKET buy by quantity went as IMMEDIATE_OR_CANCEL).
-        kind: OrderType = found.type if found.type in ORDER_TYPES else "LIMIT"  # type: ignore[assignment]
+        kind: ExchangeType = found.type if found.type in EXCHANGE_TYPES else "LIMIT"  # type: ignore[assignment]
         quote = found.orig_quote_order_qty if found.orig_quote_order_qty else None
         return VenueOrder(
             client_order_id=found.client_order_id or found.orig_client_order_id or "",

@@ -1,0 +1,208 @@
+"""Price triggers: the levels of conditional orders (and later rules and alerts), and the
+index a symbol's market actor keeps of them.
+
+The index is sorted by price, so an update costs O(log n + k) for the k triggers it
+crosses, whatever the number of users holding triggers on the symbol. An update is
+judged by the lowest and highest price of everything merged into it (engine.market), so
+a wick through a level between two conflated updates still crosses it.
+
+A crossing is a hint, not a decision: the index forgets a trigger once it has crossed,
+and tells its owner, whose portfolio decides from its own state (an order canceled
+meanwhile is not triggered) and registers it again if it still wants it. Everything
+here is pure: no threads, no I/O, time passed in.
+"""
+
+from __future__ import annotations
+
+import bisect
+from decimal import Decimal, localcontext
+
+import msgspec
+
+from engine.events import AnyEvent, OrderAccepted, OrderCanceled, OrderRejected, OrderTriggered
+from engine.model import Direction, Order
+from engine.money import LEDGER
+
+_TOP = chr(0x10FFFF)  # sorts after every key: (level, _TOP) is past every entry at level
+
+
+class Trigger(msgspec.Struct, frozen=True):
+    """``key`` of ``user_id`` fires when ``symbol``'s price falls to ``level`` (FALL) or
+    rises to it (RISE). A trailing one (``trailing``, a fraction) has its level that
+    far below the highest price seen since ``since`` (``anchor``, at least)."""
+
+    user_id: str
+    key: str
+    symbol: str
+    direction: Direction
+    level: Decimal
+    since: int = 0
+    trailing: Decimal | None = None
+    anchor: Decimal | None = None
+
+
+class Crossing(msgspec.Struct, frozen=True):
+    """What the market actor tells a trigger's owner: the price that reached the level
+    (the update's low for FALL, its high for RISE), when, and the trailing anchor then."""
+
+    trigger: Trigger
+    price: Decimal
+    time: int
+    anchor: Decimal | None = None
+
+
+def trailing_level(anchor: Decimal, trailing: Decimal) -> Decimal:
+    with localcontext(LEDGER):
+        return anchor * (1 - trailing)
+
+
+class TriggerIndex:
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], Trigger] = {}
+        self._falls: list[tuple[Decimal, str, str]] = []  # (level, user, key) ascending: a low fires a suffix
+        self._rises: list[tuple[Decimal, str, str]] = []  # ascending: a high fires a prefix
+        # Trailing stops by anchor: each group shares the highest price seen since the
+        # newest of them was placed, its members sorted by their fraction.
+        self._anchors: list[Decimal] = []  # ascending
+        self._groups: dict[Decimal, list[tuple[Decimal, str, str]]] = {}  # anchor -> [(trailing, user, key)]
+        self._anchor_of: dict[tuple[str, str], Decimal] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def get(self, user_id: str, key: str) -> Trigger | None:
+        return self._by_key.get((user_id, key))
+
+    def add(self, trigger: Trigger) -> None:
+        ident = (trigger.user_id, trigger.key)
+        if ident in self._by_key:
+            self.remove(trigger.user_id, trigger.key)
+        self._by_key[ident] = trigger
+        if trigger.trailing is not None:
+            anchor = trigger.anchor if trigger.anchor is not None else trigger.level
+            self._join(anchor, [(trigger.trailing, trigger.user_id, trigger.key)])
+            return
+        side = self._falls if trigger.direction == "FALL" else self._rises
+        bisect.insort(side, (trigger.level, trigger.user_id, trigger.key))
+
+    def remove(self, user_id: str, key: str) -> Trigger | None:
+        ident = (user_id, key)
+        trigger = self._by_key.pop(ident, None)
+        if trigger is None:
+            return None
+        if trigger.trailing is not None:
+            anchor = self._anchor_of.pop(ident)
+            group = self._groups[anchor]
+            group.remove((trigger.trailing, user_id, key))
+            if not group:
+                del self._groups[anchor]
+                self._anchors.remove(anchor)
+            return trigger
+        side = self._falls if trigger.direction == "FALL" else self._rises
+        entry = (trigger.level, user_id, key)
+        at = bisect.bisect_left(side, entry)
+        if at < len(side) and side[at] == entry:
+            del side[at]
+        return trigger
+
+    def crossed(self, low: Decimal, high: Decimal, time: int) -> list[Crossing]:
+        """The triggers an update whose prices ranged from ``low`` to ``high`` reached,
+        taken out of the index; then trailing anchors move up to ``high``. (Trailing
+        stops are judged against the anchor from before the update: its high may have
+        come after its low.)"""
+        out: list[Crossing] = []
+        at = bisect.bisect_left(self._falls, (low, "", ""))
+        for _, user_id, key in self._falls[at:]:
+            out.append(Crossing(self._by_key.pop((user_id, key)), low, time))
+        del self._falls[at:]
+        at = bisect.bisect_right(self._rises, (high, _TOP, _TOP))
+        for _, user_id, key in self._rises[:at]:
+            out.append(Crossing(self._by_key.pop((user_id, key)), high, time))
+        del self._rises[:at]
+        if self._anchors:
+            out.extend(self._trailing_crossed(low, time))
+            self._raise_anchors(high)
+        return out
+
+    def crossed_one(self, trigger: Trigger, price: Decimal, time: int) -> list[Crossing]:
+        """``trigger`` (held here) taken out if ``price`` has already reached it."""
+        ident = (trigger.user_id, trigger.key)
+        if ident not in self._by_key:
+            return []
+        if trigger.trailing is not None:
+            anchor = self._anchor_of[ident]
+            reached = price <= trailing_level(anchor, trigger.trailing)
+        else:
+            anchor = None
+            reached = price <= trigger.level if trigger.direction == "FALL" else price >= trigger.level
+        if not reached:
+            return []
+        self.remove(trigger.user_id, trigger.key)
+        return [Crossing(trigger, price, time, anchor)]
+
+    def _trailing_crossed(self, low: Decimal, time: int) -> list[Crossing]:
+        out = []
+        for anchor in list(self._anchors):
+            with localcontext(LEDGER):
+                reach = 1 - low / anchor  # the fall from the anchor: members trailing by no more fire
+            group = self._groups[anchor]
+            at = bisect.bisect_right(group, (reach, _TOP, _TOP))
+            for _, user_id, key in group[:at]:
+                self._anchor_of.pop((user_id, key))
+                out.append(Crossing(self._by_key.pop((user_id, key)), low, time, anchor))
+            del group[:at]
+            if not group:
+                del self._groups[anchor]
+                self._anchors.remove(anchor)
+        return out
+
+    def _raise_anchors(self, high: Decimal) -> None:
+        at = bisect.bisect_left(self._anchors, high)
+        if at == 0:
+            return
+        below = self._anchors[:at]
+        del self._anchors[:at]
+        members: list[tuple[Decimal, str, str]] = []
+        for anchor in below:
+            members.extend(self._groups.pop(anchor))
+        self._join(high, members)
+
+    def _join(self, anchor: Decimal, members: list[tuple[Decimal, str, str]]) -> None:
+        group = self._groups.get(anchor)
+        if group is None:
+            group = self._groups[anchor] = []
+            bisect.insort(self._anchors, anchor)
+        group.extend(members)
+        group.sort()
+        for _, user_id, key in members:
+            self._anchor_of[(user_id, key)] = anchor
+
+    def anchor_of(self, user_id: str, key: str) -> Decimal | None:
+        return self._anchor_of.get((user_id, key))
+
+
+# -- what each event does to a user's triggers (the projection and the portfolio agree) --
+
+
+def order_trigger(order: Order) -> Trigger | None:
+    """The trigger an open, untriggered conditional order holds."""
+    if not order.is_conditional or order.triggered or not order.is_open or order.direction is None:
+        return None
+    if order.type == "TRAILING_STOP":
+        assert order.trailing_percent is not None and order.trigger_price is not None
+        trailing = order.trailing_percent / 100
+        anchor = order.trailing_anchor if order.trailing_anchor is not None else order.trigger_price
+        return Trigger(order.user_id, order.id, order.symbol, "FALL", trailing_level(anchor, trailing),
+                       since=order.created_at, trailing=trailing, anchor=anchor)
+    assert order.trigger_price is not None
+    return Trigger(order.user_id, order.id, order.symbol, order.direction, order.trigger_price, since=order.created_at)
+
+
+def trigger_changes(event: AnyEvent, user_id: str) -> tuple[list[Trigger], list[str]]:
+    """(triggers to hold, keys to drop) after ``event`` of ``user_id``'s stream."""
+    if isinstance(event, OrderAccepted):
+        trigger = order_trigger(event.order)
+        return ([trigger] if trigger is not None else []), []
+    if isinstance(event, (OrderTriggered, OrderCanceled, OrderRejected)):
+        return [], [event.order_id]
+    return [], []
