@@ -26,12 +26,16 @@ from actors.messages import (
     GetRiskStatus,
     GetSupervision,
     GetTicker,
+    GetUserRisk,
     GetWallet,
     Halt,
+    HaltUser,
     ListOrders,
     Place,
     Reconcile,
     Resume,
+    ResumeUser,
+    SetUserLimits,
     Ticket,
 )
 from actors.risk import RiskStatus
@@ -41,7 +45,7 @@ from engine.errors import ActorUnavailable, EngineError, EngineTimeout, SymbolNo
 from engine.model import BookTicker, Order
 from engine.orders import PlaceOrder
 from engine.positions import Position
-from engine.risk import RiskState
+from engine.risk import Limits, RiskState, UserRisk
 
 
 class PlacedOrder(msgspec.Struct, frozen=True):
@@ -183,11 +187,29 @@ class EngineClient:
     def resume(self, by: str) -> RiskStatus:
         return self._status(self.system.ask_risk(Resume(by)))
 
+    def user_risk(self, user_id: str) -> UserRisk:
+        return self.system.ask_portfolio(user_id, GetUserRisk())
+
+    def set_user_limits(self, user_id: str, limits: Limits, by: str) -> UserRisk:
+        return self._durable(self.system.ask_portfolio(user_id, SetUserLimits(limits, by)))
+
+    def halt_user(self, user_id: str, reason: str, by: str) -> UserRisk:
+        return self._durable(self.system.ask_portfolio(user_id, HaltUser(reason, by)))
+
+    def resume_user(self, user_id: str, by: str) -> UserRisk:
+        return self._durable(self.system.ask_portfolio(user_id, ResumeUser(by)))
+
+    def _durable(self, future: Future[UserRisk]) -> UserRisk:
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            raise EngineTimeout("the change was not durable in time; read it back before retrying") from None
+
     def _status(self, state: RiskState) -> RiskStatus:
         failures, restarts = self.system.ask_supervisor(GetSupervision())
         return RiskStatus(halted=state.halted, halt_reason=state.halt_reason, halted_by=state.halted_by,
                           halted_at=state.halted_at, max_order_notional=state.max_order_notional,
-                          failures=failures, restarts=restarts)
+                          failures=failures, restarts=restarts, limits=state.global_limits)
 
     def health(self) -> HealthReport:
         problems: list[str] = []

@@ -13,6 +13,7 @@ import msgspec
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Fill, Order
 from engine.orders import PlaceOrder
+from engine.risk import Limits
 from engine.triggers import Crossing, Trigger
 
 if TYPE_CHECKING:  # named only in replies (strings the linter does not read): importing them here would be circular
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # named only in replies (strings the linter does not read): i
     from engine.candles import Candle  # noqa: F401
     from engine.model import BookTicker  # noqa: F401
     from engine.positions import Position  # noqa: F401
-    from engine.risk import RiskState  # noqa: F401
+    from engine.risk import RiskState, UserRisk  # noqa: F401
     from persistence.journal import StreamLoad  # noqa: F401
 
 R_co = TypeVar("R_co", covariant=True)
@@ -58,6 +59,36 @@ class GetPositions(Ask["list[Position]"], frozen=True):
     """ask -> list[Position] (copies), by symbol; only ``symbol``'s if given"""
 
     symbol: str | None = None
+
+
+class GetUserRisk(Ask["UserRisk"], frozen=True):
+    """ask -> UserRisk"""
+
+
+class SetUserLimits(Ask["Future[UserRisk]"], frozen=True):
+    """ask -> a future of the UserRisk, resolved once the new limits are durable"""
+
+    limits: Limits
+    by: str
+
+
+class HaltUser(Ask["Future[UserRisk]"], frozen=True):
+    """ask -> a future of the UserRisk, resolved once the halt is durable: the user's new orders are refused"""
+
+    reason: str
+    by: str
+
+
+class ResumeUser(Ask["Future[UserRisk]"], frozen=True):
+    """ask -> a future of the UserRisk: the admin halt, and today's daily-loss halt, lifted"""
+
+    by: str
+
+
+class CancelAll(msgspec.Struct, frozen=True):
+    """tell: cancel every open and conditional order of the user (the kill switch)."""
+
+    reason: str
 
 
 class GetOrder(Ask["Order"], frozen=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 from concurrent.futures import Future
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -23,6 +24,7 @@ from actors.messages import (
     AwaitRestored,
     BalancesFetched,
     Cancel,
+    CancelAll,
     CancelAtExchange,
     DropTrigger,
     Execution,
@@ -31,7 +33,9 @@ from actors.messages import (
     GetOrder,
     GetPositions,
     GetTicker,
+    GetUserRisk,
     GetWallet,
+    HaltUser,
     HoldTrigger,
     ListOrders,
     LoadAllEvents,
@@ -42,6 +46,8 @@ from actors.messages import (
     Place,
     Reconcile,
     Reconciled,
+    ResumeUser,
+    SetUserLimits,
     Submit,
     Ticket,
     Track,
@@ -52,6 +58,7 @@ from actors.venue import NoExchangeAccount
 from engine.errors import (
     ActorUnavailable,
     ClientOrderIdReused,
+    DailyLossLimit,
     EngineError,
     EngineTimeout,
     ExchangeUnavailable,
@@ -61,7 +68,7 @@ from engine.errors import (
     OrderNotFound,
     RateLimited,
 )
-from engine.events import AnyEvent, OrderCanceled, Reconciliation, user_stream
+from engine.events import AnyEvent, OrderCanceled, Reconciliation, UserHalted, UserLimitsSet, UserResumed, user_stream
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import CONDITIONAL_TYPES, IMMEDIATE_TYPES, Order
 from engine.money import fmt
@@ -83,8 +90,9 @@ from engine.portfolio import (
     snapshot_of,
     state_from,
 )
+from engine.positions import utc_day
 from engine.ratelimit import TokenBucket
-from engine.risk import check_order
+from engine.risk import Limits, OrderRisk, UserRisk, check_daily_loss, check_order
 from engine.triggers import Crossing, order_trigger
 from persistence.journal import StreamLoad
 
@@ -148,6 +156,7 @@ class Portfolio(Entity):
         self._tokens = itertools.count(1)
         self._restored: Future[int] = Future()  # the start reconciliation
         self._canceling: dict[str, tuple[Ticket, float]] = {}  # order id -> (ticket, monotonic time sent)
+        self._cancel_reasons: dict[str, str] = {}  # order id -> why the engine canceled it (the kill switch)
         self._last_append: Future[int] | None = None
         self._unconfirmed: list[Future[int]] = []  # appends applied but not yet committed
         self._since_snapshot = 0  # events since the newest snapshot
@@ -206,6 +215,16 @@ class Portfolio(Entity):
             return self._on_execution(message.report)
         if isinstance(message, TriggerCrossed):
             return self._on_crossing(message.crossing)
+        if isinstance(message, CancelAll):
+            return self._cancel_all(message.reason)
+        if isinstance(message, GetUserRisk):
+            return self._user_risk()
+        if isinstance(message, SetUserLimits):
+            return self._set_limits(message.limits, message.by)
+        if isinstance(message, HaltUser):
+            return self._halt_user(message.reason, message.by)
+        if isinstance(message, ResumeUser):
+            return self._resume_user(message.by)
         if isinstance(message, OrphanFound):
             return self._on_orphan(message.order)
         if isinstance(message, Reconciled):
@@ -287,7 +306,7 @@ class Portfolio(Entity):
         client_order_id = cmd.client_order_id or exchange_id
         event = decide_place(self.state, cmd, info, book, order_id=order_id, client_order_id=client_order_id, now=now,
                              exchange_client_id=exchange_id)
-        check_order(self.system.risk_state, estimate_notional(cmd, book))  # the state the risk engine published
+        self._check_risk(cmd, book, estimate_notional(cmd, book), now)
 
         durable = self._record([event])
         order = self.state.orders[order_id]
@@ -381,6 +400,96 @@ class Portfolio(Entity):
                           side=placed.side, type=placed.type, quantity=fmt(placed.quantity),
                           trigger_price=fmt(placed.trigger_price), parent_id=order.id)
             self._hold(placed)
+
+    # -- risk ------------------------------------------------------------------------------
+
+    def _check_risk(self, cmd: Any, book: Any, notional: Any, now: int) -> None:
+        """The pre-trade checks, on the state the risk engine published and this user's
+        own limits and halt. Reaching the daily loss limit halts the user's new orders
+        until the UTC day is over (journaled, so a restart keeps it)."""
+        state = self.system.risk_state
+        today = utc_day(now)
+        limits = self.state.limits.over(state.global_limits)
+        if not state.halted and self.state.halt_reason is None and self._daily_halted(today):
+            # Halted for the day: refused as the order that reached the limit was, with
+            # today's figure (even if the market has given some of it back since).
+            pnl = self._daily_pnl(today)
+            check_daily_loss(limits, pnl if limits.max_daily_loss is None or -pnl >= limits.max_daily_loss
+                             else -limits.max_daily_loss)
+        top = book if book is not None else self.system.markets.latest_book(cmd.symbol)
+        last = top.last if top is not None and top.last > 0 else None
+        position = self.state.positions.get(cmd.symbol)
+        held = position.quantity * last if position is not None and last is not None else Decimal(0)
+        daily = None
+        if limits.max_daily_loss is not None and self.state.lifted_day != today:
+            daily = self._daily_pnl(today)
+        risk = OrderRisk(notional=notional, side=cmd.side, price=cmd.price if cmd.price is not None else cmd.trigger_price,
+                         last=last, position_value=held, open_orders=len(self.state.open_orders()), daily_pnl=daily)
+        try:
+            check_order(state, notional, user=self.state.limits, order=risk, user_halt=self.state.halt_reason)
+        except DailyLossLimit as exc:
+            if self.state.daily_halt_day != today:
+                self._record([UserHalted(time=now, reason=exc.message, by="risk", day=today)])
+                self.log.warning("risk.user_halted", user_id=self.user_id, reason="daily loss limit", **exc.details)
+            raise
+
+    def _daily_halted(self, today: int) -> bool:
+        return self.state.daily_halt_day == today and self.state.lifted_day != today
+
+    def _daily_pnl(self, today: int) -> Decimal:
+        total = Decimal(0)
+        for position in self.state.positions.values():
+            total += position.realized_on(today)
+            if position.quantity > 0:
+                top = self.system.markets.latest_book(position.symbol)
+                unrealized = position.unrealized(top.last if top is not None else None)
+                total += unrealized or 0
+        return total
+
+    def _user_risk(self) -> UserRisk:
+        today = utc_day(self.system.clock.now_ms())
+        return UserRisk(
+            user_id=self.user_id, limits=self.state.limits,
+            effective=self.state.limits.over(self.system.risk_state.global_limits),
+            halted=self.state.halt_reason is not None, halt_reason=self.state.halt_reason,
+            daily_loss_halted=self._daily_halted(today), daily_pnl=self._daily_pnl(today),
+        )
+
+    def _set_limits(self, limits: Limits, by: str) -> Future[UserRisk]:
+        durable = self._record([UserLimitsSet(time=self.system.clock.now_ms(), limits=limits, by=by)])
+        self.log.warning("risk.user_limits_set", user_id=self.user_id, by=by, **msgspec.structs.asdict(limits))
+        return self._answer_after(durable)
+
+    def _halt_user(self, reason: str, by: str) -> Future[UserRisk]:
+        durable = self._record([UserHalted(time=self.system.clock.now_ms(), reason=reason, by=by)])
+        self.log.warning("risk.user_halted", user_id=self.user_id, by=by, reason=reason)
+        return self._answer_after(durable)
+
+    def _resume_user(self, by: str) -> Future[UserRisk]:
+        now = self.system.clock.now_ms()
+        durable = self._record([UserResumed(time=now, by=by, day=utc_day(now))])
+        self.log.warning("risk.user_resumed", user_id=self.user_id, by=by)
+        return self._answer_after(durable)
+
+    def _answer_after(self, durable: Future[int]) -> Future[UserRisk]:
+        answer: Future[UserRisk] = Future()
+        _resolve_after(durable, answer, self._user_risk())
+        return answer
+
+    def _cancel_all(self, reason: str) -> None:
+        """The kill switch: every open order canceled, held ones at once, the others at
+        the exchange (their ends come back as executions)."""
+        now = self.system.clock.now_ms()
+        held = [o for o in self.state.held_orders()]
+        if held:
+            self._record([decide_close(o, "CANCELED", reason, now) for o in held])
+            for order in held:
+                self.system.tell_market(order.symbol, DropTrigger(self.user_id, order.id))
+        sent = self.state.exchange_orders()
+        for order in sent:
+            self._cancel_reasons[order.id] = reason  # what its end will say, when the exchange confirms it
+            self.system.tell_gateway(self.user_id, CancelAtExchange(ExchangeOrder.from_order(order)))
+        self.log.warning("risk.orders_canceled", user_id=self.user_id, held=len(held), at_exchange=len(sent), reason=reason)
 
     def _throttle(self) -> None:
         wait = self._bucket.take(time.monotonic())
@@ -489,7 +598,8 @@ class Portfolio(Entity):
             evolve(scratch, event)
             events.append(event)
         if copy.is_open and report.status in ("CANCELED", "REJECTED"):
-            reason = report.reason or report.status.lower()
+            asked = self._cancel_reasons.pop(order.id, None) if report.status == "CANCELED" else None
+            reason = asked or report.reason or report.status.lower()
             event = decide_close(copy, report.status, reason, report.time)
             evolve(scratch, event)
             events.append(event)

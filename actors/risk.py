@@ -14,11 +14,21 @@ from typing import Any
 import msgspec
 
 from actors.base import EngineActor
-from actors.messages import CheckOrder, GetRiskStatus, Halt, LoadStream, ReleaseQuarantine, Resume
+from actors.messages import (
+    CancelAll,
+    CheckOrder,
+    GetRiskStatus,
+    Halt,
+    LoadStream,
+    ReleaseQuarantine,
+    Resume,
+    UsersWithOpenOrders,
+)
 from actors.peers import RiskPeers
 from engine import risk
+from engine.errors import EngineError
 from engine.events import RISK_STREAM, KillSwitchEngaged, KillSwitchReleased
-from engine.risk import RiskState
+from engine.risk import Limits, risk_state_of
 
 
 class FailureRecord(msgspec.Struct, frozen=True):
@@ -37,6 +47,7 @@ class RiskStatus(msgspec.Struct, frozen=True):
     max_order_notional: Decimal
     failures: list[FailureRecord]
     restarts: int
+    limits: Limits = Limits()  # every limit the engine sets for all users (RISK_*)
 
 
 class RiskEngine(EngineActor):
@@ -46,7 +57,7 @@ class RiskEngine(EngineActor):
 
     def __init__(self, system: RiskPeers) -> None:
         super().__init__(system, key="risk")
-        self.state = RiskState(max_order_notional=system.config.max_order_notional)
+        self.state = risk_state_of(system.config)
 
     def started(self) -> None:
         for event in self.system.ask_persistence(LoadStream(RISK_STREAM)).events:
@@ -61,6 +72,7 @@ class RiskEngine(EngineActor):
             return None
         if isinstance(message, Halt):
             self._switch(KillSwitchEngaged(time=self.system.clock.now_ms(), reason=message.reason, by=message.by))
+            self._cancel_everything(f"kill switch: {message.reason}")
             return self.state
         if isinstance(message, Resume):
             self._switch(KillSwitchReleased(time=self.system.clock.now_ms(), by=message.by))
@@ -72,6 +84,19 @@ class RiskEngine(EngineActor):
         raise TypeError(f"unexpected message {message!r}")
 
     # -- kill switch -------------------------------------------------------------------
+
+    def _cancel_everything(self, reason: str) -> None:
+        """Every open and conditional order of every user is canceled: each portfolio
+        is told (a sleeping one is woken), and cancels its own. Resuming brings none back."""
+        try:
+            users = set(self.system.ask_persistence(UsersWithOpenOrders()))
+        except EngineError as exc:
+            self.log.error("risk.cancel_all_unlisted", error=exc.message)
+            users = set()
+        users.update(self.system.live_portfolios())  # orders placed but not yet committed
+        for user_id in sorted(users):
+            self.system.tell_portfolio(user_id, CancelAll(reason))
+        self.log.warning("risk.cancel_all", users=len(users), reason=reason)
 
     def _switch(self, event: KillSwitchEngaged | KillSwitchReleased) -> None:
         # In memory and published first: halting must work even when the journal does not.

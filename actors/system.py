@@ -44,7 +44,7 @@ from actors.venue import Venue, make_venue
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, MarketDataUnavailable
-from engine.risk import RiskState
+from engine.risk import RiskState, risk_state_of
 from engine.symbols import SymbolCatalog
 from persistence.backup import BackupScheduler
 from persistence.lock import DatabaseLock
@@ -79,7 +79,7 @@ class ActorSystem:
         self.account_streams = AccountStreams(self)  # each account's user stream, for its gateway
         self.reconciliations = ReconciliationLog(self)  # what reconciliation found, for operators
         # Replaced whole (one reference, atomically) by the risk engine; read by portfolios.
-        self.risk_state = RiskState(max_order_notional=config.max_order_notional)
+        self.risk_state = risk_state_of(config)
         # Replaced whole by the journal's writer around each commit; read by /health.
         self.journal_status = JournalStatus()
 

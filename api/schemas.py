@@ -18,9 +18,10 @@ from engine.candles import Candle
 from engine.errors import InvalidJson, InvalidPrice, InvalidQuantity, InvalidTrigger, ValidationFailed
 from engine.market import Trade
 from engine.model import ORDER_TYPES, BookTicker, Fill, Order, SymbolInfo
-from engine.money import divide, fmt
+from engine.money import amount_problem, divide, fmt
 from engine.orders import PlaceOrder
 from engine.positions import Position
+from engine.risk import Limits
 
 MAX_BODY_BYTES = 64 * 1024
 _TRIGGER_FIELDS = frozenset({"triggerPrice", "trailingPercent", "stopLossPrice", "takeProfitPrice"})
@@ -70,6 +71,32 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 class HaltRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     reason: str
+
+
+class LimitsRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """A user's own risk limits; an absent or null one is the engine's."""
+
+    max_order_notional: Decimal | None = None
+    max_position_notional: Decimal | None = None
+    max_open_orders: int | None = None
+    price_band_percent: Decimal | None = None
+    max_daily_loss: Decimal | None = None
+
+    def to_limits(self) -> Limits:
+        for name in ("max_order_notional", "max_position_notional", "price_band_percent", "max_daily_loss"):
+            value = getattr(self, name)
+            if value is not None and (amount_problem(value) is not None):
+                raise ValidationFailed(f"{_camel(name)} {amount_problem(value)}", details={"field": _camel(name)})
+        if self.max_open_orders is not None and not 0 <= self.max_open_orders <= 1_000_000:
+            raise ValidationFailed("maxOpenOrders must be from 0 to 1000000", details={"field": "maxOpenOrders"})
+        return Limits(max_order_notional=self.max_order_notional, max_position_notional=self.max_position_notional,
+                      max_open_orders=self.max_open_orders, price_band_percent=self.price_band_percent,
+                      max_daily_loss=self.max_daily_loss)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
 
 
 class PriceRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):

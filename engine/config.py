@@ -48,7 +48,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     clerk_authorized_parties: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
-    max_order_notional: Decimal = Decimal(100000)
+    max_order_notional: Decimal = Decimal(100000)  # RISK_MAX_ORDER_NOTIONAL (MAX_ORDER_NOTIONAL, its old name)
+    # Risk limits for every user (an admin may set a user's own); unset: no limit.
+    risk_max_position_notional: Decimal | None = None  # per symbol, at the last price
+    risk_max_open_orders: int | None = None
+    risk_price_band_percent: Decimal | None = None  # a LIMIT or trigger price this far from the last price
+    risk_max_daily_loss: Decimal | None = None  # realized today plus unrealized, in the quote asset
     order_rate_limit: float = 20.0  # orders and cancels per second per user; 0 turns it off
     ask_timeout_seconds: float = 5.0
     market_stale_seconds: float = 30.0
@@ -260,6 +265,11 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("log_level", _choice(*LOG_LEVELS, lower=False)),
     "LOG_FORMAT": ("log_format", _choice("json", "console")),
     "MAX_ORDER_NOTIONAL": ("max_order_notional", _decimal(Decimal(0), Decimal(10) ** 15)),
+    "RISK_MAX_ORDER_NOTIONAL": ("max_order_notional", _decimal(Decimal(0), Decimal(10) ** 15)),  # wins over the alias
+    "RISK_MAX_POSITION_NOTIONAL": ("risk_max_position_notional", _decimal(Decimal(0), Decimal(10) ** 15)),
+    "RISK_MAX_OPEN_ORDERS": ("risk_max_open_orders", _int(0, 1_000_000)),
+    "RISK_PRICE_BAND_PERCENT": ("risk_price_band_percent", _decimal(Decimal(0), Decimal(1000))),
+    "RISK_MAX_DAILY_LOSS": ("risk_max_daily_loss", _decimal(Decimal(0), Decimal(10) ** 15)),
     "ORDER_RATE_LIMIT": ("order_rate_limit", _float(0, 100_000)),
     "ASK_TIMEOUT_SECONDS": ("ask_timeout_seconds", _float(0.05, 300)),
     "MARKET_STALE_SECONDS": ("market_stale_seconds", _float(0.1, 86400)),

@@ -70,7 +70,29 @@ class InsufficientBalance(ValidationFailed):
 
 
 class RiskLimitExceeded(ValidationFailed):
+    """An order breaks a risk limit; each limit has a code of its own."""
+
     code = "RISK_LIMIT_EXCEEDED"
+
+
+class OrderNotionalLimit(RiskLimitExceeded):
+    code = "ORDER_NOTIONAL_LIMIT"
+
+
+class PositionLimit(RiskLimitExceeded):
+    code = "POSITION_LIMIT"
+
+
+class OpenOrdersLimit(RiskLimitExceeded):
+    code = "OPEN_ORDERS_LIMIT"
+
+
+class PriceBand(RiskLimitExceeded):
+    code = "PRICE_BAND"
+
+
+class DailyLossLimit(RiskLimitExceeded):
+    code = "DAILY_LOSS_LIMIT"
 
 
 # -- identity and permission --------------------------------------------------------

@@ -15,6 +15,7 @@ from decimal import Decimal
 import msgspec
 
 from engine.model import BalanceChange, Fill, Order, OrderStatus
+from engine.risk import Limits
 
 SCHEMA_VERSION = 1
 
@@ -58,6 +59,29 @@ class OrderTriggered(Event, frozen=True):
     order_id: str
     price: Decimal
     anchor: Decimal | None = None  # a TRAILING_STOP's highest price then
+
+
+class UserLimitsSet(Event, frozen=True):
+    """An admin set the user's own risk limits (None: the engine's)."""
+
+    limits: Limits
+    by: str
+
+
+class UserHalted(Event, frozen=True):
+    """The user's new orders are refused: by an admin until resumed, or (``day``, the ms of
+    a UTC day's 00:00) by the daily loss limit until that day is over."""
+
+    reason: str
+    by: str
+    day: int | None = None
+
+
+class UserResumed(Event, frozen=True):
+    """An admin lifted the user's halt, and the daily loss limit's for ``day``."""
+
+    by: str
+    day: int
 
 
 class OrderCompleted(Event, frozen=True):
@@ -117,6 +141,6 @@ RECONCILIATION_STREAM = "system:reconciliation"
 
 UserEvent = (
     AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected | OrderCompleted | BalanceAdjusted
-    | OrderTriggered
+    | OrderTriggered | UserLimitsSet | UserHalted | UserResumed
 )
 AnyEvent = UserEvent | SystemEvent

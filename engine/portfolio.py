@@ -25,6 +25,9 @@ from engine.events import (
     OrderFilled,
     OrderRejected,
     OrderTriggered,
+    UserHalted,
+    UserLimitsSet,
+    UserResumed,
 )
 from engine.exchanges.base import VenueOrder
 from engine.model import (
@@ -42,6 +45,7 @@ from engine.model import (
 from engine.money import LEDGER, ZERO, divide, fmt, round_up, truncate
 from engine.orders import PlaceOrder
 from engine.positions import Position, apply_fill
+from engine.risk import Limits
 
 # A market order by quantity (BUY) or by quote amount (SELL) does not know its
 # final cost; it reserves this much more than the current price implies. A buy by
@@ -75,6 +79,18 @@ class PortfolioState:
         self.max_closed = max_closed
         self.positions: dict[str, Position] = {}  # symbol -> position, folded from fills
         self.bracketed: set[str] = set()  # BUYs whose protective pair has been placed
+        self.limits = Limits()  # the user's own risk limits
+        self.halt_reason: str | None = None  # halted by an admin
+        self.daily_halt_day: int | None = None  # the UTC day the daily loss limit halted
+        self.lifted_day: int | None = None  # the UTC day an admin lifted the daily halt for
+
+    def halt(self, today: int) -> str | None:
+        """Why the user's new orders are refused now, if they are."""
+        if self.halt_reason is not None:
+            return self.halt_reason
+        if self.daily_halt_day == today and self.lifted_day != today:
+            return "the daily loss limit was reached; until 00:00 UTC or until an admin lifts it"
+        return None
 
     def exchange_orders(self) -> list[Order]:
         """Open orders the exchange holds or is to hold: not an untriggered conditional one."""
@@ -142,6 +158,10 @@ class PortfolioSnapshot(msgspec.Struct):
     closed: list[str]
     positions: list[Position] = []
     bracketed: list[str] = []
+    limits: Limits = Limits()
+    halt_reason: str | None = None
+    daily_halt_day: int | None = None
+    lifted_day: int | None = None
 
 
 def snapshot_of(state: PortfolioState) -> bytes:
@@ -153,6 +173,10 @@ def snapshot_of(state: PortfolioState) -> bytes:
         closed=list(state.closed),
         positions=list(state.positions.values()),
         bracketed=sorted(state.bracketed),
+        limits=state.limits,
+        halt_reason=state.halt_reason,
+        daily_halt_day=state.daily_halt_day,
+        lifted_day=state.lifted_day,
     )
     return msgspec.json.encode(snapshot)
 
@@ -177,12 +201,25 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
     state.closed = deque(snapshot.closed)
     state.positions = {p.symbol: p for p in snapshot.positions}
     state.bracketed = set(snapshot.bracketed)
+    state.limits = snapshot.limits
+    state.halt_reason, state.daily_halt_day, state.lifted_day = (
+        snapshot.halt_reason, snapshot.daily_halt_day, snapshot.lifted_day)
     return state
 
 
 def _evolve(state: PortfolioState, event: AnyEvent) -> None:
     if isinstance(event, AccountOpened):
         state.opened = True
+    elif isinstance(event, UserLimitsSet):
+        state.limits = event.limits
+    elif isinstance(event, UserHalted):
+        if event.day is None:
+            state.halt_reason = event.reason
+        else:
+            state.daily_halt_day = event.day
+    elif isinstance(event, UserResumed):
+        state.halt_reason = None
+        state.lifted_day = event.day
     elif isinstance(event, OrderAccepted):
         order = event.order.snapshot()
         state.orders[order.id] = order

@@ -369,7 +369,8 @@ def test_an_order_over_the_notional_limit_is_refused_and_changes_nothing(tmp_pat
         first_book(system)
         with pytest.raises(RiskLimitExceeded) as info:
             place(system, limit_buy("0.02", "90000"))  # 1800 USDT
-        assert info.value.details == {"limit": "1000", "notional": "1800"}
+        assert info.value.code == "ORDER_NOTIONAL_LIMIT"
+        assert (info.value.details["maximum"], info.value.details["value"]) == ("1000", "1800")
         with pytest.raises(RiskLimitExceeded):
             place(system, market_buy_amount("1000.01"))
         assert orders(system) == []

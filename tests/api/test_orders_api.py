@@ -318,7 +318,7 @@ def test_an_order_over_the_notional_limit_is_refused_by_risk(tmp_path) -> None:
         with engine.client(new_user()) as http:
             response = place(http, symbol="BTCUSDT", side="BUY", type="MARKET", quoteQuantity="60")
             assert response.status_code == 422
-            assert response.json()["error"]["code"] == "RISK_LIMIT_EXCEEDED"
+            assert response.json()["error"]["code"] == "ORDER_NOTIONAL_LIMIT"
             assert balances(http)["USDT"] == (Decimal(10000), Decimal(0))
     finally:
         engine.stop()

@@ -117,6 +117,11 @@ PARSE_CASES = [
     ("LOG_LEVEL", "debug", "log_level", "DEBUG"),
     ("LOG_FORMAT", "Console", "log_format", "console"),
     ("MAX_ORDER_NOTIONAL", "5000", "max_order_notional", Decimal(5000)),
+    ("RISK_MAX_ORDER_NOTIONAL", "6000", "max_order_notional", Decimal(6000)),
+    ("RISK_MAX_POSITION_NOTIONAL", "20000", "risk_max_position_notional", Decimal(20000)),
+    ("RISK_MAX_OPEN_ORDERS", "50", "risk_max_open_orders", 50),
+    ("RISK_PRICE_BAND_PERCENT", "10", "risk_price_band_percent", Decimal(10)),
+    ("RISK_MAX_DAILY_LOSS", "500", "risk_max_daily_loss", Decimal(500)),
     ("ORDER_RATE_LIMIT", "5", "order_rate_limit", 5.0),
     ("ORDER_RATE_LIMIT", "0", "order_rate_limit", 0.0),
     ("ASK_TIMEOUT_SECONDS", "2.5", "ask_timeout_seconds", 2.5),
@@ -216,6 +221,8 @@ def test_data_dir_is_the_directory_of_the_database(tmp_path: Path) -> None:
         ("LOG_LEVEL", "LOUD"),
         ("LOG_FORMAT", "xml"),
         ("MAX_ORDER_NOTIONAL", "-5"),
+        ("RISK_MAX_OPEN_ORDERS", "-1"),
+        ("RISK_PRICE_BAND_PERCENT", "ten"),
         ("ORDER_RATE_LIMIT", "-1"),
         ("ORDER_RATE_LIMIT", "fast"),
         ("ASK_TIMEOUT_SECONDS", "0"),
@@ -403,3 +410,8 @@ def test_a_loopback_mexc_base_url_without_a_ws_url_means_the_simulators_next_por
 def test_a_remote_mexc_base_url_keeps_mexcs_websocket_host() -> None:
     config = load_env(EXCHANGE="mexc", MEXC_BASE_URL="https://proxy.example:8443")
     assert config.mexc_ws_url == "wss://wbs-api.mexc.com/ws"
+
+
+def test_the_new_name_of_the_order_notional_limit_wins_over_the_old_one() -> None:
+    assert load({"MAX_ORDER_NOTIONAL": "5000", "RISK_MAX_ORDER_NOTIONAL": "7000"}).max_order_notional == Decimal(7000)
+    assert load({"MAX_ORDER_NOTIONAL": "5000"}).max_order_notional == Decimal(5000)

@@ -16,7 +16,9 @@ def test_an_order_up_to_the_limit_passes_and_one_above_is_refused_with_both_figu
     check_order(LIMIT, Decimal("1000"))
     with pytest.raises(RiskLimitExceeded) as refused:
         check_order(LIMIT, Decimal("1000.01"))
-    assert refused.value.details == {"limit": "1000", "notional": "1000.01"}
+    assert refused.value.code == "ORDER_NOTIONAL_LIMIT"
+    assert refused.value.details["limit"] == "maxOrderNotional"
+    assert (refused.value.details["maximum"], refused.value.details["value"]) == ("1000", "1000.01")
 
 
 def test_a_halt_refuses_every_order_until_resumed_and_says_why() -> None:
