@@ -19,11 +19,16 @@ import pykka
 from actors.market import MarketView
 from actors.messages import (
     Cancel,
+    CreateRule,
+    DeleteRule,
+    EnableRule,
     GetCandles,
+    GetExecutions,
     GetMarket,
     GetOrder,
     GetPositions,
     GetRiskStatus,
+    GetRules,
     GetSupervision,
     GetTicker,
     GetUserRisk,
@@ -37,6 +42,7 @@ from actors.messages import (
     ResumeUser,
     SetUserLimits,
     Ticket,
+    UpdateRule,
 )
 from actors.risk import RiskStatus
 from actors.system import ActorSystem
@@ -46,6 +52,7 @@ from engine.model import BookTicker, Order
 from engine.orders import PlaceOrder
 from engine.positions import Position
 from engine.risk import Limits, RiskState, UserRisk
+from engine.rules import Execution, Rule, RuleFields
 
 
 class PlacedOrder(msgspec.Struct, frozen=True):
@@ -187,6 +194,32 @@ class EngineClient:
     def resume(self, by: str) -> RiskStatus:
         return self._status(self.system.ask_risk(Resume(by)))
 
+    # -- rules -----------------------------------------------------------------------------
+
+    def create_rule(self, user_id: str, fields: RuleFields) -> Rule:
+        return self._wait(self.system.ask_portfolio(user_id, CreateRule(fields)))
+
+    def update_rule(self, user_id: str, rule_id: str, fields: RuleFields) -> Rule:
+        return self._wait(self.system.ask_portfolio(user_id, UpdateRule(rule_id, fields)))
+
+    def enable_rule(self, user_id: str, rule_id: str, enabled: bool) -> Rule:
+        return self._wait(self.system.ask_portfolio(user_id, EnableRule(rule_id, enabled)))
+
+    def delete_rule(self, user_id: str, rule_id: str) -> Rule:
+        return self._wait(self.system.ask_portfolio(user_id, DeleteRule(rule_id)))
+
+    def rules(self, user_id: str, rule_id: str | None = None) -> list[Rule]:
+        return self.system.ask_portfolio(user_id, GetRules(rule_id))
+
+    def executions(self, user_id: str, rule_id: str, limit: int = 100) -> list[Execution]:
+        return self.system.ask_portfolio(user_id, GetExecutions(rule_id, limit))
+
+    def _wait(self, future: Future[Any]) -> Any:
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            raise EngineTimeout("the change was not durable in time; read it back before retrying") from None
+
     def user_risk(self, user_id: str) -> UserRisk:
         return self.system.ask_portfolio(user_id, GetUserRisk())
 
@@ -200,10 +233,8 @@ class EngineClient:
         return self._durable(self.system.ask_portfolio(user_id, ResumeUser(by)))
 
     def _durable(self, future: Future[UserRisk]) -> UserRisk:
-        try:
-            return future.result(timeout=self.timeout)
-        except FutureTimeout:
-            raise EngineTimeout("the change was not durable in time; read it back before retrying") from None
+        answer: UserRisk = self._wait(future)
+        return answer
 
     def _status(self, state: RiskState) -> RiskStatus:
         failures, restarts = self.system.ask_supervisor(GetSupervision())

@@ -93,6 +93,17 @@ class MarketActor(EngineActor):
         if held:
             self.log.info("market.triggers_loaded", symbol=self.symbol, triggers=len(held))
 
+    def _seen(self, trigger: Trigger) -> list[tuple[int, Decimal]]:
+        """The prices of a fall's window this actor already knows: the 1-minute highs and
+        the recent trades within it, oldest first."""
+        if trigger.window_ms is None or self.updated_at is None:
+            return []
+        since = self.updated_at - trigger.window_ms
+        minutes = self.series["1m"]
+        seen = [(c.open_time, c.high) for c in minutes.last(len(minutes)) if c.open_time >= since]
+        seen += [(t.time, t.price) for t in self.trades if t.time >= since]
+        return sorted(seen, key=lambda point: point[0])
+
     def _anchored(self, trigger: Trigger) -> Trigger:
         """A trailing stop's anchor raised to the highest price since it was placed that
         the candles here know of (its anchor is journaled only at placement)."""
@@ -104,7 +115,7 @@ class MarketActor(EngineActor):
         return trigger if best == trigger.anchor else msgspec.structs.replace(trigger, anchor=best)
 
     def _hold(self, trigger: Trigger) -> None:
-        self.triggers.add(trigger)
+        self.triggers.add(trigger, self._seen(trigger))
         last = self.book.last if self.book is not None and self.book.last > 0 else None
         if last is not None:
             # Already reached (the price moved while it was being placed, or while the
@@ -178,12 +189,13 @@ class MarketActor(EngineActor):
         if data.live_at is not None:
             newest = max(newest, self._confirm(data.live_at))
         self.updated_at = newest or None
+        if self.book is not None:
+            self.system.markets.publish_book(self.symbol, self.book)
         if len(self.triggers):
+            # After the book is published: an owner acting on a crossing reads this one.
             span = extremes(data)
             if span is not None:
                 self._fire(self.triggers.crossed(span[0], span[1], newest or self.system.clock.now_ms()))
-        if self.book is not None:
-            self.system.markets.publish_book(self.symbol, self.book)
         self._store_closed()
         if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS or self._moved():
             self._store_open()

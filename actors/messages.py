@@ -14,6 +14,7 @@ from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Fill, Order
 from engine.orders import PlaceOrder
 from engine.risk import Limits
+from engine.rules import RuleFields
 from engine.triggers import Crossing, Trigger
 
 if TYPE_CHECKING:  # named only in replies (strings the linter does not read): importing them here would be circular
@@ -22,6 +23,8 @@ if TYPE_CHECKING:  # named only in replies (strings the linter does not read): i
     from engine.model import BookTicker  # noqa: F401
     from engine.positions import Position  # noqa: F401
     from engine.risk import RiskState, UserRisk  # noqa: F401
+    from engine.rules import Execution as RuleExecution  # noqa: F401
+    from engine.rules import Rule  # noqa: F401
     from persistence.journal import StreamLoad  # noqa: F401
 
 R_co = TypeVar("R_co", covariant=True)
@@ -89,6 +92,48 @@ class CancelAll(msgspec.Struct, frozen=True):
     """tell: cancel every open and conditional order of the user (the kill switch)."""
 
     reason: str
+
+
+class CreateRule(Ask["Future[Rule]"], frozen=True):
+    """ask -> a future of the Rule, resolved once it is durable; InvalidRule"""
+
+    fields: RuleFields
+
+
+class UpdateRule(Ask["Future[Rule]"], frozen=True):
+    """ask -> a future of the Rule: ``fields`` replace the rule's settings (not what it
+    has done); RuleNotFound, InvalidRule"""
+
+    rule_id: str
+    fields: RuleFields
+
+
+class EnableRule(Ask["Future[Rule]"], frozen=True):
+    rule_id: str
+    enabled: bool
+
+
+class DeleteRule(Ask["Future[Rule]"], frozen=True):
+    """ask -> a future of the deleted Rule; RuleNotFound"""
+
+    rule_id: str
+
+
+class GetRules(Ask["list[Rule]"], frozen=True):
+    """ask -> list[Rule] (copies), oldest first; only ``rule_id``'s if given (RuleNotFound)"""
+
+    rule_id: str | None = None
+
+
+class GetExecutions(Ask["list[RuleExecution]"], frozen=True):
+    """ask -> list[engine.rules.Execution], newest first; RuleNotFound"""
+
+    rule_id: str
+    limit: int = 100
+
+
+class ResumeRules(msgspec.Struct, frozen=True):
+    """tell: the kill switch is released: the rules it paused are watched again."""
 
 
 class GetOrder(Ask["Order"], frozen=True):
@@ -313,7 +358,27 @@ class ActorFailed(msgspec.Struct, frozen=True):
 
 
 class SupervisionTick(msgspec.Struct, frozen=True):
-    """tell: periodic check of actor health and idle portfolios."""
+    """tell: periodic check of actor health and idle portfolios, and the schedule."""
+
+
+class ScheduleWake(msgspec.Struct, frozen=True):
+    """tell (to the supervisor): wake the user's ``key`` at ``due`` (ms), replacing an
+    earlier time for it."""
+
+    user_id: str
+    key: str
+    due: int
+
+
+class CancelWake(msgspec.Struct, frozen=True):
+    user_id: str
+    key: str
+
+
+class WakeDue(msgspec.Struct, frozen=True):
+    """tell (to a portfolio): its ``key`` is due (a DCA rule's time, a rule to watch again)."""
+
+    key: str
 
 
 # -- PersistenceActor --------------------------------------------------------------------
@@ -375,6 +440,10 @@ class LoadOrderKeys(Ask["list[tuple[str, str, str | None, str | None]]"], frozen
 
 class UsersWithOpenOrders(Ask["list[str]"], frozen=True):
     """ask -> list[str]: users the journal has open orders for"""
+
+
+class UsersWithPausedRules(Ask["list[str]"], frozen=True):
+    """ask -> list[str]: users with rules the kill switch paused (the projection)"""
 
 
 class OpenAccounts(Ask["list[tuple[str, dict[str, Decimal], list[Order]]]"], frozen=True):

@@ -44,6 +44,7 @@ from actors.messages import (
     LoadTriggers,
     OpenAccounts,
     UsersWithOpenOrders,
+    UsersWithPausedRules,
     Verified,
     VerifyJournal,
 )
@@ -155,6 +156,8 @@ class PersistenceActor(EngineActor):
             return self.journal.users_with_open_orders()
         if isinstance(message, OpenAccounts):
             return self.journal.open_accounts()
+        if isinstance(message, UsersWithPausedRules):
+            return self.journal.users_with_paused_rules()
         if isinstance(message, LoadTriggers):
             return self.journal.triggers_of(message.symbol)
         if isinstance(message, LoadOrders):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
@@ -26,12 +27,17 @@ from actors.messages import (
     Cancel,
     CancelAll,
     CancelAtExchange,
+    CreateRule,
+    DeleteRule,
     DropTrigger,
+    EnableRule,
     Execution,
     FetchBalances,
     FindOrder,
+    GetExecutions,
     GetOrder,
     GetPositions,
+    GetRules,
     GetTicker,
     GetUserRisk,
     GetWallet,
@@ -46,14 +52,18 @@ from actors.messages import (
     Place,
     Reconcile,
     Reconciled,
+    ResumeRules,
     ResumeUser,
     SetUserLimits,
     Submit,
     Ticket,
     Track,
     TriggerCrossed,
+    UpdateRule,
+    WakeDue,
 )
 from actors.peers import PortfolioPeers
+from actors.rulebook import RuleBook
 from actors.venue import NoExchangeAccount
 from engine.errors import (
     ActorUnavailable,
@@ -72,7 +82,7 @@ from engine.events import AnyEvent, OrderCanceled, Reconciliation, UserHalted, U
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import CONDITIONAL_TYPES, IMMEDIATE_TYPES, Order
 from engine.money import fmt
-from engine.orders import differences, exchange_client_id, new_order_id, validate
+from engine.orders import PlaceOrder, differences, exchange_client_id, new_order_id, validate
 from engine.portfolio import (
     SNAPSHOT_VERSION,
     PortfolioState,
@@ -163,6 +173,7 @@ class Portfolio(Entity):
         self._moves = 0  # events journaled by this activation: a balance read older than one is stale
         rate = system.config.order_rate_limit
         self._bucket = TokenBucket(rate, burst=max(rate * 2, 1))
+        self.rulebook = RuleBook(self)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -196,6 +207,7 @@ class Portfolio(Entity):
         # journal; this makes good a registration lost to a market actor's restart).
         for order in self.state.held_orders():
             self._hold(order)
+        self.rulebook.arm_all()
         if self.state.exchange_orders() or self.system.venue.accounts_outlive_engine:
             self._restored = self._reconcile_now(quiet=True)
         else:
@@ -214,9 +226,16 @@ class Portfolio(Entity):
         if isinstance(message, Execution):
             return self._on_execution(message.report)
         if isinstance(message, TriggerCrossed):
+            if message.crossing.trigger.key.startswith("rule:"):
+                return self.rulebook.on_crossing(message.crossing)
             return self._on_crossing(message.crossing)
+        if isinstance(message, WakeDue):
+            return self.rulebook.on_wake(message.key)
         if isinstance(message, CancelAll):
+            self.rulebook.pause_all()
             return self._cancel_all(message.reason)
+        if isinstance(message, ResumeRules):
+            return self.rulebook.resume_all()
         if isinstance(message, GetUserRisk):
             return self._user_risk()
         if isinstance(message, SetUserLimits):
@@ -242,6 +261,18 @@ class Portfolio(Entity):
             return self._cancel(message)
         if isinstance(message, GetWallet):
             return self._wallet()
+        if isinstance(message, CreateRule):
+            return self.rulebook.create(message.fields)
+        if isinstance(message, UpdateRule):
+            return self.rulebook.update(message.rule_id, message.fields)
+        if isinstance(message, EnableRule):
+            return self.rulebook.enable(message.rule_id, message.enabled)
+        if isinstance(message, DeleteRule):
+            return self.rulebook.delete(message.rule_id)
+        if isinstance(message, GetRules):
+            return self.rulebook.get(message.rule_id)
+        if isinstance(message, GetExecutions):
+            return self.rulebook.executions(message.rule_id, message.limit)
         if isinstance(message, GetPositions):
             positions = self.state.positions
             chosen = [positions[message.symbol]] if message.symbol in positions else [] if message.symbol else [
@@ -284,7 +315,12 @@ class Portfolio(Entity):
                 )
             return self._replay(existing)
         self._throttle()
+        return self._accept(cmd)
 
+    def _accept(self, cmd: PlaceOrder, *, also: Callable[[Order], list[AnyEvent]] | None = None,
+                trailing_percent: Decimal | None = None) -> Ticket:
+        """Decide, check, journal and send a new order. ``also(order)``: events journaled
+        in the same batch (a rule's execution record)."""
         info = self.system.catalog.get(cmd.symbol)
         validate(cmd, info)
         self.system.account_of(self.user_id)  # refuses a user with no exchange account
@@ -307,8 +343,10 @@ class Portfolio(Entity):
         event = decide_place(self.state, cmd, info, book, order_id=order_id, client_order_id=client_order_id, now=now,
                              exchange_client_id=exchange_id)
         self._check_risk(cmd, book, estimate_notional(cmd, book), now)
+        if trailing_percent is not None:
+            event.order.trailing_percent = trailing_percent  # its protection trails (a rule's trailingPercent)
 
-        durable = self._record([event])
+        durable = self._record([event, *(also(event.order) if also is not None else [])])
         order = self.state.orders[order_id]
         ticket = Ticket(order_id)
         _resolve_after(durable, ticket.accepted, order.snapshot())

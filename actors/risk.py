@@ -22,7 +22,9 @@ from actors.messages import (
     LoadStream,
     ReleaseQuarantine,
     Resume,
+    ResumeRules,
     UsersWithOpenOrders,
+    UsersWithPausedRules,
 )
 from actors.peers import RiskPeers
 from engine import risk
@@ -76,6 +78,7 @@ class RiskEngine(EngineActor):
             return self.state
         if isinstance(message, Resume):
             self._switch(KillSwitchReleased(time=self.system.clock.now_ms(), by=message.by))
+            self._resume_rules()
             # An operator has looked: quarantined actors get another chance.
             self.system.tell_supervisor(ReleaseQuarantine())
             return self.state
@@ -84,6 +87,16 @@ class RiskEngine(EngineActor):
         raise TypeError(f"unexpected message {message!r}")
 
     # -- kill switch -------------------------------------------------------------------
+
+    def _resume_rules(self) -> None:
+        """The rules the kill switch paused are watched again (canceled orders stay canceled)."""
+        try:
+            users = set(self.system.ask_persistence(UsersWithPausedRules()))
+        except EngineError as exc:
+            self.log.error("risk.resume_rules_unlisted", error=exc.message)
+            return
+        for user_id in sorted(users):
+            self.system.tell_portfolio(user_id, ResumeRules())
 
     def _cancel_everything(self, reason: str) -> None:
         """Every open and conditional order of every user is canceled: each portfolio

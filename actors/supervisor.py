@@ -19,6 +19,7 @@ engine so an operator looks at it. On its tick it runs the periodic jobs.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,16 +36,20 @@ from actors.hosting import Activate, DropAll, PassivateIdle, host_index
 from actors.messages import (
     ActorFailed,
     AwaitRestored,
+    CancelWake,
     GatewayTick,
     GetSupervision,
     Halt,
+    LoadTriggers,
     OpenAccounts,
     PruneMarketData,
     Reconcile,
     ReleaseQuarantine,
+    ScheduleWake,
     SupervisionTick,
     UsersWithOpenOrders,
     VerifyJournal,
+    WakeDue,
 )
 from actors.peers import SupervisorPeers
 from actors.risk import FailureRecord
@@ -267,11 +272,45 @@ class Supervisor(EngineActor):
         self.failures: deque[FailureRecord] = deque(maxlen=100)
         self.restarts = 0
         self._recent: dict[tuple[str, str], deque[float]] = {}
+        # The schedule: (due ms, user, key) in a heap; _due holds each key's current time,
+        # so a replaced or canceled entry left in the heap is skipped when it comes up.
+        self._heap: list[tuple[int, str, str]] = []
+        self._due: dict[tuple[str, str], int] = {}
+
+    def started(self) -> None:
+        # The times the journal holds (DCA rules): those of sleeping users too.
+        try:
+            for trigger in self.system.ask_persistence(LoadTriggers("")):
+                if trigger.due is not None:
+                    self._schedule(trigger.user_id, trigger.key, trigger.due)
+        except EngineError as exc:
+            self.log.error("supervisor.schedule_unloaded", error=exc.message)
+            raise
+
+    def _schedule(self, user_id: str, key: str, due: int) -> None:
+        self._due[(user_id, key)] = due
+        heapq.heappush(self._heap, (due, user_id, key))
+
+    def _wake_due(self) -> None:
+        now = self.system.clock.now_ms()
+        while self._heap and self._heap[0][0] <= now:
+            due, user_id, key = heapq.heappop(self._heap)
+            if self._due.get((user_id, key)) != due:
+                continue  # replaced or canceled since
+            del self._due[(user_id, key)]
+            self.system.tell_portfolio(user_id, WakeDue(key))
 
     def handle(self, message: Any) -> Any:
         policy = self.system.supervision
         if isinstance(message, SupervisionTick):
             policy.supervise_once()
+            self._wake_due()
+            return None
+        if isinstance(message, ScheduleWake):
+            self._schedule(message.user_id, message.key, message.due)
+            return None
+        if isinstance(message, CancelWake):
+            self._due.pop((message.user_id, message.key), None)
             return None
         if isinstance(message, ActorFailed):
             return self._on_failure(message)

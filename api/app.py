@@ -8,7 +8,7 @@ from actors.client import EngineClient
 from api import errors
 from api.auth import AuthMiddleware
 from api.logging import RequestLogMiddleware
-from api.resources import account, health, market, paper, status, trading
+from api.resources import account, health, market, paper, rules, status, trading
 from engine.auth import TokenVerifier
 
 
@@ -35,6 +35,11 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/market/trades/{{symbol}}", market.Trades(client))
     app.add_route(f"{v1}/trading/orders", trading.Orders(client))
     app.add_route(f"{v1}/trading/orders/{{order_id}}", trading.Order(client))
+    app.add_route(f"{v1}/trading/rules", rules.Rules(client))
+    app.add_route(f"{v1}/trading/rules/{{rule_id}}", rules.RuleOne(client))
+    app.add_route(f"{v1}/trading/rules/{{rule_id}}/enable", rules.RuleSwitch(client, True))
+    app.add_route(f"{v1}/trading/rules/{{rule_id}}/disable", rules.RuleSwitch(client, False))
+    app.add_route(f"{v1}/trading/rules/{{rule_id}}/executions", rules.RuleExecutions(client))
     app.add_route(f"{v1}/trading/positions", trading.Positions(client))
     app.add_route(f"{v1}/trading/positions/{{symbol}}", trading.PositionOfSymbol(client))
     app.add_route(f"{v1}/status/risk", status.Risk(client))

@@ -22,6 +22,7 @@ from engine.money import amount_problem, divide, fmt
 from engine.orders import PlaceOrder
 from engine.positions import Position
 from engine.risk import Limits
+from engine.rules import Execution, Rule, RuleFields
 
 MAX_BODY_BYTES = 64 * 1024
 _TRIGGER_FIELDS = frozenset({"triggerPrice", "trailingPercent", "stopLossPrice", "takeProfitPrice"})
@@ -99,6 +100,70 @@ def _camel(name: str) -> str:
     return head + "".join(w.title() for w in rest)
 
 
+RuleRequest = RuleFields  # the rule's settings are the request body as they are
+
+
+class RuleOut(msgspec.Struct, rename="camel"):
+    id: str
+    kind: str
+    symbol: str | None
+    threshold: str | None
+    drop_percent: str | None
+    window_seconds: int | None
+    every_seconds: int | None
+    quote_asset: str | None
+    quote_amount: str
+    max_quote_total: str | None
+    max_executions: int | None
+    cooldown_seconds: int
+    stop_loss_percent: str | None
+    take_profit_percent: str | None
+    trailing_percent: str | None
+    enabled: bool
+    paused: bool
+    spent: str
+    executions: int
+    last_fired_at: int | None
+    created_at: int
+    updated_at: int
+
+
+class ExecutionOut(msgspec.Struct, rename="camel"):
+    id: str
+    time: int
+    status: str
+    order_id: str | None
+    reason: str | None
+    quote_amount: str | None
+    price: str | None
+
+
+def rule_out(rule: Rule) -> RuleOut:
+    return RuleOut(
+        id=rule.id, kind=rule.kind, symbol=rule.symbol, threshold=fmt(rule.threshold), drop_percent=fmt(rule.drop_percent),
+        window_seconds=rule.window_seconds, every_seconds=rule.every_seconds, quote_asset=rule.quote_asset,
+        quote_amount=fmt(rule.quote_amount), max_quote_total=fmt(rule.max_quote_total), max_executions=rule.max_executions,
+        cooldown_seconds=rule.cooldown_seconds, stop_loss_percent=fmt(rule.stop_loss_percent),
+        take_profit_percent=fmt(rule.take_profit_percent), trailing_percent=fmt(rule.trailing_percent),
+        enabled=rule.enabled, paused=rule.paused, spent=fmt(rule.spent), executions=rule.executions,
+        last_fired_at=rule.last_fired_at, created_at=rule.created_at, updated_at=rule.updated_at,
+    )
+
+
+def rule_request_of(rule: Rule) -> dict[str, object]:
+    """A rule's settings as a request body would give them (a PATCH merges into these)."""
+    out = msgspec.to_builtins(rule_out(rule))
+    return {k: v for k, v in out.items() if k in _RULE_FIELDS}
+
+
+_RULE_FIELDS = frozenset(f.encode_name for f in msgspec.structs.fields(RuleFields))
+
+
+def execution_out(execution: Execution) -> ExecutionOut:
+    return ExecutionOut(id=execution.id, time=execution.time, status=execution.status, order_id=execution.order_id,
+                        reason=execution.reason, quote_amount=fmt(execution.quote), price=fmt(execution.price))
+
+
 class PriceRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     price: Decimal
 
@@ -125,6 +190,8 @@ def decode_body(raw: bytes, type_: type) -> object:
 
 @functools.cache
 def _decimal_fields(type_: type) -> tuple[str, ...]:
+    if not (isinstance(type_, type) and issubclass(type_, msgspec.Struct)):
+        return ()  # a plain object (a PATCH's changes): checked once merged into its struct
     return tuple(f.encode_name for f in msgspec.structs.fields(type_) if "Decimal" in str(f.type))
 
 

@@ -46,6 +46,10 @@ class InvalidPrice(ValidationFailed):
     code = "INVALID_PRICE"
 
 
+class InvalidRule(ValidationFailed):
+    code = "INVALID_RULE"
+
+
 class InvalidTrigger(ValidationFailed):
     """A conditional order's trigger (or a BUY's stop-loss or take-profit price) is
     missing, malformed, or already reached."""
@@ -115,6 +119,10 @@ class NotFound(EngineError):
 
 class OrderNotFound(NotFound):
     code = "ORDER_NOT_FOUND"
+
+
+class RuleNotFound(NotFound):
+    code = "RULE_NOT_FOUND"
 
 
 class SymbolNotFound(NotFound):

@@ -16,6 +16,7 @@ import msgspec
 
 from engine.model import BalanceChange, Fill, Order, OrderStatus
 from engine.risk import Limits
+from engine.rules import Execution, Rule
 
 SCHEMA_VERSION = 1
 
@@ -84,6 +85,24 @@ class UserResumed(Event, frozen=True):
     day: int
 
 
+class RuleSaved(Event, frozen=True):
+    """A rule created, changed, enabled, disabled, paused or resumed: the whole rule."""
+
+    rule: Rule
+
+
+class RuleDeleted(Event, frozen=True):
+    rule_id: str
+
+
+class RuleExecuted(Event, frozen=True):
+    """A rule fired: the execution record, and the rule after it (what it has spent and
+    done). A PLACED one is journaled in the batch of the order it placed."""
+
+    rule: Rule
+    execution: Execution
+
+
 class OrderCompleted(Event, frozen=True):
     """The exchange reports the order FILLED and its last fill is already applied
     (it arrived on its own, as a partial fill). Releases what is still reserved."""
@@ -141,6 +160,6 @@ RECONCILIATION_STREAM = "system:reconciliation"
 
 UserEvent = (
     AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected | OrderCompleted | BalanceAdjusted
-    | OrderTriggered | UserLimitsSet | UserHalted | UserResumed
+    | OrderTriggered | UserLimitsSet | UserHalted | UserResumed | RuleSaved | RuleDeleted | RuleExecuted
 )
 AnyEvent = UserEvent | SystemEvent

@@ -25,6 +25,9 @@ from engine.events import (
     OrderFilled,
     OrderRejected,
     OrderTriggered,
+    RuleDeleted,
+    RuleExecuted,
+    RuleSaved,
     UserHalted,
     UserLimitsSet,
     UserResumed,
@@ -46,6 +49,7 @@ from engine.money import LEDGER, ZERO, divide, fmt, round_up, truncate
 from engine.orders import PlaceOrder
 from engine.positions import Position, apply_fill
 from engine.risk import Limits
+from engine.rules import EXECUTIONS_KEPT, Execution, Rule
 
 # A market order by quantity (BUY) or by quote amount (SELL) does not know its
 # final cost; it reserves this much more than the current price implies. A buy by
@@ -79,6 +83,8 @@ class PortfolioState:
         self.max_closed = max_closed
         self.positions: dict[str, Position] = {}  # symbol -> position, folded from fills
         self.bracketed: set[str] = set()  # BUYs whose protective pair has been placed
+        self.rules: dict[str, Rule] = {}
+        self.executions: dict[str, deque[Execution]] = {}  # rule id -> its newest executions, oldest first
         self.limits = Limits()  # the user's own risk limits
         self.halt_reason: str | None = None  # halted by an admin
         self.daily_halt_day: int | None = None  # the UTC day the daily loss limit halted
@@ -159,6 +165,8 @@ class PortfolioSnapshot(msgspec.Struct):
     positions: list[Position] = []
     bracketed: list[str] = []
     limits: Limits = Limits()
+    rules: list[Rule] = []
+    executions: dict[str, list[Execution]] = {}
     halt_reason: str | None = None
     daily_halt_day: int | None = None
     lifted_day: int | None = None
@@ -174,6 +182,8 @@ def snapshot_of(state: PortfolioState) -> bytes:
         positions=list(state.positions.values()),
         bracketed=sorted(state.bracketed),
         limits=state.limits,
+        rules=list(state.rules.values()),
+        executions={rule_id: list(kept) for rule_id, kept in state.executions.items()},
         halt_reason=state.halt_reason,
         daily_halt_day=state.daily_halt_day,
         lifted_day=state.lifted_day,
@@ -202,6 +212,8 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
     state.positions = {p.symbol: p for p in snapshot.positions}
     state.bracketed = set(snapshot.bracketed)
     state.limits = snapshot.limits
+    state.rules = {rule.id: rule for rule in snapshot.rules}
+    state.executions = {rule_id: deque(kept, maxlen=EXECUTIONS_KEPT) for rule_id, kept in snapshot.executions.items()}
     state.halt_reason, state.daily_halt_day, state.lifted_day = (
         snapshot.halt_reason, snapshot.daily_halt_day, snapshot.lifted_day)
     return state
@@ -210,6 +222,14 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
 def _evolve(state: PortfolioState, event: AnyEvent) -> None:
     if isinstance(event, AccountOpened):
         state.opened = True
+    elif isinstance(event, RuleSaved):
+        state.rules[event.rule.id] = event.rule.copy()
+    elif isinstance(event, RuleDeleted):
+        state.rules.pop(event.rule_id, None)
+        state.executions.pop(event.rule_id, None)
+    elif isinstance(event, RuleExecuted):
+        state.rules[event.rule.id] = event.rule.copy()
+        state.executions.setdefault(event.rule.id, deque(maxlen=EXECUTIONS_KEPT)).append(event.execution)
     elif isinstance(event, UserLimitsSet):
         state.limits = event.limits
     elif isinstance(event, UserHalted):
@@ -443,7 +463,7 @@ def decide_bracket(state: PortfolioState, parent: Order, info: SymbolInfo, now: 
     reserving it once. None if the BUY has none, or bought too little to sell."""
     if parent.side != "BUY" or parent.is_open or parent.id in state.bracketed:
         return []
-    if parent.stop_loss_price is None and parent.take_profit_price is None:
+    if parent.stop_loss_price is None and parent.take_profit_price is None and parent.trailing_percent is None:
         return []
     with localcontext(LEDGER):
         fees = sum((f.fee for f in parent.fills if f.fee_asset == info.base), ZERO)
@@ -451,6 +471,13 @@ def decide_bracket(state: PortfolioState, parent: Order, info: SymbolInfo, now: 
         quantity = min(bought, truncate(state.balance(info.base).free, info.base_precision))
     legs = [(kind, price) for kind, price in (("STOP_LOSS", parent.stop_loss_price), ("TAKE_PROFIT", parent.take_profit_price))
             if price is not None]
+    anchor = parent.fills[-1].price if parent.fills else None
+    if parent.trailing_percent is not None and anchor is not None:
+        # A trailing stop in place of the stop-loss (a rule's trailingPercent), trailing
+        # from the price it last bought at.
+        with localcontext(LEDGER):
+            level = truncate(anchor * (1 - parent.trailing_percent / 100), info.quote_precision)
+        legs = [("TRAILING_STOP", level)] + [leg for leg in legs if leg[0] != "STOP_LOSS"]
     if quantity <= 0 or quantity < info.min_quantity or any(quantity * p < info.min_notional for _, p in legs):
         return []
     events = []
@@ -461,9 +488,11 @@ def decide_bracket(state: PortfolioState, parent: Order, info: SymbolInfo, now: 
             type=kind,  # type: ignore[arg-type]
             status="NEW", quantity=quantity, quote_quantity=None, price=None, reserved_asset=info.base,
             reserved=ZERO, created_at=now, updated_at=now, trigger_price=price,
-            direction="FALL" if kind == "STOP_LOSS" else "RISE", parent_id=parent.id,
+            direction="RISE" if kind == "TAKE_PROFIT" else "FALL", parent_id=parent.id,
             oco_id=ids[1 - i] if len(legs) == 2 else None,
         )
+        if kind == "TRAILING_STOP":
+            order.trailing_percent, order.trailing_anchor = parent.trailing_percent, anchor
         changes = (BalanceChange(info.base, free=-reserve, locked=reserve),) if reserve else ()
         events.append(OrderAccepted(time=now, order=order, changes=changes))
     return events

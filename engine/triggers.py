@@ -15,13 +15,25 @@ here is pure: no threads, no I/O, time passed in.
 from __future__ import annotations
 
 import bisect
+from collections import deque
+from collections.abc import Iterable
 from decimal import Decimal, localcontext
 
 import msgspec
 
-from engine.events import AnyEvent, OrderAccepted, OrderCanceled, OrderRejected, OrderTriggered
+from engine.events import (
+    AnyEvent,
+    OrderAccepted,
+    OrderCanceled,
+    OrderRejected,
+    OrderTriggered,
+    RuleDeleted,
+    RuleExecuted,
+    RuleSaved,
+)
 from engine.model import Direction, Order
 from engine.money import LEDGER
+from engine.rules import Rule, next_due
 
 _TOP = chr(0x10FFFF)  # sorts after every key: (level, _TOP) is past every entry at level
 
@@ -39,6 +51,12 @@ class Trigger(msgspec.Struct, frozen=True):
     since: int = 0
     trailing: Decimal | None = None
     anchor: Decimal | None = None
+    # A fall of ``drop`` (a fraction) from the highest price within ``window_ms``
+    # (PRICE_DROP rules); ``level`` is unused.
+    window_ms: int | None = None
+    drop: Decimal | None = None
+    # A time, not a price (DCA rules, held by the supervisor's schedule; ``symbol`` is "").
+    due: int | None = None
 
 
 class Crossing(msgspec.Struct, frozen=True):
@@ -66,6 +84,10 @@ class TriggerIndex:
         self._anchors: list[Decimal] = []  # ascending
         self._groups: dict[Decimal, list[tuple[Decimal, str, str]]] = {}  # anchor -> [(trailing, user, key)]
         self._anchor_of: dict[tuple[str, str], Decimal] = {}
+        # Falls within a window, by window: members sorted by their drop, and the window's
+        # highest prices as a monotonic deque of (time, price), highest first.
+        self._drops: dict[int, list[tuple[Decimal, str, str]]] = {}
+        self._highs: dict[int, deque[tuple[int, Decimal]]] = {}
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -73,11 +95,22 @@ class TriggerIndex:
     def get(self, user_id: str, key: str) -> Trigger | None:
         return self._by_key.get((user_id, key))
 
-    def add(self, trigger: Trigger) -> None:
+    def add(self, trigger: Trigger, seen: Iterable[tuple[int, Decimal]] = ()) -> None:
+        """Watch ``trigger``; a windowed one starts from ``seen`` (time, price), oldest first:
+        what the market actor knows of the window already."""
         ident = (trigger.user_id, trigger.key)
         if ident in self._by_key:
             self.remove(trigger.user_id, trigger.key)
         self._by_key[ident] = trigger
+        if trigger.window_ms is not None and trigger.drop is not None:
+            window = trigger.window_ms
+            if window not in self._drops:
+                self._drops[window] = []
+                self._highs[window] = deque()
+                for time, price in seen:
+                    self._push_high(window, time, price)
+            bisect.insort(self._drops[window], (trigger.drop, trigger.user_id, trigger.key))
+            return
         if trigger.trailing is not None:
             anchor = trigger.anchor if trigger.anchor is not None else trigger.level
             self._join(anchor, [(trigger.trailing, trigger.user_id, trigger.key)])
@@ -90,6 +123,13 @@ class TriggerIndex:
         trigger = self._by_key.pop(ident, None)
         if trigger is None:
             return None
+        if trigger.window_ms is not None and trigger.drop is not None:
+            members = self._drops[trigger.window_ms]
+            members.remove((trigger.drop, user_id, key))
+            if not members:
+                del self._drops[trigger.window_ms]
+                del self._highs[trigger.window_ms]
+            return trigger
         if trigger.trailing is not None:
             anchor = self._anchor_of.pop(ident)
             group = self._groups[anchor]
@@ -122,13 +162,47 @@ class TriggerIndex:
         if self._anchors:
             out.extend(self._trailing_crossed(low, time))
             self._raise_anchors(high)
+        if self._drops:
+            out.extend(self._drops_crossed(low, high, time))
+        return out
+
+    def _push_high(self, window: int, time: int, price: Decimal) -> None:
+        highs = self._highs[window]
+        while highs and highs[-1][1] <= price:
+            highs.pop()
+        highs.append((time, price))
+        while highs and highs[0][0] < time - window:
+            highs.popleft()
+
+    def _drops_crossed(self, low: Decimal, high: Decimal, time: int) -> list[Crossing]:
+        """Falls within each window: judged against the window's high before this update
+        (whose own high may have come after its low), which then joins the window."""
+        out = []
+        for window in list(self._drops):
+            highs = self._highs[window]
+            while highs and highs[0][0] < time - window:
+                highs.popleft()
+            if highs:
+                peak = highs[0][1]
+                with localcontext(LEDGER):
+                    reach = 1 - low / peak
+                members = self._drops[window]
+                at = bisect.bisect_right(members, (reach, _TOP, _TOP))
+                for _, user_id, key in members[:at]:
+                    out.append(Crossing(self._by_key.pop((user_id, key)), low, time, peak))
+                del members[:at]
+                if not members:
+                    del self._drops[window]
+                    del self._highs[window]
+                    continue
+            self._push_high(window, time, high)
         return out
 
     def crossed_one(self, trigger: Trigger, price: Decimal, time: int) -> list[Crossing]:
         """``trigger`` (held here) taken out if ``price`` has already reached it."""
         ident = (trigger.user_id, trigger.key)
-        if ident not in self._by_key:
-            return []
+        if ident not in self._by_key or trigger.window_ms is not None:
+            return []  # a fall within a window is judged on updates, not on one price
         if trigger.trailing is not None:
             anchor = self._anchor_of[ident]
             reached = price <= trailing_level(anchor, trigger.trailing)
@@ -198,8 +272,33 @@ def order_trigger(order: Order) -> Trigger | None:
     return Trigger(order.user_id, order.id, order.symbol, order.direction, order.trigger_price, since=order.created_at)
 
 
+def rule_key(rule_id: str) -> str:
+    return f"rule:{rule_id}"
+
+
+def rule_trigger(rule: Rule) -> Trigger | None:
+    """What an active rule watches: a price level, a fall within a window, or a time."""
+    if not rule.active:
+        return None
+    key = rule_key(rule.id)
+    if rule.kind == "PRICE_BELOW" and rule.symbol and rule.threshold is not None:
+        return Trigger(rule.user_id, key, rule.symbol, "FALL", rule.threshold, since=rule.created_at)
+    if rule.kind == "PRICE_DROP" and rule.symbol and rule.drop_percent is not None and rule.window_seconds:
+        return Trigger(rule.user_id, key, rule.symbol, "FALL", Decimal(0), since=rule.created_at,
+                       window_ms=rule.window_seconds * 1000, drop=rule.drop_percent / 100)
+    due = next_due(rule)
+    if due is not None:
+        return Trigger(rule.user_id, key, "", "RISE", Decimal(0), since=rule.created_at, due=due)
+    return None
+
+
 def trigger_changes(event: AnyEvent, user_id: str) -> tuple[list[Trigger], list[str]]:
     """(triggers to hold, keys to drop) after ``event`` of ``user_id``'s stream."""
+    if isinstance(event, (RuleSaved, RuleExecuted)):
+        trigger = rule_trigger(event.rule)
+        return ([trigger], []) if trigger is not None else ([], [rule_key(event.rule.id)])
+    if isinstance(event, RuleDeleted):
+        return [], [rule_key(event.rule_id)]
     if isinstance(event, OrderAccepted):
         trigger = order_trigger(event.order)
         return ([trigger] if trigger is not None else []), []

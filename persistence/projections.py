@@ -12,7 +12,7 @@ from decimal import Decimal
 import apsw
 import msgspec
 
-from engine.events import AnyEvent, OrderAccepted, OrderFilled
+from engine.events import AnyEvent, OrderAccepted, OrderFilled, RuleDeleted, RuleExecuted, RuleSaved
 from engine.model import Balance, Order
 from engine.portfolio import PortfolioState, evolve
 from engine.triggers import Trigger, trigger_changes
@@ -58,6 +58,14 @@ def project(conn: apsw.Connection, seq: int, stream: str, event: AnyEvent) -> No
         _write_order(conn, seq, state.orders[order_id])
     if isinstance(event, OrderFilled):
         _write_fill(conn, seq, state.orders[event.order_id], event)
+    if isinstance(event, (RuleSaved, RuleExecuted)):
+        conn.execute(
+            "INSERT INTO rules (user_id, id, data, last_seq) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id, id) DO UPDATE SET data = excluded.data, last_seq = excluded.last_seq",
+            (user_id, event.rule.id, _order_encoder.encode(event.rule).decode(), seq),
+        )
+    elif isinstance(event, RuleDeleted):
+        conn.execute("DELETE FROM rules WHERE user_id = ? AND id = ?", (user_id, event.rule_id))
     puts, drops = trigger_changes(event, user_id)
     for key in drops:
         conn.execute("DELETE FROM triggers WHERE user_id = ? AND key = ?", (user_id, key))

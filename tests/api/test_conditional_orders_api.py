@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import EngineProcess, new_user
+from tests.support.server import EngineProcess, new_user, running
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -21,11 +21,8 @@ START = D(1_000_000)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
-    engine = EngineProcess(tmp_path_factory.mktemp("conditional"), env={"PAPER_START_BALANCE": str(START)}).start()
-    try:
+    with running(tmp_path_factory.mktemp("conditional"), env={"PAPER_START_BALANCE": str(START)}) as engine:
         yield engine
-    finally:
-        engine.stop()
 
 
 def place(http: httpx.Client, **body: str) -> httpx.Response:

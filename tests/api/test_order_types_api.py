@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.support.server import EngineProcess, new_user
+from tests.support.server import EngineProcess, new_user, running
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +19,8 @@ START = D(1_000_000)  # enough to take whole levels of the book
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
-    engine = EngineProcess(tmp_path_factory.mktemp("order-types"), env={"PAPER_START_BALANCE": str(START)}).start()
-    try:
+    with running(tmp_path_factory.mktemp("order-types"), env={"PAPER_START_BALANCE": str(START)}) as engine:
         yield engine
-    finally:
-        engine.stop()
 
 
 def place(http, **body):

@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.support.server import EngineProcess, new_user
+from tests.support.server import EngineProcess, new_user, running
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -22,11 +22,8 @@ START = D(1_000_000)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     env = {"PAPER_START_BALANCE": str(START), "RISK_MAX_ORDER_NOTIONAL": "50000"}
-    engine = EngineProcess(tmp_path_factory.mktemp("risk"), env=env).start()
-    try:
+    with running(tmp_path_factory.mktemp("risk"), env=env) as engine:
         yield engine
-    finally:
-        engine.stop()
 
 
 @pytest.fixture

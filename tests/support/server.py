@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,16 @@ class EngineProcess:
         if user is not None:
             headers["Authorization"] = f"Bearer {self.token(user, role)}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=kwargs.pop("timeout", 15.0), **kwargs)
+
+
+@contextmanager
+def running(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[EngineProcess]:
+    """An engine process for a module's tests, stopped after them."""
+    engine = EngineProcess(data_dir, env=env).start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
 
 
 def new_user(prefix: str = "u") -> str:

@@ -123,3 +123,34 @@ def test_many_triggers_far_from_the_price_cost_an_update_nothing_to_scan() -> No
     # Nothing near 100: the search finds that at once (and fires nothing).
     assert index.crossed(D("99"), D("101"), 1) == []
     assert len(index) == 20_000
+
+
+def test_a_fall_within_a_window_is_measured_from_the_windows_high_and_old_highs_leave_it() -> None:
+    index = TriggerIndex()
+    drop = Trigger("u", "rule:r", "X", "FALL", D(0), window_ms=60_000, drop=D("0.05"))
+    index.add(drop, [(0, D("100")), (10_000, D("98"))])
+    assert index.crossed(D("96"), D("97"), 20_000) == []  # 4% off the high of 100
+    [crossing] = index.crossed(D("95"), D("96"), 30_000)  # 5%
+    assert crossing.anchor == D("100") and crossing.price == D("95")
+    index.add(drop, [(20_000, D("97")), (30_000, D("96"))])
+    # The window has moved on: 100 (at 0) is older than 60 s; its high is 97 (at 20 s).
+    assert index.crossed(D("93"), D("93"), 70_000) == []  # 93 is 4.1% below 97
+    assert len(index) == 1
+    [crossing] = index.crossed(D("92"), D("92"), 75_000)  # 5.2% below 97
+    assert crossing.anchor == D("97")
+
+
+def test_rule_triggers_follow_the_rule() -> None:
+    from engine.rules import Rule
+    from engine.triggers import rule_trigger
+
+    rule = Rule(id="r", user_id="u", kind="PRICE_BELOW", quote_amount=D(10), created_at=1, updated_at=1,
+                symbol="X", threshold=D("90"))
+    trigger = rule_trigger(rule)
+    assert trigger is not None and (trigger.direction, trigger.level, trigger.key) == ("FALL", D("90"), "rule:r")
+    rule.max_executions, rule.executions = 1, 1
+    assert rule_trigger(rule) is None  # exhausted: nothing to watch
+    dca = Rule(id="d", user_id="u", kind="DCA", quote_amount=D(10), created_at=1_000, updated_at=1, symbol="X",
+               every_seconds=60)
+    timed = rule_trigger(dca)
+    assert timed is not None and timed.due == 61_000 and timed.symbol == ""
