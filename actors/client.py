@@ -19,9 +19,13 @@ import pykka
 from actors.market import MarketView
 from actors.messages import (
     Cancel,
+    CreateAlert,
     CreateRule,
+    DeleteAlert,
     DeleteRule,
     EnableRule,
+    GetAlertFirings,
+    GetAlerts,
     GetCandles,
     GetExecutions,
     GetMarket,
@@ -46,6 +50,7 @@ from actors.messages import (
 )
 from actors.risk import RiskStatus
 from actors.system import ActorSystem
+from engine.alerts import Alert, AlertFields, AlertFiring
 from engine.candles import Candle
 from engine.errors import ActorUnavailable, EngineError, EngineTimeout, SymbolNotFound
 from engine.model import BookTicker, Order
@@ -193,6 +198,20 @@ class EngineClient:
 
     def resume(self, by: str) -> RiskStatus:
         return self._status(self.system.ask_risk(Resume(by)))
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def create_alert(self, user_id: str, fields: AlertFields) -> Alert:
+        return self._wait(self.system.ask_portfolio(user_id, CreateAlert(fields)))
+
+    def delete_alert(self, user_id: str, alert_id: str) -> Alert:
+        return self._wait(self.system.ask_portfolio(user_id, DeleteAlert(alert_id)))
+
+    def alerts(self, user_id: str, alert_id: str | None = None) -> list[Alert]:
+        return self.system.ask_portfolio(user_id, GetAlerts(alert_id))
+
+    def alert_firings(self, user_id: str, alert_id: str, limit: int = 100) -> list[AlertFiring]:
+        return self.system.ask_portfolio(user_id, GetAlertFirings(alert_id, limit))
 
     # -- rules -----------------------------------------------------------------------------
 

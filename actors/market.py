@@ -58,6 +58,7 @@ class MarketActor(EngineActor):
         self.updated_at: int | None = None
         self.updates = 0
         self.triggers = TriggerIndex()
+        self.close: tuple[int, Decimal] | None = None  # the newest price seen (of a trade or the book), and when
         self.crossings = 0
 
     def started(self) -> None:
@@ -94,13 +95,14 @@ class MarketActor(EngineActor):
             self.log.info("market.triggers_loaded", symbol=self.symbol, triggers=len(held))
 
     def _seen(self, trigger: Trigger) -> list[tuple[int, Decimal]]:
-        """The prices of a fall's window this actor already knows: the 1-minute highs and
-        the recent trades within it, oldest first."""
+        """The prices of a windowed trigger's window this actor already knows: the 1-minute
+        highs (or lows) and the recent trades within it, oldest first."""
         if trigger.window_ms is None or self.updated_at is None:
             return []
         since = self.updated_at - trigger.window_ms
         minutes = self.series["1m"]
-        seen = [(c.open_time, c.high) for c in minutes.last(len(minutes)) if c.open_time >= since]
+        falls = trigger.direction == "FALL"  # a fall is from the window's highs, a rise from its lows
+        seen = [(c.open_time, c.high if falls else c.low) for c in minutes.last(len(minutes)) if c.open_time >= since]
         seen += [(t.time, t.price) for t in self.trades if t.time >= since]
         return sorted(seen, key=lambda point: point[0])
 
@@ -116,7 +118,7 @@ class MarketActor(EngineActor):
 
     def _hold(self, trigger: Trigger) -> None:
         self.triggers.add(trigger, self._seen(trigger))
-        last = self.book.last if self.book is not None and self.book.last > 0 else None
+        last = self.close[1] if self.close is not None else None
         if last is not None:
             # Already reached (the price moved while it was being placed, or while the
             # engine was down): it crosses now, not at the next update.
@@ -191,14 +193,27 @@ class MarketActor(EngineActor):
         self.updated_at = newest or None
         if self.book is not None:
             self.system.markets.publish_book(self.symbol, self.book)
+        self._newest_price(data)
         if len(self.triggers):
             # After the book is published: an owner acting on a crossing reads this one.
             span = extremes(data)
             if span is not None:
-                self._fire(self.triggers.crossed(span[0], span[1], newest or self.system.clock.now_ms()))
+                self._fire(self.triggers.crossed(span[0], span[1], newest or self.system.clock.now_ms(),
+                                                 self.close[1] if self.close is not None else None))
         self._store_closed()
         if self.system.clock.now_ms() - self._open_stored_at >= OPEN_CANDLES_EVERY_MS or self._moved():
             self._store_open()
+
+    def _newest_price(self, data: MarketData) -> None:
+        """The price of the newest trade or book in ``data``, if newer than the one held:
+        a book and the trades come on streams of their own, and either may lag."""
+        points = [(t.time, t.price) for t in data.trades]
+        if data.book is not None and data.book.last > 0:
+            points.append((data.book.time, data.book.last))
+        if points:
+            newest = max(points, key=lambda point: point[0])
+            if self.close is None or newest[0] >= self.close[0]:
+                self.close = newest
 
     def _fire(self, crossings: list[Crossing]) -> None:
         for crossing in crossings:

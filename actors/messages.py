@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
+from engine.alerts import AlertFields
 from engine.exchanges.base import ExchangeOrder, ExecutionReport, VenueOrder
 from engine.model import Fill, Order
 from engine.orders import PlaceOrder
@@ -19,6 +20,7 @@ from engine.triggers import Crossing, Trigger
 
 if TYPE_CHECKING:  # named only in replies (strings the linter does not read): importing them here would be circular
     from actors.market import MarketView  # noqa: F401
+    from engine.alerts import Alert, AlertFiring  # noqa: F401
     from engine.candles import Candle  # noqa: F401
     from engine.model import BookTicker  # noqa: F401
     from engine.positions import Position  # noqa: F401
@@ -129,6 +131,29 @@ class GetExecutions(Ask["list[RuleExecution]"], frozen=True):
     """ask -> list[engine.rules.Execution], newest first; RuleNotFound"""
 
     rule_id: str
+    limit: int = 100
+
+
+class CreateAlert(Ask["Future[Alert]"], frozen=True):
+    """ask -> a future of the Alert, resolved once it is durable; InvalidAlert"""
+
+    fields: AlertFields
+
+
+class DeleteAlert(Ask["Future[Alert]"], frozen=True):
+    alert_id: str
+
+
+class GetAlerts(Ask["list[Alert]"], frozen=True):
+    """ask -> list[Alert], oldest first; only ``alert_id``'s if given (AlertNotFound)"""
+
+    alert_id: str | None = None
+
+
+class GetAlertFirings(Ask["list[AlertFiring]"], frozen=True):
+    """ask -> list[AlertFiring], newest first; AlertNotFound"""
+
+    alert_id: str
     limit: int = 100
 
 

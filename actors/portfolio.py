@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from actors.alertbook import AlertBook
 from actors.hosting import Entity, EntityHost, Reloading
 from actors.messages import (
     Adopt,
@@ -27,13 +28,17 @@ from actors.messages import (
     Cancel,
     CancelAll,
     CancelAtExchange,
+    CreateAlert,
     CreateRule,
+    DeleteAlert,
     DeleteRule,
     DropTrigger,
     EnableRule,
     Execution,
     FetchBalances,
     FindOrder,
+    GetAlertFirings,
+    GetAlerts,
     GetExecutions,
     GetOrder,
     GetPositions,
@@ -174,6 +179,7 @@ class Portfolio(Entity):
         rate = system.config.order_rate_limit
         self._bucket = TokenBucket(rate, burst=max(rate * 2, 1))
         self.rulebook = RuleBook(self)
+        self.alertbook = AlertBook(self)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -208,6 +214,7 @@ class Portfolio(Entity):
         for order in self.state.held_orders():
             self._hold(order)
         self.rulebook.arm_all()
+        self.alertbook.arm_all()
         if self.state.exchange_orders() or self.system.venue.accounts_outlive_engine:
             self._restored = self._reconcile_now(quiet=True)
         else:
@@ -228,8 +235,12 @@ class Portfolio(Entity):
         if isinstance(message, TriggerCrossed):
             if message.crossing.trigger.key.startswith("rule:"):
                 return self.rulebook.on_crossing(message.crossing)
+            if message.crossing.trigger.key.startswith("alert:"):
+                return self.alertbook.on_crossing(message.crossing)
             return self._on_crossing(message.crossing)
         if isinstance(message, WakeDue):
+            if message.key.startswith("alert:"):
+                return self.alertbook.on_wake(message.key)
             return self.rulebook.on_wake(message.key)
         if isinstance(message, CancelAll):
             self.rulebook.pause_all()
@@ -261,6 +272,14 @@ class Portfolio(Entity):
             return self._cancel(message)
         if isinstance(message, GetWallet):
             return self._wallet()
+        if isinstance(message, CreateAlert):
+            return self.alertbook.create(message.fields)
+        if isinstance(message, DeleteAlert):
+            return self.alertbook.delete(message.alert_id)
+        if isinstance(message, GetAlerts):
+            return self.alertbook.get(message.alert_id)
+        if isinstance(message, GetAlertFirings):
+            return self.alertbook.firings(message.alert_id, message.limit)
         if isinstance(message, CreateRule):
             return self.rulebook.create(message.fields)
         if isinstance(message, UpdateRule):

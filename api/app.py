@@ -8,7 +8,7 @@ from actors.client import EngineClient
 from api import errors
 from api.auth import AuthMiddleware
 from api.logging import RequestLogMiddleware
-from api.resources import account, health, market, paper, rules, status, trading
+from api.resources import account, alerts, health, market, paper, rules, status, trading
 from engine.auth import TokenVerifier
 
 
@@ -33,6 +33,9 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/market/candles/{{symbol}}", market.Candles(client))
     app.add_route(f"{v1}/market/orderbook/{{symbol}}", market.OrderBook(client))
     app.add_route(f"{v1}/market/trades/{{symbol}}", market.Trades(client))
+    app.add_route(f"{v1}/market/alerts", alerts.Alerts(client))
+    app.add_route(f"{v1}/market/alerts/{{alert_id}}", alerts.AlertOne(client))
+    app.add_route(f"{v1}/market/alerts/{{alert_id}}/firings", alerts.AlertFirings(client))
     app.add_route(f"{v1}/trading/orders", trading.Orders(client))
     app.add_route(f"{v1}/trading/orders/{{order_id}}", trading.Order(client))
     app.add_route(f"{v1}/trading/rules", rules.Rules(client))

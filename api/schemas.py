@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 import msgspec
 
 from actors.market import MarketView
+from engine.alerts import Alert, AlertFields, AlertFiring
 from engine.candles import Candle
 from engine.errors import InvalidJson, InvalidPrice, InvalidQuantity, InvalidTrigger, ValidationFailed
 from engine.market import Trade
@@ -101,6 +102,37 @@ def _camel(name: str) -> str:
 
 
 RuleRequest = RuleFields  # the rule's settings are the request body as they are
+AlertRequest = AlertFields
+
+
+class AlertOut(msgspec.Struct, rename="camel"):
+    id: str
+    symbol: str
+    kind: str
+    price: str | None
+    change_percent: str | None
+    window_seconds: int | None
+    armed: bool
+    fired: int
+    last_fired_at: int | None
+    created_at: int
+
+
+class FiringOut(msgspec.Struct, rename="camel"):
+    id: str
+    time: int
+    price: str
+    reference_price: str | None
+
+
+def alert_out(alert: Alert) -> AlertOut:
+    return AlertOut(id=alert.id, symbol=alert.symbol, kind=alert.kind, price=fmt(alert.price),
+                    change_percent=fmt(alert.change_percent), window_seconds=alert.window_seconds, armed=alert.armed,
+                    fired=alert.fired, last_fired_at=alert.last_fired_at, created_at=alert.created_at)
+
+
+def firing_out(firing: AlertFiring) -> FiringOut:
+    return FiringOut(id=firing.id, time=firing.time, price=fmt(firing.price), reference_price=fmt(firing.reference))
 
 
 class RuleOut(msgspec.Struct, rename="camel"):

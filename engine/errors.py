@@ -50,6 +50,10 @@ class InvalidRule(ValidationFailed):
     code = "INVALID_RULE"
 
 
+class InvalidAlert(ValidationFailed):
+    code = "INVALID_ALERT"
+
+
 class InvalidTrigger(ValidationFailed):
     """A conditional order's trigger (or a BUY's stop-loss or take-profit price) is
     missing, malformed, or already reached."""
@@ -123,6 +127,10 @@ class OrderNotFound(NotFound):
 
 class RuleNotFound(NotFound):
     code = "RULE_NOT_FOUND"
+
+
+class AlertNotFound(NotFound):
+    code = "ALERT_NOT_FOUND"
 
 
 class SymbolNotFound(NotFound):

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import msgspec
 
+from engine.alerts import Alert, AlertFiring
 from engine.model import BalanceChange, Fill, Order, OrderStatus
 from engine.risk import Limits
 from engine.rules import Execution, Rule
@@ -103,6 +104,22 @@ class RuleExecuted(Event, frozen=True):
     execution: Execution
 
 
+class AlertSaved(Event, frozen=True):
+    alert: Alert
+
+
+class AlertDeleted(Event, frozen=True):
+    alert_id: str
+
+
+class AlertFired(Event, frozen=True):
+    """An alert fired: the record, and the alert after it (disarmed until the price is
+    back across its level, or a window has passed)."""
+
+    alert: Alert
+    firing: AlertFiring
+
+
 class OrderCompleted(Event, frozen=True):
     """The exchange reports the order FILLED and its last fill is already applied
     (it arrived on its own, as a partial fill). Releases what is still reserved."""
@@ -161,5 +178,6 @@ RECONCILIATION_STREAM = "system:reconciliation"
 UserEvent = (
     AccountOpened | OrderAccepted | OrderFilled | OrderCanceled | OrderRejected | OrderCompleted | BalanceAdjusted
     | OrderTriggered | UserLimitsSet | UserHalted | UserResumed | RuleSaved | RuleDeleted | RuleExecuted
+    | AlertSaved | AlertDeleted | AlertFired
 )
 AnyEvent = UserEvent | SystemEvent

@@ -14,9 +14,13 @@ from decimal import Decimal, localcontext
 
 import msgspec
 
+from engine.alerts import FIRINGS_KEPT, Alert, AlertFiring
 from engine.errors import AboveMaximum, BelowMinimum, InsufficientBalance, InvalidTrigger, MarketDataUnavailable
 from engine.events import (
     AccountOpened,
+    AlertDeleted,
+    AlertFired,
+    AlertSaved,
     AnyEvent,
     BalanceAdjusted,
     OrderAccepted,
@@ -83,6 +87,8 @@ class PortfolioState:
         self.max_closed = max_closed
         self.positions: dict[str, Position] = {}  # symbol -> position, folded from fills
         self.bracketed: set[str] = set()  # BUYs whose protective pair has been placed
+        self.alerts: dict[str, Alert] = {}
+        self.firings: dict[str, deque[AlertFiring]] = {}  # alert id -> its newest firings, oldest first
         self.rules: dict[str, Rule] = {}
         self.executions: dict[str, deque[Execution]] = {}  # rule id -> its newest executions, oldest first
         self.limits = Limits()  # the user's own risk limits
@@ -167,6 +173,8 @@ class PortfolioSnapshot(msgspec.Struct):
     limits: Limits = Limits()
     rules: list[Rule] = []
     executions: dict[str, list[Execution]] = {}
+    alerts: list[Alert] = []
+    firings: dict[str, list[AlertFiring]] = {}
     halt_reason: str | None = None
     daily_halt_day: int | None = None
     lifted_day: int | None = None
@@ -183,6 +191,8 @@ def snapshot_of(state: PortfolioState) -> bytes:
         bracketed=sorted(state.bracketed),
         limits=state.limits,
         rules=list(state.rules.values()),
+        alerts=list(state.alerts.values()),
+        firings={alert_id: list(kept) for alert_id, kept in state.firings.items()},
         executions={rule_id: list(kept) for rule_id, kept in state.executions.items()},
         halt_reason=state.halt_reason,
         daily_halt_day=state.daily_halt_day,
@@ -213,6 +223,8 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
     state.bracketed = set(snapshot.bracketed)
     state.limits = snapshot.limits
     state.rules = {rule.id: rule for rule in snapshot.rules}
+    state.alerts = {alert.id: alert for alert in snapshot.alerts}
+    state.firings = {alert_id: deque(kept, maxlen=FIRINGS_KEPT) for alert_id, kept in snapshot.firings.items()}
     state.executions = {rule_id: deque(kept, maxlen=EXECUTIONS_KEPT) for rule_id, kept in snapshot.executions.items()}
     state.halt_reason, state.daily_halt_day, state.lifted_day = (
         snapshot.halt_reason, snapshot.daily_halt_day, snapshot.lifted_day)
@@ -222,6 +234,14 @@ def state_from(payload: bytes, version: int, max_closed: int = MAX_CLOSED_IN_MEM
 def _evolve(state: PortfolioState, event: AnyEvent) -> None:
     if isinstance(event, AccountOpened):
         state.opened = True
+    elif isinstance(event, AlertSaved):
+        state.alerts[event.alert.id] = event.alert.copy()
+    elif isinstance(event, AlertDeleted):
+        state.alerts.pop(event.alert_id, None)
+        state.firings.pop(event.alert_id, None)
+    elif isinstance(event, AlertFired):
+        state.alerts[event.alert.id] = event.alert.copy()
+        state.firings.setdefault(event.alert.id, deque(maxlen=FIRINGS_KEPT)).append(event.firing)
     elif isinstance(event, RuleSaved):
         state.rules[event.rule.id] = event.rule.copy()
     elif isinstance(event, RuleDeleted):

@@ -21,7 +21,11 @@ from decimal import Decimal, localcontext
 
 import msgspec
 
+from engine.alerts import Alert
 from engine.events import (
+    AlertDeleted,
+    AlertFired,
+    AlertSaved,
     AnyEvent,
     OrderAccepted,
     OrderCanceled,
@@ -57,6 +61,9 @@ class Trigger(msgspec.Struct, frozen=True):
     drop: Decimal | None = None
     # A time, not a price (DCA rules, held by the supervisor's schedule; ``symbol`` is "").
     due: int | None = None
+    # Judged on the update's newest price, not its range: "back across the level", which
+    # a late trade from before a move must not fake.
+    on_close: bool = False
 
 
 class Crossing(msgspec.Struct, frozen=True):
@@ -79,15 +86,18 @@ class TriggerIndex:
         self._by_key: dict[tuple[str, str], Trigger] = {}
         self._falls: list[tuple[Decimal, str, str]] = []  # (level, user, key) ascending: a low fires a suffix
         self._rises: list[tuple[Decimal, str, str]] = []  # ascending: a high fires a prefix
+        self._close_falls: list[tuple[Decimal, str, str]] = []  # the same, judged on the newest price
+        self._close_rises: list[tuple[Decimal, str, str]] = []
         # Trailing stops by anchor: each group shares the highest price seen since the
         # newest of them was placed, its members sorted by their fraction.
         self._anchors: list[Decimal] = []  # ascending
         self._groups: dict[Decimal, list[tuple[Decimal, str, str]]] = {}  # anchor -> [(trailing, user, key)]
         self._anchor_of: dict[tuple[str, str], Decimal] = {}
-        # Falls within a window, by window: members sorted by their drop, and the window's
-        # highest prices as a monotonic deque of (time, price), highest first.
-        self._drops: dict[int, list[tuple[Decimal, str, str]]] = {}
-        self._highs: dict[int, deque[tuple[int, Decimal]]] = {}
+        # Moves within a window, by (window, direction): members sorted by the move they
+        # wait for, and the window's extreme prices (highs for a fall, lows for a rise,
+        # negated) as a monotonic deque of (time, value), the extreme first.
+        self._drops: dict[tuple[int, str], list[tuple[Decimal, str, str]]] = {}
+        self._highs: dict[tuple[int, str], deque[tuple[int, Decimal]]] = {}
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -103,7 +113,7 @@ class TriggerIndex:
             self.remove(trigger.user_id, trigger.key)
         self._by_key[ident] = trigger
         if trigger.window_ms is not None and trigger.drop is not None:
-            window = trigger.window_ms
+            window = (trigger.window_ms, trigger.direction)
             if window not in self._drops:
                 self._drops[window] = []
                 self._highs[window] = deque()
@@ -115,8 +125,12 @@ class TriggerIndex:
             anchor = trigger.anchor if trigger.anchor is not None else trigger.level
             self._join(anchor, [(trigger.trailing, trigger.user_id, trigger.key)])
             return
-        side = self._falls if trigger.direction == "FALL" else self._rises
-        bisect.insort(side, (trigger.level, trigger.user_id, trigger.key))
+        bisect.insort(self._side(trigger), (trigger.level, trigger.user_id, trigger.key))
+
+    def _side(self, trigger: Trigger) -> list[tuple[Decimal, str, str]]:
+        if trigger.on_close:
+            return self._close_falls if trigger.direction == "FALL" else self._close_rises
+        return self._falls if trigger.direction == "FALL" else self._rises
 
     def remove(self, user_id: str, key: str) -> Trigger | None:
         ident = (user_id, key)
@@ -124,11 +138,12 @@ class TriggerIndex:
         if trigger is None:
             return None
         if trigger.window_ms is not None and trigger.drop is not None:
-            members = self._drops[trigger.window_ms]
+            window = (trigger.window_ms, trigger.direction)
+            members = self._drops[window]
             members.remove((trigger.drop, user_id, key))
             if not members:
-                del self._drops[trigger.window_ms]
-                del self._highs[trigger.window_ms]
+                del self._drops[window]
+                del self._highs[window]
             return trigger
         if trigger.trailing is not None:
             anchor = self._anchor_of.pop(ident)
@@ -138,27 +153,21 @@ class TriggerIndex:
                 del self._groups[anchor]
                 self._anchors.remove(anchor)
             return trigger
-        side = self._falls if trigger.direction == "FALL" else self._rises
+        side = self._side(trigger)
         entry = (trigger.level, user_id, key)
         at = bisect.bisect_left(side, entry)
         if at < len(side) and side[at] == entry:
             del side[at]
         return trigger
 
-    def crossed(self, low: Decimal, high: Decimal, time: int) -> list[Crossing]:
-        """The triggers an update whose prices ranged from ``low`` to ``high`` reached,
-        taken out of the index; then trailing anchors move up to ``high``. (Trailing
-        stops are judged against the anchor from before the update: its high may have
-        come after its low.)"""
-        out: list[Crossing] = []
-        at = bisect.bisect_left(self._falls, (low, "", ""))
-        for _, user_id, key in self._falls[at:]:
-            out.append(Crossing(self._by_key.pop((user_id, key)), low, time))
-        del self._falls[at:]
-        at = bisect.bisect_right(self._rises, (high, _TOP, _TOP))
-        for _, user_id, key in self._rises[:at]:
-            out.append(Crossing(self._by_key.pop((user_id, key)), high, time))
-        del self._rises[:at]
+    def crossed(self, low: Decimal, high: Decimal, time: int, close: Decimal | None = None) -> list[Crossing]:
+        """The triggers an update whose prices ranged from ``low`` to ``high`` (ending at
+        ``close``) reached, taken out of the index; then trailing anchors move up to
+        ``high``. (Trailing stops are judged against the anchor from before the update:
+        its high may have come after its low.)"""
+        out = self._levels(self._falls, self._rises, low, high, time)
+        if close is not None and (self._close_falls or self._close_rises):
+            out.extend(self._levels(self._close_falls, self._close_rises, close, close, time))
         if self._anchors:
             out.extend(self._trailing_crossed(low, time))
             self._raise_anchors(high)
@@ -166,36 +175,52 @@ class TriggerIndex:
             out.extend(self._drops_crossed(low, high, time))
         return out
 
-    def _push_high(self, window: int, time: int, price: Decimal) -> None:
+    def _push_high(self, window: tuple[int, str], time: int, price: Decimal) -> None:
+        value = price if window[1] == "FALL" else -price
         highs = self._highs[window]
-        while highs and highs[-1][1] <= price:
+        while highs and highs[-1][1] <= value:
             highs.pop()
-        highs.append((time, price))
-        while highs and highs[0][0] < time - window:
+        highs.append((time, value))
+        while highs and highs[0][0] < time - window[0]:
             highs.popleft()
 
     def _drops_crossed(self, low: Decimal, high: Decimal, time: int) -> list[Crossing]:
-        """Falls within each window: judged against the window's high before this update
-        (whose own high may have come after its low), which then joins the window."""
+        """Moves within each window: a fall judged against the window's high before this
+        update (whose own high may have come after its low), a rise against its low; the
+        update then joins the window."""
         out = []
         for window in list(self._drops):
             highs = self._highs[window]
-            while highs and highs[0][0] < time - window:
+            while highs and highs[0][0] < time - window[0]:
                 highs.popleft()
             if highs:
-                peak = highs[0][1]
+                falls = window[1] == "FALL"
+                peak = highs[0][1] if falls else -highs[0][1]
                 with localcontext(LEDGER):
-                    reach = 1 - low / peak
+                    reach = 1 - low / peak if falls else high / peak - 1
                 members = self._drops[window]
                 at = bisect.bisect_right(members, (reach, _TOP, _TOP))
                 for _, user_id, key in members[:at]:
-                    out.append(Crossing(self._by_key.pop((user_id, key)), low, time, peak))
+                    out.append(Crossing(self._by_key.pop((user_id, key)), low if falls else high, time, peak))
                 del members[:at]
                 if not members:
                     del self._drops[window]
                     del self._highs[window]
                     continue
-            self._push_high(window, time, high)
+            self._push_high(window, time, high if window[1] == "FALL" else low)
+        return out
+
+    def _levels(self, falls: list[tuple[Decimal, str, str]], rises: list[tuple[Decimal, str, str]],
+                low: Decimal, high: Decimal, time: int) -> list[Crossing]:
+        out: list[Crossing] = []
+        at = bisect.bisect_left(falls, (low, "", ""))
+        for _, user_id, key in falls[at:]:
+            out.append(Crossing(self._by_key.pop((user_id, key)), low, time))
+        del falls[at:]
+        at = bisect.bisect_right(rises, (high, _TOP, _TOP))
+        for _, user_id, key in rises[:at]:
+            out.append(Crossing(self._by_key.pop((user_id, key)), high, time))
+        del rises[:at]
         return out
 
     def crossed_one(self, trigger: Trigger, price: Decimal, time: int) -> list[Crossing]:
@@ -292,8 +317,37 @@ def rule_trigger(rule: Rule) -> Trigger | None:
     return None
 
 
+def alert_keys(alert_id: str) -> list[str]:
+    """Every key an alert's triggers may have: its level (or fall), its rise, its re-arm."""
+    return [f"alert:{alert_id}", f"alert:{alert_id}:up", f"alert:{alert_id}:rearm"]
+
+
+def alert_triggers(alert: Alert) -> list[Trigger]:
+    """What the alert waits for now: to fire, or (after a firing) to be armed again."""
+    main, up, rearm = alert_keys(alert.id)
+    user, symbol, since = alert.user_id, alert.symbol, alert.created_at
+    if alert.kind in ("ABOVE", "BELOW") and alert.price is not None:
+        rises = alert.kind == "ABOVE"
+        if alert.armed:
+            return [Trigger(user, main, symbol, "RISE" if rises else "FALL", alert.price, since=since)]
+        return [Trigger(user, rearm, symbol, "FALL" if rises else "RISE", alert.price, since=since, on_close=True)]
+    if alert.change_percent is None or alert.window_seconds is None:
+        return []
+    window = alert.window_seconds * 1000
+    if not alert.armed:
+        due = (alert.last_fired_at or alert.created_at) + window
+        return [Trigger(user, rearm, "", "RISE", Decimal(0), since=since, due=due)]
+    move = alert.change_percent / 100
+    return [Trigger(user, main, symbol, "FALL", Decimal(0), since=since, window_ms=window, drop=move),
+            Trigger(user, up, symbol, "RISE", Decimal(0), since=since, window_ms=window, drop=move)]
+
+
 def trigger_changes(event: AnyEvent, user_id: str) -> tuple[list[Trigger], list[str]]:
     """(triggers to hold, keys to drop) after ``event`` of ``user_id``'s stream."""
+    if isinstance(event, (AlertSaved, AlertFired)):
+        return alert_triggers(event.alert), alert_keys(event.alert.id)
+    if isinstance(event, AlertDeleted):
+        return [], alert_keys(event.alert_id)
     if isinstance(event, (RuleSaved, RuleExecuted)):
         trigger = rule_trigger(event.rule)
         return ([trigger], []) if trigger is not None else ([], [rule_key(event.rule.id)])

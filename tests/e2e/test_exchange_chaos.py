@@ -55,7 +55,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 
-from actors.messages import GetWallet, ListOrders, Passivate, Reconcile, Ticket
+from actors.messages import GetTicker, GetWallet, ListOrders, Passivate, Reconcile, Ticket
 from actors.system import ActorSystem
 from engine.errors import EngineError
 from engine.events import user_stream
@@ -287,6 +287,8 @@ class Run:
 
     def run(self) -> None:
         self.system.markets.set_paper_price(SYMBOL, BASE_PRICE)
+        # A MARKET order needs the market actor's book: a system just started may not have it yet.
+        wait_for(lambda: self.system.ask_market(SYMBOL, GetTicker()), timeout=10, message="the first book")
         self.system.ask_portfolio(self.user, GetWallet())  # the portfolio, its account, gateway and stream
         # Something to sell: a fault-free buy first.
         setup = self.place(PlaceOrder(symbol=SYMBOL, side="BUY", type="MARKET", quote_quantity=Decimal(3000)))

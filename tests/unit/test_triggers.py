@@ -154,3 +154,12 @@ def test_rule_triggers_follow_the_rule() -> None:
                every_seconds=60)
     timed = rule_trigger(dca)
     assert timed is not None and timed.due == 61_000 and timed.symbol == ""
+
+
+def test_a_trigger_on_the_close_ignores_a_late_trade_from_before_the_move() -> None:
+    index = TriggerIndex()
+    index.add(Trigger("u", "alert:a:rearm", "X", "FALL", D("102"), on_close=True))
+    index.add(Trigger("v", "k", "X", "FALL", D("102")))
+    # The update's range reaches 100 (an old trade), but it ended at 103.
+    assert keys(index.crossed(D("100"), D("103"), 1, close=D("103"))) == {("v", "k")}
+    assert keys(index.crossed(D("101"), D("101"), 2, close=D("101"))) == {("u", "alert:a:rearm")}
