@@ -184,6 +184,9 @@ class EngineClient:
         if symbol not in self.system.catalog:
             raise SymbolNotFound(f"unknown symbol {symbol!r}", details={"symbol": symbol})
 
+    def list_paper_symbol(self, symbol: str, price: Decimal, base_precision: int, quote_precision: int) -> None:
+        self.system.venue.list_symbol(symbol, price, base_precision, quote_precision)
+
     def set_paper_price(self, symbol: str, price: Decimal) -> BookTicker:
         self._known(symbol)
         return self.system.markets.set_paper_price(symbol, price)

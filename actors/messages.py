@@ -467,6 +467,16 @@ class UsersWithOpenOrders(Ask["list[str]"], frozen=True):
     """ask -> list[str]: users the journal has open orders for"""
 
 
+class UsersWithListingRules(Ask["list[str]"], frozen=True):
+    """ask -> list[str]: users with an enabled, unpaused NEW_LISTING rule (the projection)"""
+
+
+class Listed(msgspec.Struct, frozen=True):
+    """tell (to a holder of NEW_LISTING rules): ``symbol`` is newly listed on the exchange."""
+
+    symbol: str
+
+
 class UsersWithPausedRules(Ask["list[str]"], frozen=True):
     """ask -> list[str]: users with rules the kill switch paused (the projection)"""
 

@@ -43,6 +43,7 @@ from actors.messages import (
     LoadStream,
     LoadTriggers,
     OpenAccounts,
+    UsersWithListingRules,
     UsersWithOpenOrders,
     UsersWithPausedRules,
     Verified,
@@ -156,6 +157,8 @@ class PersistenceActor(EngineActor):
             return self.journal.users_with_open_orders()
         if isinstance(message, OpenAccounts):
             return self.journal.open_accounts()
+        if isinstance(message, UsersWithListingRules):
+            return self.journal.users_with_listing_rules()
         if isinstance(message, UsersWithPausedRules):
             return self.journal.users_with_paused_rules()
         if isinstance(message, LoadTriggers):

@@ -48,6 +48,7 @@ from actors.messages import (
     GetWallet,
     HaltUser,
     HoldTrigger,
+    Listed,
     ListOrders,
     LoadAllEvents,
     LoadOrderKeys,
@@ -247,6 +248,8 @@ class Portfolio(Entity):
             return self._cancel_all(message.reason)
         if isinstance(message, ResumeRules):
             return self.rulebook.resume_all()
+        if isinstance(message, Listed):
+            return self.rulebook.on_listed(message.symbol)
         if isinstance(message, GetUserRisk):
             return self._user_risk()
         if isinstance(message, SetUserLimits):
@@ -337,7 +340,7 @@ class Portfolio(Entity):
         return self._accept(cmd)
 
     def _accept(self, cmd: PlaceOrder, *, also: Callable[[Order], list[AnyEvent]] | None = None,
-                trailing_percent: Decimal | None = None) -> Ticket:
+                protect: tuple[Decimal | None, Decimal | None, Decimal | None] = (None, None, None)) -> Ticket:
         """Decide, check, journal and send a new order. ``also(order)``: events journaled
         in the same batch (a rule's execution record)."""
         info = self.system.catalog.get(cmd.symbol)
@@ -362,8 +365,10 @@ class Portfolio(Entity):
         event = decide_place(self.state, cmd, info, book, order_id=order_id, client_order_id=client_order_id, now=now,
                              exchange_client_id=exchange_id)
         self._check_risk(cmd, book, estimate_notional(cmd, book), now)
-        if trailing_percent is not None:
-            event.order.trailing_percent = trailing_percent  # its protection trails (a rule's trailingPercent)
+        # A rule's protection, in percent of what it will pay: (stop-loss, take-profit, trailing).
+        event.order.stop_loss_percent, event.order.take_profit_percent, trailing = protect
+        if trailing is not None:
+            event.order.trailing_percent = trailing
 
         durable = self._record([event, *(also(event.order) if also is not None else [])])
         order = self.state.orders[order_id]
@@ -440,13 +445,15 @@ class Portfolio(Entity):
     def _protect(self, order: Order) -> None:
         """Once a BUY with a stop-loss or take-profit price is done, its pair is placed
         for what it bought, in the same journal batch as nothing else needs."""
-        if order.side != "BUY" or order.is_open or (order.stop_loss_price is None and order.take_profit_price is None):
+        if order.side != "BUY" or order.is_open:
             return
         now = self.system.clock.now_ms()
         info = self.system.catalog.get(order.symbol)
         legs = decide_bracket(self.state, order, info, now, [new_order_id(now), new_order_id(now)])
         if not legs:
-            if order.id not in self.state.bracketed and order.executed_quantity > 0:
+            protected = any(v is not None for v in (order.stop_loss_price, order.take_profit_price, order.trailing_percent,
+                                                     order.stop_loss_percent, order.take_profit_percent))
+            if protected and order.id not in self.state.bracketed and order.executed_quantity > 0:
                 self.log.warning("order.protection_not_placed", user_id=self.user_id, order_id=order.id,
                                  reason="what it bought is below the symbol's minimum")
             return

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from actors.messages import CancelWake, DropTrigger, HoldTrigger, ScheduleWake, Ticket
-from engine.errors import EngineError, InvalidRule, RuleNotFound
+from engine.errors import EngineError, RuleNotFound
 from engine.events import AnyEvent, RuleDeleted, RuleExecuted, RuleSaved
 from engine.model import Order
 from engine.money import fmt
@@ -32,12 +32,11 @@ from engine.rules import (
     execution_id,
     make_rule,
     next_due,
-    protection,
     rearm_at,
     validate_rule,
     why_not,
 )
-from engine.triggers import Crossing, rule_key, rule_trigger
+from engine.triggers import Crossing, Trigger, rule_key, rule_trigger
 
 if TYPE_CHECKING:
     from actors.portfolio import Portfolio
@@ -91,11 +90,7 @@ class RuleBook:
         return list(reversed(list(kept)))[:limit]
 
     def _validate(self, fields: RuleFields) -> Any:
-        kind = validate_rule(fields, lambda symbol: symbol in self.p.system.catalog)
-        if kind == "NEW_LISTING":
-            raise InvalidRule("NEW_LISTING rules are not available yet: the engine does not watch for listings",
-                              details={"field": "kind"})
-        return kind
+        return validate_rule(fields, lambda symbol: symbol in self.p.system.catalog)
 
     def _rule(self, rule_id: str) -> Rule:
         rule = self.rules.get(rule_id)
@@ -153,10 +148,31 @@ class RuleBook:
             self.p.system.tell_supervisor(CancelWake(self.p.user_id, REARM_PREFIX + rule.id))
 
     def on_crossing(self, crossing: Crossing) -> None:
-        rule = self.rules.get(crossing.trigger.key.removeprefix("rule:"))
+        _, rule_id, *listed = crossing.trigger.key.split(":", 2)
+        rule = self.rules.get(rule_id)
         if rule is None or not rule.active:
             return
+        if listed:  # a NEW_LISTING rule's first price of the symbol it waited for
+            if rule.kind == "NEW_LISTING" and listed[0] not in rule.listings:
+                self.fire(rule, crossing.price, listed[0])
+            return
         self.fire(rule, crossing.price)
+
+    def on_listed(self, symbol: str) -> None:
+        """A symbol is newly listed: each NEW_LISTING rule it matches buys it once its market
+        has a first price (a trigger any price reaches, on its new market actor)."""
+        if symbol not in self.p.system.catalog:
+            return
+        quote = self.p.system.catalog.get(symbol).quote
+        for rule in self.rules.values():
+            if rule.kind != "NEW_LISTING" or not rule.active or symbol in rule.listings:
+                continue
+            if rule.quote_asset is not None and rule.quote_asset != quote:
+                continue
+            trigger = Trigger(self.p.user_id, f"{rule_key(rule.id)}:{symbol}", symbol, "RISE", Decimal(0),
+                              since=self.p.system.clock.now_ms())
+            self.p.system.tell_market(symbol, HoldTrigger(trigger))
+            self.p.log.info("rule.listing_seen", user_id=self.p.user_id, rule_id=rule.id, symbol=symbol)
 
     def on_wake(self, key: str) -> None:
         if key.startswith(REARM_PREFIX):
@@ -175,45 +191,50 @@ class RuleBook:
 
     # -- firing -----------------------------------------------------------------------------------
 
-    def fire(self, rule: Rule, price: Decimal | None) -> None:
+    def fire(self, rule: Rule, price: Decimal | None, listed: str | None = None) -> None:
         now = self.p.system.clock.now_ms()
         reason = why_not(rule, now)
-        if reason == "cooldown":
+        if reason == "cooldown" and listed is None:
             self._arm(rule)  # watched again when the cooldown is over; nothing to record
             return
         if reason is not None:
-            self._skip(rule, now, reason, price)
+            self._skip(rule, now, reason, price, listed)
             return
-        assert rule.symbol is not None
-        info = self.p.system.catalog.get(rule.symbol)
+        symbol = listed or rule.symbol
+        assert symbol is not None
+        info = self.p.system.catalog.get(symbol)
         amount = amount_for(rule).quantize(Decimal(1).scaleb(-info.quote_precision), ROUND_DOWN)
-        top = self.p.system.markets.latest_book(rule.symbol)
-        reference = top.ask if top is not None else price
-        stop, take = (protection(rule, reference, info.quote_precision) if reference is not None else (None, None))
         number = rule.firings + 1
-        cmd = PlaceOrder(symbol=rule.symbol, side="BUY", type="MARKET", quote_quantity=amount,
-                         idempotency_key=f"rule:{rule.id}:{number}", stop_loss_price=stop, take_profit_price=take)
+        cmd = PlaceOrder(symbol=symbol, side="BUY", type="MARKET", quote_quantity=amount,
+                         idempotency_key=f"rule:{rule.id}:{number}")
 
         def record(order: Order) -> list[AnyEvent]:
             after = rule.copy()
             after.firings, after.executions, after.last_fired_at = number, rule.executions + 1, now
             after.spent = rule.spent + amount
+            if listed is not None:
+                after.listings.append(listed)
             execution = Execution(execution_id(rule), rule.id, now, "PLACED", order_id=order.id, quote=amount,
                                   price=price)
             return [RuleExecuted(time=now, rule=after, execution=execution)]
 
         try:
-            ticket: Ticket = self.p._accept(cmd, also=record, trailing_percent=rule.trailing_percent)
+            # Protection in percent of what it pays, judged once filled: the book read now
+            # may be older than the trade that fired the rule.
+            ticket: Ticket = self.p._accept(
+                cmd, also=record, protect=(rule.stop_loss_percent, rule.take_profit_percent, rule.trailing_percent))
         except EngineError as exc:
-            self._skip(rule, now, f"{exc.code}: {exc.message}", price)
+            self._skip(rule, now, f"{exc.code}: {exc.message}", price, listed)
             return
-        self.p.log.info("rule.fired", user_id=self.p.user_id, rule_id=rule.id, kind=rule.kind, symbol=rule.symbol,
+        self.p.log.info("rule.fired", user_id=self.p.user_id, rule_id=rule.id, kind=rule.kind, symbol=symbol,
                         order_id=ticket.order_id, quote=fmt(amount), price=fmt(price))
         self._arm(self.rules[rule.id])
 
-    def _skip(self, rule: Rule, now: int, reason: str, price: Decimal | None) -> None:
+    def _skip(self, rule: Rule, now: int, reason: str, price: Decimal | None, listed: str | None = None) -> None:
         after = rule.copy()
         after.firings, after.last_fired_at = rule.firings + 1, now
+        if listed is not None:
+            after.listings.append(listed)  # one decision per listing, placed or not
         execution = Execution(execution_id(rule), rule.id, now, "SKIPPED", reason=reason, price=price)
         self.p._record([RuleExecuted(time=now, rule=after, execution=execution)])
         self.p.log.info("rule.skipped", user_id=self.p.user_id, rule_id=rule.id, reason=reason)

@@ -33,7 +33,9 @@ from actors.messages import (
     CheckWritable,
     GatewayStatus,
     GetRiskStatus,
+    Listed,
     PrivatePush,
+    UsersWithListingRules,
 )
 from actors.persistence import JournalStatus, JournalVerifier, PersistenceActor
 from actors.portfolio import PortfolioHost
@@ -286,6 +288,27 @@ class ActorSystem:
             log.info("entity.message_dropped", key=key, message=type(envelope.message).__name__)
         except pykka.ActorDeadError:
             log.error("entity.message_lost", key=key, message=type(envelope.message).__name__)
+
+    def on_listings(self, symbols: list[str]) -> list[str]:
+        """New symbols on the exchange: if any user holds a NEW_LISTING rule, each gets a
+        market actor at once and every holder is told. Returns those to stream."""
+        try:
+            holders = self.ask_persistence(UsersWithListingRules())
+        except EngineError as exc:
+            log.error("listing.holders_unread", symbols=symbols, error=exc.message)
+            return []
+        if not holders:
+            return []
+        started = []
+        for symbol in symbols:
+            if symbol not in self.venue.market_symbols:
+                self.venue.market_symbols.append(symbol)
+                started.append(symbol)
+            self.markets.start_market(symbol)
+            for user_id in holders:
+                self.tell_portfolio(user_id, Listed(symbol))
+        log.info("listing.announced", symbols=symbols, holders=len(holders))
+        return started
 
     def tell_market(self, symbol: str, message: Any) -> None:
         """A tell to the symbol's market actor; dropped if it has none running (one that

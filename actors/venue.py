@@ -22,7 +22,7 @@ import trio
 from engine.candles import Candle
 from engine.clock import Clock
 from engine.config import Config
-from engine.errors import Conflict, MarketDataUnavailable, NotSupported
+from engine.errors import Conflict, MarketDataUnavailable, NotSupported, ValidationFailed
 from engine.model import RESTING_TYPES, BookTicker
 from engine.symbols import SymbolCatalog
 
@@ -59,6 +59,7 @@ class Venue(Protocol):
     def restore_accounts(self, accounts: list[tuple[str, dict[str, Decimal], list[Any]]]) -> list[str]: ...
     def candle_history(self, symbol: str) -> list[Candle]: ...
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker: ...
+    def list_symbol(self, symbol: str, price: Decimal, base_precision: int, quote_precision: int) -> None: ...
     def current_minute(self, symbol: str) -> Candle | None: ...
     def account_problem(self) -> str | None: ...
     def probe_key(self) -> None: ...
@@ -99,6 +100,7 @@ class MexcVenue:
         if missing:
             log.warning("mexc.symbols_not_listed", symbols=missing)
         self.streams: Any = None
+        self.last_listed: list[str] = []  # symbols the last exchangeInfo read found new
         self._stream_limiter: trio.CapacityLimiter | None = None
         self.time_offsets: dict[str, int] = {}  # MEXC's clock against ours, shared by every client
 
@@ -111,6 +113,7 @@ class MexcVenue:
         catalog = SymbolCatalog([s.info for s in self.public.exchange_info().symbols])
         listed = sorted(set(catalog.symbols()) - set(self.catalog.symbols()))
         self.catalog = catalog
+        self.last_listed = listed
         if listed:
             log.info("mexc.new_listings", symbols=listed)
         wanted = [s for s in self.config.mexc_symbols if s in catalog and s not in self.market_symbols]
@@ -128,6 +131,9 @@ class MexcVenue:
                     continue
                 for symbol in wanted:
                     system.markets.start_market(symbol)
+                if self.last_listed:
+                    # Users with NEW_LISTING rules hear of it; its market is watched at once.
+                    wanted = wanted + await trio.to_thread.run_sync(system.on_listings, self.last_listed)
                 if wanted and self.streams is not None:
                     self.streams.add_symbols(wanted)
 
@@ -259,6 +265,9 @@ class MexcVenue:
 
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
         raise NotSupported("prices move on the exchange; there is no paper market to move")
+
+    def list_symbol(self, symbol: str, price: Decimal, base_precision: int, quote_precision: int) -> None:
+        raise NotSupported("the exchange lists its own symbols; there is no paper market to list on")
 
     def current_minute(self, symbol: str) -> Candle | None:
         return None  # the exchange keeps its own past
@@ -520,6 +529,16 @@ class SimulatorVenue(MexcVenue):
 
     def opening_deposits(self) -> dict[str, Decimal]:
         return {"USDT": self.config.paper_start_balance}
+
+    def list_symbol(self, symbol: str, price: Decimal, base_precision: int, quote_precision: int) -> None:
+        """List a new symbol on the simulator: the engine finds it at its next exchangeInfo
+        read, as it would on MEXC."""
+        if any(s.symbol == symbol for s in self.simulator.exchange.symbols()):
+            raise Conflict(f"{symbol} is already listed")
+        try:
+            self.simulator.list_symbol(symbol, base_precision, quote_precision, price)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc)) from None
 
     def set_price(self, symbol: str, price: Decimal, run_sync: Callable[..., Any]) -> BookTicker:
         self.simulator.set_price(symbol, price)

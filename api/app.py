@@ -56,4 +56,5 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/status/sync", status.Sync(client))
     # Always routed: on a real exchange it answers 409 NOT_SUPPORTED, which says why.
     app.add_route(f"{v1}/paper/prices/{{symbol}}", paper.PaperPrice(client))
+    app.add_route(f"{v1}/paper/symbols", paper.PaperListing(client))
     return app

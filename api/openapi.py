@@ -67,6 +67,7 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/status/sync", "Replication to Turso", "admin", None, dict[str, Any]),
     ("get", "/api/v1/status/reconciliation", "What reconciliation found different", "admin", None, list[dict[str, Any]]),
     ("put", "/api/v1/paper/prices/{symbol}", "Jump the simulated market to a price", "admin", schemas.PriceRequest, schemas.TickerOut),
+    ("post", "/api/v1/paper/symbols", "List a new symbol on the simulator", "admin", schemas.ListingRequest, dict[str, Any]),
 ]
 
 def _int(lo: int, hi: int, default: int) -> dict[str, Any]:

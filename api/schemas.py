@@ -196,6 +196,13 @@ def execution_out(execution: Execution) -> ExecutionOut:
                         reason=execution.reason, quote_amount=fmt(execution.quote), price=fmt(execution.price))
 
 
+class ListingRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    symbol: str
+    price: Decimal
+    base_precision: int = 2
+    quote_precision: int = 4
+
+
 class PriceRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     price: Decimal
 

@@ -138,6 +138,9 @@ class Order(msgspec.Struct):
     # the BUY it protects.
     stop_loss_price: Decimal | None = None
     take_profit_price: Decimal | None = None
+    # Or as percentages of the price it bought at (a rule's), judged once it is done.
+    stop_loss_percent: Decimal | None = None
+    take_profit_percent: Decimal | None = None
     parent_id: str | None = None
 
     @property

@@ -483,14 +483,22 @@ def decide_bracket(state: PortfolioState, parent: Order, info: SymbolInfo, now: 
     reserving it once. None if the BUY has none, or bought too little to sell."""
     if parent.side != "BUY" or parent.is_open or parent.id in state.bracketed:
         return []
-    if parent.stop_loss_price is None and parent.take_profit_price is None and parent.trailing_percent is None:
+    if (parent.stop_loss_price is None and parent.take_profit_price is None and parent.trailing_percent is None
+            and parent.stop_loss_percent is None and parent.take_profit_percent is None):
         return []
     with localcontext(LEDGER):
         fees = sum((f.fee for f in parent.fills if f.fee_asset == info.base), ZERO)
         bought = truncate(parent.executed_quantity - fees, info.base_precision)
         quantity = min(bought, truncate(state.balance(info.base).free, info.base_precision))
-    legs = [(kind, price) for kind, price in (("STOP_LOSS", parent.stop_loss_price), ("TAKE_PROFIT", parent.take_profit_price))
-            if price is not None]
+    stop, take = parent.stop_loss_price, parent.take_profit_price
+    if parent.executed_quantity > 0 and (parent.stop_loss_percent is not None or parent.take_profit_percent is not None):
+        with localcontext(LEDGER):
+            average = parent.executed_quote / parent.executed_quantity  # what it paid, not what the book showed
+            if parent.stop_loss_percent is not None:
+                stop = truncate(average * (1 - parent.stop_loss_percent / 100), info.quote_precision)
+            if parent.take_profit_percent is not None:
+                take = round_up(average * (1 + parent.take_profit_percent / 100), info.quote_precision)
+    legs = [(kind, price) for kind, price in (("STOP_LOSS", stop), ("TAKE_PROFIT", take)) if price is not None]
     anchor = parent.fills[-1].price if parent.fills else None
     if parent.trailing_percent is not None and anchor is not None:
         # A trailing stop in place of the stop-loss (a rule's trailingPercent), trailing

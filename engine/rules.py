@@ -11,7 +11,7 @@ commit fires the same number again, which the exchange knows, so a rule never bu
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Literal
 
 import msgspec
@@ -55,6 +55,7 @@ class Rule(msgspec.Struct, kw_only=True):
     executions: int = 0  # executions that placed an order
     firings: int = 0  # every execution record, placed or skipped: the next one's number
     last_fired_at: int | None = None
+    listings: list[str] = []  # NEW_LISTING: the symbols it has acted on, each once
 
     @property
     def active(self) -> bool:
@@ -68,7 +69,7 @@ class Rule(msgspec.Struct, kw_only=True):
         return self.max_quote_total is not None and self.spent >= self.max_quote_total
 
     def copy(self) -> Rule:
-        return msgspec.structs.replace(self)
+        return msgspec.structs.replace(self, listings=list(self.listings))
 
 
 class Execution(msgspec.Struct, frozen=True):
@@ -183,7 +184,7 @@ def make_rule(fields: RuleFields, kind: RuleKind, *, rule_id: str, user_id: str,
     )
     if before is not None:
         rule.spent, rule.executions, rule.firings = before.spent, before.executions, before.firings
-        rule.last_fired_at, rule.paused = before.last_fired_at, before.paused
+        rule.last_fired_at, rule.paused, rule.listings = before.last_fired_at, before.paused, list(before.listings)
     return rule
 
 
@@ -220,15 +221,6 @@ def amount_for(rule: Rule) -> Decimal:
         return rule.quote_amount
     with localcontext(LEDGER):
         return min(rule.quote_amount, rule.max_quote_total - rule.spent)
-
-
-def protection(rule: Rule, price: Decimal, places: int) -> tuple[Decimal | None, Decimal | None]:
-    """(stopLossPrice, takeProfitPrice) for what the rule buys at about ``price``."""
-    step = Decimal(1).scaleb(-places)
-    with localcontext(LEDGER):
-        stop = (price * (1 - rule.stop_loss_percent / 100)).quantize(step, ROUND_DOWN) if rule.stop_loss_percent else None
-        take = (price * (1 + rule.take_profit_percent / 100)).quantize(step, ROUND_DOWN) if rule.take_profit_percent else None
-    return stop, take
 
 
 def execution_id(rule: Rule) -> str:

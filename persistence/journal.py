@@ -236,6 +236,12 @@ class Journal:
         rows = self.conn.execute("SELECT data FROM triggers WHERE symbol = ? ORDER BY user_id, key", (symbol,))
         return [decode_trigger(data) for (data,) in rows]
 
+    def users_with_listing_rules(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT user_id FROM rules WHERE json_extract(data, '$.kind') = 'NEW_LISTING'"
+            " AND json_extract(data, '$.enabled') = 1 AND json_extract(data, '$.paused') = 0 ORDER BY user_id")
+        return [user_id for (user_id,) in rows]
+
     def users_with_paused_rules(self) -> list[str]:
         rows = self.conn.execute(
             "SELECT DISTINCT user_id FROM rules WHERE json_extract(data, '$.paused') = 1 ORDER BY user_id")

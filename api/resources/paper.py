@@ -6,9 +6,9 @@ import falcon
 
 from actors.client import EngineClient
 from api.resources import read, send
-from api.schemas import PriceRequest, ticker_out
+from api.schemas import ListingRequest, PriceRequest, ticker_out
 from engine.errors import InvalidPrice, SymbolNotFound
-from engine.money import amount_problem, fits_places
+from engine.money import amount_problem, fits_places, fmt
 
 
 class PaperPrice:
@@ -33,3 +33,19 @@ class PaperPrice:
         book = self.client.set_paper_price(symbol, body.price)
         stale_ms = int(self.client.system.config.market_stale_seconds * 1000)
         send(resp, ticker_out(symbol, book, self.client.system.clock.now_ms(), stale_ms))
+
+
+class PaperListing:
+    """List a new symbol on the simulator (NEW_LISTING rules, demos): the engine finds it at
+    its next exchangeInfo read (EXCHANGE_INFO_REFRESH_SECONDS), as it would on MEXC."""
+
+    roles = {"POST": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body: ListingRequest = read(req, ListingRequest)
+        symbol = body.symbol.strip().upper()
+        self.client.list_paper_symbol(symbol, body.price, body.base_precision, body.quote_precision)
+        send(resp, {"symbol": symbol, "price": fmt(body.price)}, falcon.HTTP_201)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 D = Decimal
 START = D(100_000)
-ENV = {"PAPER_START_BALANCE": str(START), "SUPERVISOR_INTERVAL_SECONDS": "0.1"}
+ENV = {"PAPER_START_BALANCE": str(START), "SUPERVISOR_INTERVAL_SECONDS": "0.1", "EXCHANGE_INFO_REFRESH_SECONDS": "0.5"}
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,9 @@ def test_rules_are_created_listed_changed_switched_and_deleted_and_others_are_no
         ({"kind": "DCA", "symbol": "BTCUSDT", "everySeconds": 0, "quoteAmount": "10"}, "everySeconds"),
         ({"kind": "DCA", "symbol": "BTCUSDT", "everySeconds": 60, "threshold": "5", "quoteAmount": "10"}, "threshold"),
         ({"kind": "SOMETIMES", "symbol": "BTCUSDT", "quoteAmount": "10"}, "kind"),
-        ({"kind": "NEW_LISTING", "quoteAmount": "10"}, "kind"),
+        ({"kind": "NEW_LISTING", "symbol": "BTCUSDT", "quoteAmount": "10"}, "symbol"),
+        ({"kind": "PRICE_BELOW", "symbol": "BTCUSDT", "threshold": "1", "quoteAmount": "10", "quoteAsset": "USDT"},
+         "quoteAsset"),
         ({"kind": "DCA", "symbol": "BTCUSDT", "everySeconds": 60, "quoteAmount": "10", "maxExecutions": 0},
          "maxExecutions"),
     ],
@@ -212,3 +214,22 @@ def test_a_sleeping_users_rule_fires_after_a_sigkill_and_wakes_the_user(tmp_path
             assert wait_for(lambda: order(http, fired["orderId"])["status"] == "FILLED", timeout=10)
     finally:
         engine.stop()
+
+
+def test_a_new_listing_rule_buys_a_symbol_listed_on_the_exchange_within_a_feed_cycle(
+        server: EngineProcess, admin: httpx.Client) -> None:
+    with server.client(new_user()) as http, server.client(new_user()) as other:
+        rule = create(http, kind="NEW_LISTING", quoteAsset="USDT", quoteAmount="25", maxExecutions=2)
+        assert rule["symbol"] is None
+        btc_only = create(other, kind="NEW_LISTING", quoteAsset="BTC", quoteAmount="25")
+        listed = admin.post("/api/v1/paper/symbols", json={"symbol": "FRESHUSDT", "price": "2.5"})
+        assert listed.status_code == 201, listed.text
+        assert admin.post("/api/v1/paper/symbols", json={"symbol": "FRESHUSDT", "price": "2.5"}).status_code == 409
+        [fired] = wait_for(lambda: executions(http, rule["id"]), timeout=15, message="the rule fired on the listing")
+        assert fired["status"] == "PLACED", fired
+        bought = wait_for(lambda: (o := order(http, fired["orderId"]))["status"] == "FILLED" and o, timeout=10)
+        assert bought["symbol"] == "FRESHUSDT" and D(bought["executedQuote"]) <= 25
+        assert executions(other, btc_only["id"]) == []  # its quote asset is not this listing's
+        assert http.get("/api/v1/market/ticker/FRESHUSDT").status_code == 200  # a market actor for it at once
+        after = http.get(f"/api/v1/trading/rules/{rule['id']}").json()["data"]
+        assert after["executions"] == 1
