@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.market import MarketView
+from actors.market import FeedStats, MarketView
 from actors.messages import (
     Cancel,
     CreateAlert,
@@ -28,6 +28,7 @@ from actors.messages import (
     GetAlerts,
     GetCandles,
     GetExecutions,
+    GetFeedStats,
     GetMarket,
     GetOrder,
     GetPositions,
@@ -179,6 +180,33 @@ class EngineClient:
     def candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
         self._known(symbol)
         return self.system.ask_market(symbol, GetCandles(interval, limit), self.timeout)
+
+    def feed_status(self) -> list[dict[str, Any]]:
+        """Per streamed symbol, for operators: the age of its newest update, updates/s, how
+        many were merged away by conflation, its stream's state and its triggers."""
+        deadline = time.monotonic() + self.timeout
+        conflator = self.system.markets.conflator
+        now = self.system.clock.now_ms()
+        out: list[dict[str, Any]] = []
+        for symbol in list(self.system.venue.market_symbols):
+            try:
+                stats: FeedStats = self.system.ask_market(symbol, GetFeedStats(), max(deadline - time.monotonic(), 0.05))
+            except EngineError:
+                out.append({"symbol": symbol, "actor": "unavailable", "stream": self.system.venue.stream_state(symbol)})
+                continue
+            offered = conflator.offered_by.get(symbol, 0)
+            out.append({
+                "symbol": symbol,
+                "lastUpdateAgeMs": None if stats.updated_at is None else max(now - stats.updated_at, 0),
+                "updatesPerSecond": stats.updates_per_s,
+                "updates": stats.updates,
+                "offered": offered,
+                "conflated": offered - conflator.delivered_by.get(symbol, 0),
+                "stream": self.system.venue.stream_state(symbol),
+                "triggers": stats.triggers,
+                "crossings": stats.crossings,
+            })
+        return out
 
     def _known(self, symbol: str) -> None:
         if symbol not in self.system.catalog:

@@ -28,6 +28,8 @@ class Conflator:
         self._notified: set[Hashable] = set()
         self.offered = 0
         self.delivered = 0
+        self.offered_by: dict[Hashable, int] = {}  # per key, for operators (merged away = offered - delivered)
+        self.delivered_by: dict[Hashable, int] = {}
 
     def offer(self, key: Hashable, value: Any) -> None:
         with self._lock:
@@ -40,6 +42,7 @@ class Conflator:
                 self._latest[key] = value
                 self._last[key] = value
             self.offered += 1
+            self.offered_by[key] = self.offered_by.get(key, 0) + 1
             if key in self._notified:
                 return
             self._notified.add(key)
@@ -53,6 +56,7 @@ class Conflator:
             value = self._latest.pop(key, None)
             if value is not None:
                 self.delivered += 1
+                self.delivered_by[key] = self.delivered_by.get(key, 0) + 1
             return value
 
     def last(self, key: Hashable) -> Any | None:

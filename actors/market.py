@@ -10,6 +10,7 @@ told (a sleeping one is woken by that), and they decide.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,17 @@ from typing import Any
 import msgspec
 
 from actors.base import EngineActor
-from actors.messages import Drain, DropTrigger, GetCandles, GetMarket, GetTicker, HoldTrigger, LoadTriggers, TriggerCrossed
+from actors.messages import (
+    Drain,
+    DropTrigger,
+    GetCandles,
+    GetFeedStats,
+    GetMarket,
+    GetTicker,
+    HoldTrigger,
+    LoadTriggers,
+    TriggerCrossed,
+)
 from actors.peers import MarketPeers
 from engine.candles import Candle, CandleSeries, normalize_interval
 from engine.errors import EngineError
@@ -29,6 +40,18 @@ SERIES_INTERVALS = ("1m", "5m", "15m", "30m", "60m", "4h", "1d")
 OPEN_CANDLES_EVERY_MS = 5_000  # what a crash can lose of the open candles...
 OPEN_CANDLES_MOVE = Decimal("0.001")  # ...unless the price moved more than this (a fraction) sooner
 TRADES_KEPT = 500
+
+
+FEED_RATE_MARKS = 10  # updates/s is measured over about this many seconds
+
+
+class FeedStats(msgspec.Struct, frozen=True):
+    symbol: str
+    updated_at: int | None  # ms of the newest update applied
+    updates: int  # applied since the actor started
+    updates_per_s: float  # over about the last FEED_RATE_MARKS seconds
+    triggers: int  # held in its index now
+    crossings: int  # told to owners since it started
 
 
 class MarketView(msgspec.Struct, frozen=True):
@@ -60,6 +83,7 @@ class MarketActor(EngineActor):
         self.triggers = TriggerIndex()
         self.close: tuple[int, Decimal] | None = None  # the newest price seen (of a trade or the book), and when
         self.crossings = 0
+        self._rate_marks: deque[tuple[float, int]] = deque()  # (monotonic s, updates then), about one a second
 
     def started(self) -> None:
         for candle in self.system.markets.candle_history(self.symbol):
@@ -159,6 +183,8 @@ class MarketActor(EngineActor):
             return None
         if isinstance(message, GetTicker):
             return self.book
+        if isinstance(message, GetFeedStats):
+            return self._feed_stats()
         if isinstance(message, GetMarket):
             depth = self.depth
             if depth is not None:
@@ -172,6 +198,11 @@ class MarketActor(EngineActor):
 
     def _apply(self, data: MarketData) -> None:
         self.updates += 1
+        now = time.monotonic()
+        if not self._rate_marks or now - self._rate_marks[-1][0] >= 1.0:
+            self._rate_marks.append((now, self.updates))
+            while len(self._rate_marks) > FEED_RATE_MARKS:
+                self._rate_marks.popleft()
         newest = self.updated_at or 0
         if data.book is not None:
             self.book = data.book
@@ -214,6 +245,14 @@ class MarketActor(EngineActor):
             newest = max(points, key=lambda point: point[0])
             if self.close is None or newest[0] >= self.close[0]:
                 self.close = newest
+
+    def _feed_stats(self) -> FeedStats:
+        rate = 0.0
+        if self._rate_marks:
+            since, before = self._rate_marks[0]
+            elapsed = time.monotonic() - since
+            rate = (self.updates - before) / elapsed if elapsed > 0 else 0.0
+        return FeedStats(self.symbol, self.updated_at, self.updates, round(rate, 2), len(self.triggers), self.crossings)
 
     def _fire(self, crossings: list[Crossing]) -> None:
         for crossing in crossings:

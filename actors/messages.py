@@ -19,7 +19,7 @@ from engine.rules import RuleFields
 from engine.triggers import Crossing, Trigger
 
 if TYPE_CHECKING:  # named only in replies (strings the linter does not read): importing them here would be circular
-    from actors.market import MarketView  # noqa: F401
+    from actors.market import FeedStats, MarketView  # noqa: F401
     from engine.alerts import Alert, AlertFiring  # noqa: F401
     from engine.candles import Candle  # noqa: F401
     from engine.model import BookTicker  # noqa: F401
@@ -245,6 +245,10 @@ class Drain(msgspec.Struct, frozen=True):
 
 class GetTicker(Ask["BookTicker | None"], frozen=True):
     """ask -> BookTicker | None"""
+
+
+class GetFeedStats(Ask["FeedStats"], frozen=True):
+    """ask -> actors.market.FeedStats"""
 
 
 class HoldTrigger(msgspec.Struct, frozen=True):

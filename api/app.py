@@ -52,6 +52,7 @@ def create_app(client: EngineClient, verifier: TokenVerifier) -> falcon.App:
     app.add_route(f"{v1}/status/halt", status.HaltTrading(client))
     app.add_route(f"{v1}/status/resume", status.ResumeTrading(client))
     app.add_route(f"{v1}/status/actors", status.Actors(client))
+    app.add_route(f"{v1}/status/feed", status.Feed(client))
     app.add_route(f"{v1}/status/reconciliation", status.Reconciliations(client))
     app.add_route(f"{v1}/status/sync", status.Sync(client))
     # Always routed: on a real exchange it answers 409 NOT_SUPPORTED, which says why.

@@ -61,6 +61,8 @@ ROUTES: list[Route] = [
     ("get", "/api/v1/trading/positions/{symbol}", "One symbol's position (zero if never traded)", "viewer", None,
      schemas.PositionOut),
     ("get", "/api/v1/status/risk", "Kill switch, limits, failures", "admin", None, dict[str, Any]),
+    ("get", "/api/v1/status/feed", "Market data per symbol: age, updates/s, conflated, stream state, triggers", "admin",
+     None, list[dict[str, Any]]),
     ("post", "/api/v1/status/halt", "Halt all trading", "admin", schemas.HaltRequest, dict[str, Any]),
     ("post", "/api/v1/status/resume", "Resume trading", "admin", None, dict[str, Any]),
     ("get", "/api/v1/status/actors", "Actor liveness", "admin", None, dict[str, Any]),

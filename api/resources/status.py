@@ -160,3 +160,15 @@ class Sync:
             send(resp, {"enabled": False, "configured": bool(config.turso_enabled and config.turso_url)})
             return
         send(resp, msgspec.to_builtins(turso.status()))
+
+
+class Feed:
+    """Market data per symbol: how fresh, how fast, how much conflation merged away."""
+
+    roles = {"GET": "admin"}
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(resp, self.client.feed_status())

@@ -242,3 +242,18 @@ def test_a_sleeping_users_stop_survives_a_sigkill_and_fires_when_the_price_falls
             assert done["triggered"] is True and D(done["executedQuantity"]) == quantity
     finally:
         engine.stop()
+
+
+def test_operators_see_each_symbols_feed_and_the_triggers_it_holds(server: EngineProcess, admin: httpx.Client) -> None:
+    with server.client(new_user()) as http:
+        quantity = net(buy(http, "BTCUSDT", "2000"))
+        price = last(http, "BTCUSDT")
+        assert place(http, symbol="BTCUSDT", side="SELL", type="STOP_LOSS", quantity=str(quantity),
+                     triggerPrice=str((price * D("0.5")).quantize(D("0.01")))).status_code == 201
+    feed = {f["symbol"]: f for f in admin.get("/api/v1/status/feed").json()["data"]}
+    assert set(feed) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    btc = feed["BTCUSDT"]
+    assert btc["triggers"] >= 1 and btc["updates"] > 0 and btc["stream"] == "connected"
+    assert btc["lastUpdateAgeMs"] is not None and btc["offered"] >= btc["conflated"] >= 0
+    with server.client(new_user()) as viewer:
+        assert viewer.get("/api/v1/status/feed").status_code == 403

@@ -83,6 +83,7 @@ class MarketStreams:
         self._nursery: trio.Nursery | None = None
         self._rng = random.Random()
         self.stats = StreamStats()
+        self.symbol_state: dict[str, str] = {}  # symbol -> "connecting", "connected" or "reconnecting"
 
     # -- public --------------------------------------------------------------------
 
@@ -135,6 +136,8 @@ class MarketStreams:
     async def _connection(self, subscriptions: list[str]) -> None:
         backoff = 0.5
         symbols = sorted({symbol for c in subscriptions if (symbol := channels.parse(c).symbol)})
+        for symbol in symbols:
+            self.symbol_state.setdefault(symbol, "connecting")
         while True:
             try:
                 async with open_websocket_url(self._url, connect_timeout=self._connect_timeout) as ws:
@@ -142,6 +145,8 @@ class MarketStreams:
                     self.stats.connections += 1
                     self.stats.connects += 1
                     log.info("mexc.stream_connected", url=self._url, subscriptions=len(subscriptions), symbols=symbols)
+                    for symbol in symbols:
+                        self.symbol_state[symbol] = "connected"
                     backoff = 0.5
                     try:
                         # A new connection may have missed diffs: every book resyncs.
@@ -159,6 +164,7 @@ class MarketStreams:
                 log.warning("mexc.stream_disconnected", url=self._url, error=repr(exc), retry_in=round(backoff, 2))
             for symbol in symbols:
                 self._books[symbol] = DepthBook(symbol)  # unsynced until the next snapshot
+                self.symbol_state[symbol] = "reconnecting"
             await trio.sleep(backoff * (0.5 + self._rng.random()))
             backoff = min(backoff * 2, self._max_backoff)
 
