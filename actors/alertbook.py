@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from actors.messages import CancelWake, DropTrigger, HoldTrigger, ScheduleWake
+from actors.messages import CancelWake, DropTrigger, HoldTrigger, ScheduleWake, resolve_after
 from engine.alerts import Alert, AlertFields, AlertFiring, validate_alert
 from engine.errors import AlertNotFound, InvalidAlert
 from engine.events import AlertDeleted, AlertFired, AlertSaved
@@ -69,8 +69,7 @@ class AlertBook:
 
     def _after(self, durable: Future[int], alert: Alert) -> Future[Alert]:
         answer: Future[Alert] = Future()
-        durable.add_done_callback(
-            lambda source: answer.set_exception(exc) if (exc := source.exception()) is not None else answer.set_result(alert))
+        resolve_after(durable, answer, alert)
         return answer
 
     # -- watching ---------------------------------------------------------------------------

@@ -274,17 +274,14 @@ class EngineClient:
         return self.system.ask_portfolio(user_id, GetUserRisk())
 
     def set_user_limits(self, user_id: str, limits: Limits, by: str) -> UserRisk:
-        return self._durable(self.system.ask_portfolio(user_id, SetUserLimits(limits, by)))
+        return self._wait(self.system.ask_portfolio(user_id, SetUserLimits(limits, by)))
 
     def halt_user(self, user_id: str, reason: str, by: str) -> UserRisk:
-        return self._durable(self.system.ask_portfolio(user_id, HaltUser(reason, by)))
+        return self._wait(self.system.ask_portfolio(user_id, HaltUser(reason, by)))
 
     def resume_user(self, user_id: str, by: str) -> UserRisk:
-        return self._durable(self.system.ask_portfolio(user_id, ResumeUser(by)))
+        return self._wait(self.system.ask_portfolio(user_id, ResumeUser(by)))
 
-    def _durable(self, future: Future[UserRisk]) -> UserRisk:
-        answer: UserRisk = self._wait(future)
-        return answer
 
     def _status(self, state: RiskState) -> RiskStatus:
         failures, restarts = self.system.ask_supervisor(GetSupervision())

@@ -220,6 +220,27 @@ class Passivate(Ask["bool"], frozen=True):
     idle_seconds: float
 
 
+def resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
+    """Resolve ``target`` with ``value`` (or ``error``) once ``durable`` has
+    committed; with the journal's error if it did not."""
+
+    def done(source: Future[Any] | None) -> None:
+        if target.done():
+            return
+        exc = source.exception() if source is not None else None
+        if exc is not None:
+            target.set_exception(exc)
+        elif error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(value)
+
+    if durable is None:
+        done(None)
+    else:
+        durable.add_done_callback(done)
+
+
 class Ticket:
     """The answer to Place and Cancel: futures the API thread waits on.
 

@@ -67,6 +67,7 @@ from actors.messages import (
     TriggerCrossed,
     UpdateRule,
     WakeDue,
+    resolve_after,
 )
 from actors.peers import PortfolioPeers
 from actors.rulebook import RuleBook
@@ -134,27 +135,6 @@ class _Reconciling:
         self.adopted: list[str] = []
         self.moves = -1  # the portfolio's count of journaled events when the balances were asked for
         self.rereads = 0
-
-
-def _resolve_after(durable: Future[Any] | None, target: Future[Any], value: Any = None, error: Exception | None = None) -> None:
-    """Resolve ``target`` with ``value`` (or ``error``) once ``durable`` has
-    committed; with the journal's error if it did not."""
-
-    def done(source: Future[Any] | None) -> None:
-        if target.done():
-            return
-        exc = source.exception() if source is not None else None
-        if exc is not None:
-            target.set_exception(exc)
-        elif error is not None:
-            target.set_exception(error)
-        else:
-            target.set_result(value)
-
-    if durable is None:
-        done(None)
-    else:
-        durable.add_done_callback(done)
 
 
 class Portfolio(Entity):
@@ -373,10 +353,10 @@ class Portfolio(Entity):
         durable = self._record([event, *(also(event.order) if also is not None else [])])
         order = self.state.orders[order_id]
         ticket = Ticket(order_id)
-        _resolve_after(durable, ticket.accepted, order.snapshot())
+        resolve_after(durable, ticket.accepted, order.snapshot())
         if order.is_conditional:
             # Held here until its trigger: its answer is its acceptance, durable.
-            _resolve_after(durable, ticket.settled, order.snapshot())
+            resolve_after(durable, ticket.settled, order.snapshot())
         else:
             self._placing[order_id] = ticket
         self.log.info(
@@ -438,8 +418,8 @@ class Portfolio(Entity):
                 self.system.tell_market(order.symbol, DropTrigger(self.user_id, closed.id))
         self.log.info("order.canceled", user_id=self.user_id, order_id=order.id, held=True)
         ticket = Ticket(order.id)
-        _resolve_after(durable, ticket.accepted, order.snapshot())
-        _resolve_after(durable, ticket.settled, order.snapshot())
+        resolve_after(durable, ticket.accepted, order.snapshot())
+        resolve_after(durable, ticket.settled, order.snapshot())
         return ticket
 
     def _protect(self, order: Order) -> None:
@@ -537,14 +517,14 @@ class Portfolio(Entity):
 
     def _answer_after(self, durable: Future[int]) -> Future[UserRisk]:
         answer: Future[UserRisk] = Future()
-        _resolve_after(durable, answer, self._user_risk())
+        resolve_after(durable, answer, self._user_risk())
         return answer
 
     def _cancel_all(self, reason: str) -> None:
         """The kill switch: every open order canceled, held ones at once, the others at
         the exchange (their ends come back as executions)."""
         now = self.system.clock.now_ms()
-        held = [o for o in self.state.held_orders()]
+        held = self.state.held_orders()
         if held:
             self._record([decide_close(o, "CANCELED", reason, now) for o in held])
             for order in held:
@@ -571,8 +551,8 @@ class Portfolio(Entity):
             ticket.accepted, ticket.settled = original.accepted, original.settled
         else:
             snapshot = order.snapshot()
-            _resolve_after(self._last_append, ticket.accepted, snapshot)
-            _resolve_after(self._last_append, ticket.settled, snapshot)
+            resolve_after(self._last_append, ticket.accepted, snapshot)
+            resolve_after(self._last_append, ticket.settled, snapshot)
         self.log.info("order.replayed", user_id=self.user_id, order_id=order.id, client_order_id=order.client_order_id)
         return ticket
 
@@ -621,14 +601,14 @@ class Portfolio(Entity):
         still_executing = order.exchange_type in IMMEDIATE_TYPES and order.is_open
         placing = None if still_executing else self._placing.pop(order.id, None)
         if placing is not None:
-            _resolve_after(durable, placing.settled, snapshot)
+            resolve_after(durable, placing.settled, snapshot)
         if not order.is_open:
             canceling = self._canceling.pop(order.id, None)
             if canceling is not None:
                 error: EngineError | None = None if order.status == "CANCELED" else OrderNotCancelable(
                     f"order {order.id} is {order.status} and cannot be canceled", details={"status": order.status}
                 )
-                _resolve_after(durable, canceling[0].settled, snapshot, error)
+                resolve_after(durable, canceling[0].settled, snapshot, error)
         elif report.cancel_failed:
             canceling = self._canceling.pop(order.id, None)
             if canceling is not None:
@@ -636,7 +616,7 @@ class Portfolio(Entity):
                     f"{report.reason or 'the exchange did not cancel the order'}; it is still {order.status}: retry the cancel",
                     details={"status": order.status},
                 )
-                _resolve_after(durable, canceling[0].settled, snapshot, error)
+                resolve_after(durable, canceling[0].settled, snapshot, error)
 
     def _events_for(self, order: Order, report: ExecutionReport) -> list[AnyEvent]:
         """The events ``report`` causes, decided on a scratch copy of the order so
@@ -816,7 +796,7 @@ class Portfolio(Entity):
         count = len(rec.updated) + len(rec.resent) + len(rec.adopted) + len(adjusted)
         for future in [rec.future, *rec.covered]:
             if future is not None:
-                _resolve_after(self._last_append, future, count)
+                resolve_after(self._last_append, future, count)
 
     def _nothing_open(self) -> bool:
         return not (self.state.exchange_orders() or self._placing or self._canceling)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from actors.messages import CancelWake, DropTrigger, HoldTrigger, ScheduleWake, Ticket
+from actors.messages import CancelWake, DropTrigger, HoldTrigger, ScheduleWake, Ticket, resolve_after
 from engine.errors import EngineError, RuleNotFound
 from engine.events import AnyEvent, RuleDeleted, RuleExecuted, RuleSaved
 from engine.model import Order
@@ -109,15 +109,7 @@ class RuleBook:
 
     def _after(self, durable: Future[int], rule: Rule) -> Future[Rule]:
         answer: Future[Rule] = Future()
-
-        def done(source: Future[int]) -> None:
-            exc = source.exception()
-            if exc is not None:
-                answer.set_exception(exc)
-            else:
-                answer.set_result(rule)
-
-        durable.add_done_callback(done)
+        resolve_after(durable, answer, rule)
         return answer
 
     # -- watching -----------------------------------------------------------------------------

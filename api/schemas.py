@@ -88,7 +88,7 @@ class LimitsRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
         for name in ("max_order_notional", "max_position_notional", "price_band_percent", "max_daily_loss"):
             value = getattr(self, name)
             if value is not None and (amount_problem(value) is not None):
-                raise ValidationFailed(f"{_camel(name)} {amount_problem(value)}", details={"field": _camel(name)})
+                raise ValidationFailed(f"{camel(name)} {amount_problem(value)}", details={"field": camel(name)})
         if self.max_open_orders is not None and not 0 <= self.max_open_orders <= 1_000_000:
             raise ValidationFailed("maxOpenOrders must be from 0 to 1000000", details={"field": "maxOpenOrders"})
         return Limits(max_order_notional=self.max_order_notional, max_position_notional=self.max_position_notional,
@@ -96,7 +96,7 @@ class LimitsRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
                       max_daily_loss=self.max_daily_loss)
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(w.title() for w in rest)
 

@@ -11,7 +11,7 @@ from actors.client import EngineClient
 from actors.risk import RiskStatus
 from api.auth import principal
 from api.resources import read, send
-from api.schemas import HaltRequest, LimitsRequest
+from api.schemas import HaltRequest, LimitsRequest, camel
 from engine.errors import ValidationFailed
 from engine.money import fmt
 from engine.risk import Limits, UserRisk
@@ -21,12 +21,12 @@ def risk_out(status: RiskStatus) -> dict:
     out = msgspec.to_builtins(status)
     out["max_order_notional"] = fmt(status.max_order_notional)
     out["limits"] = limits_out(status.limits)
-    return {_camel(k): v for k, v in out.items()}
+    return {camel(k): v for k, v in out.items()}
 
 
 def limits_out(limits: Limits) -> dict:
     """Every limit by name; null where none is set."""
-    return {_camel(name): (fmt(value) if isinstance(value, Decimal) else value)
+    return {camel(name): (fmt(value) if isinstance(value, Decimal) else value)
             for name, value in ((f, getattr(limits, f)) for f in limits.__struct_fields__)}
 
 
@@ -77,11 +77,6 @@ class UserResume:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         send(resp, user_risk_out(self.client.resume_user(user_id, principal(req).user_id)))
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(w.title() for w in rest)
 
 
 class Risk:
@@ -142,7 +137,7 @@ class Reconciliations:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         records = list(self.client.system.reconciliations)[::-1]
-        send(resp, [{_camel(k): v for k, v in msgspec.structs.asdict(r).items()} for r in records])
+        send(resp, [{camel(k): v for k, v in msgspec.structs.asdict(r).items()} for r in records])
 
 
 class Sync:
